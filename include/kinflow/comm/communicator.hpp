@@ -1,0 +1,61 @@
+#pragma once
+// The MPI communicator engines receive (they never touch MPI_COMM_WORLD), with the collective
+// operations kinflow needs. All MPI calls in kinflow live in comm/.
+#include <cstdint>
+#include <string>
+#include <vector>
+
+#include <mpi.h>
+
+namespace kinflow::comm {
+
+/// RAII MPI initialisation (MPI_THREAD_FUNNELED); finalises on destruction.
+class Environment {
+  public:
+    Environment(int& argc, char**& argv);
+    ~Environment();
+    Environment(const Environment&) = delete;
+    Environment& operator=(const Environment&) = delete;
+};
+
+/// A non-owning view of an MPI communicator.
+class Communicator {
+  public:
+    explicit Communicator(MPI_Comm comm);
+    static Communicator world();
+    static Communicator self();
+
+    int rank() const { return _rank; }
+    int size() const { return _size; }
+    bool is_root() const { return _rank == 0; }
+    MPI_Comm raw() const { return _comm; }
+
+    void barrier() const;
+    double sum(double v) const;
+    std::int64_t sum(std::int64_t v) const;
+    double max(double v) const;
+    double min(double v) const;
+    std::int64_t max(std::int64_t v) const;
+    /// Elementwise sum over ranks (in place).
+    void sum(std::vector<double>& v) const;
+    /// Logical or over ranks.
+    bool any(bool v) const;
+    /// Sum of `v` over lower ranks (0 on rank 0).
+    std::int64_t exscan(std::int64_t v) const;
+    /// Concatenation of every rank's vector, in rank order, on every rank.
+    std::vector<double> allgatherv(const std::vector<double>& local) const;
+    std::vector<std::int64_t> allgatherv(const std::vector<std::int64_t>& local) const;
+    /// Concatenation in rank order on `root` only (empty elsewhere).
+    std::vector<double> gatherv(const std::vector<double>& local, int root = 0) const;
+    std::vector<std::int64_t> gatherv(const std::vector<std::int64_t>& local, int root = 0) const;
+    void broadcast(std::string& s, int root = 0) const;
+    void broadcast(std::vector<double>& v, int root = 0) const;
+    /// Abort every rank (for errors that may differ between ranks).
+    [[noreturn]] void abort(int code) const;
+
+  private:
+    MPI_Comm _comm;
+    int _rank = 0, _size = 1;
+};
+
+} // namespace kinflow::comm

@@ -1,0 +1,30 @@
+#pragma once
+// Keys of the [run] and [output] sections shared by every engine.
+#include <cstdint>
+#include <string>
+
+#include <boost/program_options/options_description.hpp>
+
+namespace kinflow::io {
+
+/// [run]: which engine, master seed, number of steps and the time step.
+struct RunOptions {
+    std::string engine = "langevin";
+    std::int64_t seed = 42;
+    std::int64_t steps = 1000;
+    double dt = 1e-3;
+};
+
+/// [output]: the HDF5 file and the snapshot interval (in steps).
+struct OutputOptions {
+    std::string file = "out/run.h5";
+    std::int64_t every = 100;
+};
+
+void describe(boost::program_options::options_description& d, RunOptions& o);
+void describe(boost::program_options::options_description& d, OutputOptions& o);
+/// `engines` lists the engines this build has.
+void validate(const RunOptions& o, std::initializer_list<const char*> engines);
+void validate(const OutputOptions& o);
+
+} // namespace kinflow::io

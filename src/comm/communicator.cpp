@@ -1,0 +1,139 @@
+#include "kinflow/comm/communicator.hpp"
+
+#include <numeric>
+
+#include "kinflow/core/error.hpp"
+
+namespace kinflow::comm {
+
+namespace {
+void check(int rc, const char* what) {
+    if (rc != MPI_SUCCESS) throw Error(std::string("MPI error in ") + what);
+}
+
+template <class T>
+std::vector<T> allgatherv_impl(MPI_Comm comm, int size, const std::vector<T>& local, MPI_Datatype type) {
+    int n = static_cast<int>(local.size());
+    std::vector<int> counts(static_cast<std::size_t>(size)), displs(static_cast<std::size_t>(size));
+    check(MPI_Allgather(&n, 1, MPI_INT, counts.data(), 1, MPI_INT, comm), "MPI_Allgather");
+    std::exclusive_scan(counts.begin(), counts.end(), displs.begin(), 0);
+    std::vector<T> out(static_cast<std::size_t>(displs.back() + counts.back()));
+    check(MPI_Allgatherv(local.data(), n, type, out.data(), counts.data(), displs.data(), type, comm), "MPI_Allgatherv");
+    return out;
+}
+
+template <class T>
+std::vector<T> gatherv_impl(MPI_Comm comm, int rank, int size, const std::vector<T>& local, MPI_Datatype type, int root) {
+    int n = static_cast<int>(local.size());
+    std::vector<int> counts(static_cast<std::size_t>(size)), displs(static_cast<std::size_t>(size));
+    check(MPI_Gather(&n, 1, MPI_INT, counts.data(), 1, MPI_INT, root, comm), "MPI_Gather");
+    std::vector<T> out;
+    if (rank == root) {
+        std::exclusive_scan(counts.begin(), counts.end(), displs.begin(), 0);
+        out.resize(static_cast<std::size_t>(displs.back() + counts.back()));
+    }
+    check(MPI_Gatherv(local.data(), n, type, out.data(), counts.data(), displs.data(), type, root, comm), "MPI_Gatherv");
+    return out;
+}
+} // namespace
+
+Environment::Environment(int& argc, char**& argv) {
+    int provided = 0;
+    MPI_Init_thread(&argc, &argv, MPI_THREAD_FUNNELED, &provided);
+}
+
+Environment::~Environment() {
+    int finalized = 0;
+    MPI_Finalized(&finalized);
+    if (!finalized) MPI_Finalize();
+}
+
+Communicator::Communicator(MPI_Comm comm) : _comm(comm) {
+    check(MPI_Comm_rank(comm, &_rank), "MPI_Comm_rank");
+    check(MPI_Comm_size(comm, &_size), "MPI_Comm_size");
+}
+
+Communicator Communicator::world() { return Communicator(MPI_COMM_WORLD); }
+Communicator Communicator::self() { return Communicator(MPI_COMM_SELF); }
+
+void Communicator::barrier() const { check(MPI_Barrier(_comm), "MPI_Barrier"); }
+
+double Communicator::sum(double v) const {
+    double out = 0;
+    check(MPI_Allreduce(&v, &out, 1, MPI_DOUBLE, MPI_SUM, _comm), "MPI_Allreduce");
+    return out;
+}
+
+std::int64_t Communicator::sum(std::int64_t v) const {
+    std::int64_t out = 0;
+    check(MPI_Allreduce(&v, &out, 1, MPI_INT64_T, MPI_SUM, _comm), "MPI_Allreduce");
+    return out;
+}
+
+double Communicator::max(double v) const {
+    double out = 0;
+    check(MPI_Allreduce(&v, &out, 1, MPI_DOUBLE, MPI_MAX, _comm), "MPI_Allreduce");
+    return out;
+}
+
+double Communicator::min(double v) const {
+    double out = 0;
+    check(MPI_Allreduce(&v, &out, 1, MPI_DOUBLE, MPI_MIN, _comm), "MPI_Allreduce");
+    return out;
+}
+
+std::int64_t Communicator::max(std::int64_t v) const {
+    std::int64_t out = 0;
+    check(MPI_Allreduce(&v, &out, 1, MPI_INT64_T, MPI_MAX, _comm), "MPI_Allreduce");
+    return out;
+}
+
+void Communicator::sum(std::vector<double>& v) const {
+    check(MPI_Allreduce(MPI_IN_PLACE, v.data(), static_cast<int>(v.size()), MPI_DOUBLE, MPI_SUM, _comm), "MPI_Allreduce");
+}
+
+bool Communicator::any(bool v) const {
+    int in = v ? 1 : 0, out = 0;
+    check(MPI_Allreduce(&in, &out, 1, MPI_INT, MPI_LOR, _comm), "MPI_Allreduce");
+    return out != 0;
+}
+
+std::int64_t Communicator::exscan(std::int64_t v) const {
+    std::int64_t out = 0;
+    check(MPI_Exscan(&v, &out, 1, MPI_INT64_T, MPI_SUM, _comm), "MPI_Exscan");
+    return _rank == 0 ? 0 : out; // MPI leaves rank 0's result undefined
+}
+
+std::vector<double> Communicator::allgatherv(const std::vector<double>& local) const {
+    return allgatherv_impl(_comm, _size, local, MPI_DOUBLE);
+}
+std::vector<std::int64_t> Communicator::allgatherv(const std::vector<std::int64_t>& local) const {
+    return allgatherv_impl(_comm, _size, local, MPI_INT64_T);
+}
+std::vector<double> Communicator::gatherv(const std::vector<double>& local, int root) const {
+    return gatherv_impl(_comm, _rank, _size, local, MPI_DOUBLE, root);
+}
+std::vector<std::int64_t> Communicator::gatherv(const std::vector<std::int64_t>& local, int root) const {
+    return gatherv_impl(_comm, _rank, _size, local, MPI_INT64_T, root);
+}
+
+void Communicator::broadcast(std::string& s, int root) const {
+    long n = static_cast<long>(s.size());
+    check(MPI_Bcast(&n, 1, MPI_LONG, root, _comm), "MPI_Bcast");
+    s.resize(static_cast<std::size_t>(n));
+    check(MPI_Bcast(s.data(), static_cast<int>(n), MPI_CHAR, root, _comm), "MPI_Bcast");
+}
+
+void Communicator::broadcast(std::vector<double>& v, int root) const {
+    long n = static_cast<long>(v.size());
+    check(MPI_Bcast(&n, 1, MPI_LONG, root, _comm), "MPI_Bcast");
+    v.resize(static_cast<std::size_t>(n));
+    check(MPI_Bcast(v.data(), static_cast<int>(n), MPI_DOUBLE, root, _comm), "MPI_Bcast");
+}
+
+void Communicator::abort(int code) const {
+    MPI_Abort(_comm, code);
+    std::abort();
+}
+
+} // namespace kinflow::comm

@@ -1,0 +1,39 @@
+#include "kinflow/io/run_options.hpp"
+
+#include <limits>
+
+#include <boost/program_options.hpp>
+
+#include "kinflow/core/options.hpp"
+
+namespace kinflow::io {
+
+namespace po = boost::program_options;
+
+void describe(po::options_description& d, RunOptions& o) {
+    d.add_options()("run.engine", po::value(&o.engine)->default_value(o.engine), "physics engine: langevin")(
+        "run.seed", po::value(&o.seed)->default_value(o.seed), "master seed of the counter-based RNG, >= 0")(
+        "run.steps", po::value(&o.steps)->default_value(o.steps), "number of time steps, >= 0")(
+        "run.dt", po::value(&o.dt)->default_value(o.dt), "time step (model time units), > 0");
+}
+
+void describe(po::options_description& d, OutputOptions& o) {
+    d.add_options()("output.file", po::value(&o.file)->default_value(o.file),
+                    "HDF5 output path (parent directories are created; written as FILE.tmp, renamed when complete)")(
+        "output.every", po::value(&o.every)->default_value(o.every),
+        "snapshot interval in steps, >= 1 (step 0 and the last step are always written)");
+}
+
+void validate(const RunOptions& o, std::initializer_list<const char*> engines) {
+    check_choice("run.engine", o.engine, engines);
+    check_range("run.seed", o.seed, std::int64_t{0}, std::numeric_limits<std::int64_t>::max());
+    check_range("run.steps", o.steps, std::int64_t{0}, std::int64_t{4000000000});
+    check_positive("run.dt", o.dt);
+}
+
+void validate(const OutputOptions& o) {
+    if (o.file.empty()) throw OptionError("output.file", o.file, "must not be empty");
+    check_range("output.every", o.every, std::int64_t{1}, std::numeric_limits<std::int64_t>::max());
+}
+
+} // namespace kinflow::io

@@ -1,0 +1,184 @@
+#include "kinflow/io/snapshot_writer.hpp"
+
+#include <cstdio>
+#include <filesystem>
+
+#include <Kokkos_Core.hpp>
+
+#include "kinflow/core/error.hpp"
+#include "kinflow/core/version.hpp"
+
+namespace kinflow::io {
+
+namespace fs = std::filesystem;
+
+namespace {
+std::string snapshot_name(int index) {
+    char buf[32];
+    std::snprintf(buf, sizeof buf, "%06d", index);
+    return buf;
+}
+
+Handle mpio_fapl(const comm::Communicator& comm) {
+    Handle fapl(H5Pcreate(H5P_FILE_ACCESS), H5Pclose, "H5Pcreate");
+    h5check_status(H5Pset_fapl_mpio(fapl, comm.raw(), MPI_INFO_NULL), "H5Pset_fapl_mpio");
+    return fapl;
+}
+
+Handle collective_dxpl() {
+    Handle dxpl(H5Pcreate(H5P_DATASET_XFER), H5Pclose, "H5Pcreate");
+    h5check_status(H5Pset_dxpl_mpio(dxpl, H5FD_MPIO_COLLECTIVE), "H5Pset_dxpl_mpio");
+    return dxpl;
+}
+} // namespace
+
+SnapshotWriter::SnapshotWriter(const comm::Communicator& comm, const std::string& path, const FileInfo& info)
+    : _comm(comm), _path(path), _tmp(path + ".tmp") {
+    silence_hdf5_errors();
+    KINFLOW_REQUIRE(!path.empty(), "output.file is empty");
+    // Create the parent directory on rank 0; every rank learns whether it worked.
+    std::string err;
+    if (_comm.is_root()) {
+        std::error_code ec;
+        const fs::path parent = fs::path(path).parent_path();
+        if (!parent.empty()) fs::create_directories(parent, ec);
+        if (ec) err = "cannot create directory '" + parent.string() + "': " + ec.message();
+        else if (fs::is_directory(path)) err = "'" + path + "' is a directory";
+    }
+    _comm.broadcast(err);
+    if (!err.empty()) throw Error("output.file = '" + path + "': " + err);
+
+    Handle fapl = mpio_fapl(_comm);
+    const hid_t f = H5Fcreate(_tmp.c_str(), H5F_ACC_TRUNC, H5P_DEFAULT, fapl);
+    if (f < 0) throw Error("output.file = '" + path + "': cannot create '" + _tmp + "' (is the directory writable?)");
+    _file = Handle(f, H5Fclose, "H5Fcreate");
+
+    write_attr(_file, "kinflow_version", std::string(kVersion));
+    write_attr(_file, "producer", info.producer);
+    write_attr(_file, "deck", info.deck);
+    write_attr(_file, "seed", static_cast<std::int64_t>(info.seed));
+    write_attr(_file, "mpi_ranks", static_cast<std::int32_t>(_comm.size()));
+    write_attr(_file, "dim", static_cast<std::int32_t>(info.dim));
+    Handle(H5Gcreate2(_file, "snapshots", H5P_DEFAULT, H5P_DEFAULT, H5P_DEFAULT), H5Gclose, "create /snapshots");
+    Handle(H5Gcreate2(_file, "diagnostics", H5P_DEFAULT, H5P_DEFAULT, H5P_DEFAULT), H5Gclose, "create /diagnostics");
+}
+
+SnapshotWriter::~SnapshotWriter() {
+    if (_done) return;
+    // Abandoned (an exception is unwinding): close and remove the temporary file.
+    _file.reset();
+    if (_comm.is_root()) {
+        std::error_code ec;
+        fs::remove(_tmp, ec);
+    }
+}
+
+void SnapshotWriter::write_rows(hid_t group, const char* name, const void* data, hid_t type, std::int64_t n_global,
+                                std::int64_t offset, std::int64_t n_local, int cols) {
+    const int rank = cols > 0 ? 2 : 1;
+    const hsize_t fdims[2] = {static_cast<hsize_t>(n_global), static_cast<hsize_t>(cols > 0 ? cols : 1)};
+    Handle fspace(H5Screate_simple(rank, fdims, nullptr), H5Sclose, "H5Screate_simple");
+    Handle dset(H5Dcreate2(group, name, type, fspace, H5P_DEFAULT, H5P_DEFAULT, H5P_DEFAULT), H5Dclose,
+                std::string("create dataset ") + name);
+    const hsize_t start[2] = {static_cast<hsize_t>(offset), 0};
+    const hsize_t count[2] = {static_cast<hsize_t>(n_local), fdims[1]};
+    Handle mspace(H5Screate_simple(rank, count, nullptr), H5Sclose, "H5Screate_simple");
+    if (n_local > 0) {
+        h5check_status(H5Sselect_hyperslab(fspace, H5S_SELECT_SET, start, nullptr, count, nullptr), "select hyperslab");
+    } else {
+        H5Sselect_none(fspace);
+        H5Sselect_none(mspace);
+    }
+    Handle dxpl = collective_dxpl();
+    h5check_status(H5Dwrite(dset, type, mspace, fspace, dxpl, data), std::string("write ") + name);
+}
+
+void SnapshotWriter::write(const ParticleSet& p, double time, std::int64_t step, const Diagnostics& diagnostics) {
+    KINFLOW_REQUIRE(!_done, "snapshot writer already finished");
+    const auto n_local = static_cast<std::int64_t>(p.size());
+    const std::int64_t offset = _comm.exscan(n_local);
+    const std::int64_t n_global = _comm.sum(n_local);
+
+    auto id = Kokkos::create_mirror_view_and_copy(Kokkos::HostSpace(), p.id);
+    bool ordered = true;
+    for (std::int64_t i = 0; i < n_local; ++i) ordered = ordered && id(i) == offset + i;
+    if (_comm.any(!ordered)) throw Error("snapshot writer: particle ids are not in block order (sort/migrate first)");
+
+    Handle group(H5Gcreate2(_file, ("snapshots/" + snapshot_name(_count)).c_str(), H5P_DEFAULT, H5P_DEFAULT, H5P_DEFAULT),
+                 H5Gclose, "create snapshot group");
+    write_attr(group, "time", time);
+    write_attr(group, "step", static_cast<std::int64_t>(step));
+
+    auto pos = Kokkos::create_mirror_view_and_copy(Kokkos::HostSpace(), p.position);
+    write_rows(group, "position", pos.data(), H5T_NATIVE_DOUBLE, n_global, offset, n_local, p.dim);
+    if (p.has_velocity()) {
+        auto vel = Kokkos::create_mirror_view_and_copy(Kokkos::HostSpace(), p.velocity);
+        write_rows(group, "velocity", vel.data(), H5T_NATIVE_DOUBLE, n_global, offset, n_local, p.vdim);
+    }
+    write_rows(group, "id", id.data(), H5T_NATIVE_INT64, n_global, offset, n_local, 0);
+    if (p.has_species()) {
+        auto sp = Kokkos::create_mirror_view_and_copy(Kokkos::HostSpace(), p.species);
+        write_rows(group, "species", sp.data(), H5T_NATIVE_INT32, n_global, offset, n_local, 0);
+    }
+
+    // Diagnostics: the same names in the same order every snapshot; `time` always first.
+    Diagnostics all;
+    all.emplace_back("time", time);
+    for (const auto& d : diagnostics) {
+        if (d.first != "time") all.push_back(d);
+    }
+    if (_count == 0) {
+        for (const auto& d : all) _diag_names.push_back(d.first);
+        _diag_values.assign(all.size(), {});
+    }
+    KINFLOW_REQUIRE(all.size() == _diag_names.size(), "diagnostics changed between snapshots");
+    for (std::size_t k = 0; k < all.size(); ++k) {
+        KINFLOW_REQUIRE(all[k].first == _diag_names[k], "diagnostics changed between snapshots");
+        _diag_values[k].push_back(all[k].second);
+    }
+    H5Fflush(_file, H5F_SCOPE_GLOBAL);
+    ++_count;
+}
+
+void SnapshotWriter::close_and_rename(const std::string& target) {
+    Handle group(H5Gopen2(_file, "diagnostics", H5P_DEFAULT), H5Gclose, "open /diagnostics");
+    for (std::size_t k = 0; k < _diag_names.size(); ++k) {
+        const auto& v = _diag_values[k];
+        const hsize_t n = v.size();
+        Handle fspace(H5Screate_simple(1, &n, nullptr), H5Sclose, "H5Screate_simple");
+        Handle mspace(H5Screate_simple(1, &n, nullptr), H5Sclose, "H5Screate_simple");
+        Handle dset(H5Dcreate2(group, _diag_names[k].c_str(), H5T_NATIVE_DOUBLE, fspace, H5P_DEFAULT, H5P_DEFAULT, H5P_DEFAULT),
+                    H5Dclose, "create diagnostic " + _diag_names[k]);
+        if (!_comm.is_root()) { // identical on all ranks: rank 0 writes
+            H5Sselect_none(fspace);
+            H5Sselect_none(mspace);
+        }
+        Handle dxpl = collective_dxpl();
+        h5check_status(H5Dwrite(dset, H5T_NATIVE_DOUBLE, mspace, fspace, dxpl, v.data()), "write diagnostic " + _diag_names[k]);
+    }
+    group.reset();
+    _file.reset();
+    _comm.barrier();
+    std::string err;
+    if (_comm.is_root()) {
+        std::error_code ec;
+        fs::rename(_tmp, target, ec);
+        if (ec) err = "cannot rename '" + _tmp + "' to '" + target + "': " + ec.message();
+    }
+    _comm.broadcast(err);
+    _done = true;
+    if (!err.empty()) throw Error(err);
+}
+
+void SnapshotWriter::finish() {
+    if (_done) return;
+    close_and_rename(_path);
+}
+
+std::string SnapshotWriter::keep_partial() {
+    const std::string target = _path + ".incomplete";
+    if (!_done) close_and_rename(target);
+    return target;
+}
+
+} // namespace kinflow::io

@@ -1,0 +1,183 @@
+"""kinflow-simulate as a user meets it: --help, bad input (one clear line, non-zero exit, no
+output file), rank-count agreement of whole files, partial output on a run-time failure, and the
+postprocess scripts on a real run."""
+import os
+import subprocess
+import sys
+from pathlib import Path
+
+import h5py
+import numpy as np
+import pytest
+
+SRC = Path(os.environ.get("KINFLOW_SOURCE_DIR", Path(__file__).resolve().parents[2]))
+BUILD = Path(os.environ.get("KINFLOW_BUILD_DIR", SRC / "build"))
+EXE = BUILD / "drivers" / "kinflow-simulate"
+MPIEXEC = os.environ.get("KINFLOW_MPIEXEC", "mpiexec")
+ENV = dict(os.environ, OMPI_ALLOW_RUN_AS_ROOT="1", OMPI_ALLOW_RUN_AS_ROOT_CONFIRM="1",
+           OMPI_MCA_rmaps_base_oversubscribe="1")
+
+TINY = """[run]
+engine = langevin
+seed = 5
+steps = 30
+dt = 0.01
+[output]
+file = {out}
+every = 10
+[langevin]
+dim = 2
+particles = 301
+dynamics = {dynamics}
+potential = double_well
+interaction = harmonic
+interaction_strength = 0.5
+init_mean = 0.5, -0.5
+"""
+
+
+def run(args, ranks=1, **kw):
+    # -q: no Open MPI banner on a non-zero exit, so stderr holds only what kinflow printed
+    cmd = [MPIEXEC, "-q", "-n", str(ranks), "--oversubscribe", str(EXE), *map(str, args)]
+    return subprocess.run(cmd, capture_output=True, text=True, env=ENV, timeout=120, **kw)
+
+
+def deck(tmp_path, text, name="deck.ini"):
+    p = tmp_path / name
+    p.write_text(text)
+    return p
+
+
+def test_help_documents_every_key():
+    r = run(["--help"])
+    assert r.returncode == 0
+    for key in ["engine", "seed", "steps", "dt", "file", "every", "dim", "particles", "dynamics", "potential",
+                "stiffness", "center", "temperature", "friction", "interaction", "interaction_strength", "init",
+                "init_mean", "init_std", "init_file"]:
+        assert f"\n  {key} = " in r.stdout, key
+
+
+BAD = {
+    # name: (deck body or None for no deck, extra args, substrings the one-line message must hold)
+    "unknown_key": ("[langevin]\nbogus = 3\n", [], ["deck.ini", "langevin.bogus"]),
+    "wrong_type": ("[langevin]\ndim = three\n", [], ["deck.ini", "three", "langevin.dim"]),
+    "out_of_range": ("[langevin]\ndim = 4\n", [], ["deck.ini", "langevin.dim", "'4'", "[1, 3]"]),
+    "bad_choice": ("[langevin]\npotential = quartic\n", [], ["deck.ini", "langevin.potential", "quartic"]),
+    "bad_vector": ("[langevin]\ndim = 2\ncenter = 1,2,3\n", [], ["deck.ini", "langevin.center", "1,2,3"]),
+    "unstable_dt": ("[run]\ndt = 3\n[langevin]\nstiffness = 1\n", [], ["deck.ini", "run.dt", "'3'", "dt < 2"]),
+    "cli_out_of_range": ("[run]\nsteps = 3\n", ["--langevin.particles=0"], ["command line", "langevin.particles", "'0'"]),
+    "cli_unknown": ("[run]\nsteps = 3\n", ["--langevin.nope=1"], ["command line", "nope"]),
+    "missing_init_file": ("[langevin]\ninit = file\ninit_file = /nonexistent/x.h5\n", [], ["deck.ini", "init_file", "/nonexistent/x.h5"]),
+    "missing_deck": (None, ["/nonexistent/deck.ini"], ["/nonexistent/deck.ini", "cannot open"]),
+}
+
+
+@pytest.mark.parametrize("case", sorted(BAD))
+def test_bad_input_one_line_nonzero_no_output(tmp_path, case):
+    body, extra, needles = BAD[case]
+    out = tmp_path / "out" / "run.h5"
+    args = []
+    if body is not None:
+        args.append(deck(tmp_path, body + f"[output]\nfile = {out}\n"))
+    r = run(args + extra + ["--run.steps=3"], ranks=2)
+    assert r.returncode != 0
+    lines = [l for l in r.stderr.splitlines() if l.strip()]
+    assert len(lines) == 1, r.stderr
+    for n in needles:
+        assert n in lines[0], (n, lines[0])
+    assert not out.exists() and not Path(str(out) + ".tmp").exists()
+
+
+def test_unwritable_output_path(tmp_path):
+    blocker = tmp_path / "afile"
+    blocker.write_text("x")
+    out = blocker / "sub" / "run.h5"
+    r = run([deck(tmp_path, "[run]\nsteps = 2\n[langevin]\nparticles = 10\n"), f"--output.file={out}"], ranks=2)
+    assert r.returncode != 0
+    lines = [l for l in r.stderr.splitlines() if l.strip()]
+    assert len(lines) == 1 and "output.file" in lines[0] and str(out) in lines[0], r.stderr
+    assert not out.exists()
+
+
+def read_all(path):
+    with h5py.File(path, "r") as f:
+        attrs = {k: f.attrs[k] for k in f.attrs}
+        data = {}
+        f.visititems(lambda name, obj: data.__setitem__(name, obj[()]) if isinstance(obj, h5py.Dataset) else None)
+        snap_attrs = {k: dict(f["snapshots"][k].attrs) for k in f["snapshots"]}
+    return attrs, data, snap_attrs
+
+
+@pytest.mark.parametrize("dynamics", ["overdamped", "underdamped"])
+def test_one_and_two_ranks_write_bit_identical_files(tmp_path, dynamics):
+    files = []
+    for ranks in (1, 2):
+        out = tmp_path / f"r{ranks}.h5"
+        r = run([deck(tmp_path, TINY.format(out=out, dynamics=dynamics), f"d{ranks}.ini"), "--quiet"], ranks=ranks)
+        assert r.returncode == 0, r.stderr
+        files.append(read_all(out))
+    (a1, d1, s1), (a2, d2, s2) = files
+    assert a1["mpi_ranks"] == 1 and a2["mpi_ranks"] == 2
+    for k in ("producer", "seed", "dim", "kinflow_version"):
+        assert a1[k] == a2[k]
+    assert sorted(d1) == sorted(d2)
+    assert "snapshots/000003/position" in d1 and "diagnostics/time" in d1
+    for name in d1:
+        np.testing.assert_array_equal(d1[name], d2[name], err_msg=name)  # bit-identical
+    assert s1 == s2
+    assert d1["snapshots/000000/position"].shape == (301, 2)
+    np.testing.assert_array_equal(d1["snapshots/000002/id"], np.arange(301))
+    if dynamics == "underdamped":
+        assert d1["snapshots/000001/velocity"].shape == (301, 3)
+        assert "diagnostics/kinetic_energy" in d1
+    np.testing.assert_allclose(d1["diagnostics/time"], [0, 0.1, 0.2, 0.3])
+
+
+def test_resolved_deck_records_overrides_and_defaults(tmp_path):
+    out = tmp_path / "o.h5"
+    r = run([deck(tmp_path, TINY.format(out=out, dynamics="overdamped")), "--langevin.temperature=0.25", "--quiet"])
+    assert r.returncode == 0, r.stderr
+    with h5py.File(out, "r") as f:
+        text = f.attrs["deck"]
+        text = text.decode() if isinstance(text, bytes) else text
+        assert f.attrs["producer"] in ("langevin", b"langevin")
+        assert f.attrs["seed"] == 5
+    assert "temperature = 0.25\n" in text
+    assert "friction = 1\n" in text  # a default, resolved
+    assert "[langevin]" in text and "[run]" in text and "[output]" in text
+
+
+def test_runtime_failure_keeps_partial_output_and_says_so(tmp_path):
+    # The double well's cubic drift explodes for a large step: the run must stop with a clear
+    # message, keep the snapshots written so far as FILE.incomplete and leave no FILE.
+    out = tmp_path / "boom.h5"
+    body = f"[run]\nsteps = 200\ndt = 0.5\n[output]\nfile = {out}\nevery = 1\n[langevin]\npotential = double_well\ninit_std = 3\nparticles = 50\n"
+    r = run([deck(tmp_path, body), "--quiet"])
+    assert r.returncode != 0
+    assert "not finite" in r.stderr and ".incomplete" in r.stderr, r.stderr
+    assert not out.exists()
+    partial = Path(str(out) + ".incomplete")
+    with h5py.File(partial, "r") as f:
+        assert len(f["snapshots"]) >= 1
+        assert np.all(np.isfinite(f["diagnostics/variance_0"][()]))
+
+
+def test_progress_line_and_quiet(tmp_path):
+    out = tmp_path / "p.h5"
+    d = deck(tmp_path, TINY.format(out=out, dynamics="overdamped"))
+    r = run([d])
+    assert r.returncode == 0 and "particle-steps/s" in r.stderr
+    r = run([d, "--quiet"])
+    assert r.returncode == 0 and r.stderr.strip() == "" and r.stdout.strip() == ""
+
+
+def test_postprocess_scripts_on_a_real_run(tmp_path):
+    out = tmp_path / "ou.h5"
+    r = run([SRC / "inputs" / "langevin_ou.ini", f"--output.file={out}", "--langevin.particles=2000",
+             "--run.steps=200", "--quiet"], ranks=2)
+    assert r.returncode == 0, r.stderr
+    for script in ("plot_moments.py", "plot_density.py"):
+        p = subprocess.run([sys.executable, str(SRC / "postprocess" / script), str(out), "-o", str(tmp_path / (script + ".png"))],
+                           capture_output=True, text=True, timeout=120)
+        assert p.returncode == 0, p.stderr
+        assert (tmp_path / (script + ".png")).read_bytes()[:8] == b"\x89PNG\r\n\x1a\n"
