@@ -33,6 +33,10 @@ void check_positive(const std::string& key, double value) {
 }
 
 void check_choice(const std::string& key, const std::string& value, std::initializer_list<const char*> choices) {
+    check_choice(key, value, std::vector<const char*>(choices));
+}
+
+void check_choice(const std::string& key, const std::string& value, const std::vector<const char*>& choices) {
     std::string list;
     for (const char* c : choices) {
         if (value == c) return;

@@ -11,7 +11,7 @@ namespace kinflow::io {
 namespace po = boost::program_options;
 
 void describe(po::options_description& d, RunOptions& o) {
-    d.add_options()("run.engine", po::value(&o.engine)->default_value(o.engine), "physics engine: langevin")(
+    d.add_options()("run.engine", po::value(&o.engine)->default_value(o.engine), "physics engine: langevin | ks | dsmc (those built in; see the sections below)")(
         "run.seed", po::value(&o.seed)->default_value(o.seed), "master seed of the counter-based RNG, >= 0")(
         "run.steps", po::value(&o.steps)->default_value(o.steps), "number of time steps, >= 0")(
         "run.dt", po::value(&o.dt)->default_value(o.dt), "time step (model time units), > 0");
@@ -24,7 +24,7 @@ void describe(po::options_description& d, OutputOptions& o) {
         "snapshot interval in steps, >= 1 (step 0 and the last step are always written)");
 }
 
-void validate(const RunOptions& o, std::initializer_list<const char*> engines) {
+void validate(const RunOptions& o, const std::vector<const char*>& engines) {
     check_choice("run.engine", o.engine, engines);
     check_range("run.seed", o.seed, std::int64_t{0}, std::numeric_limits<std::int64_t>::max());
     check_range("run.steps", o.steps, std::int64_t{0}, std::int64_t{4000000000});

@@ -19,6 +19,7 @@ void check_range(const std::string& key, std::int64_t value, std::int64_t lo, st
 void check_positive(const std::string& key, double value);
 /// Require value to be one of `choices`.
 void check_choice(const std::string& key, const std::string& value, std::initializer_list<const char*> choices);
+void check_choice(const std::string& key, const std::string& value, const std::vector<const char*>& choices);
 
 /// Parse a comma list of numbers; one number means the same for every component.
 /// Throws OptionError unless it has 1 or `n` entries, all finite.

@@ -2,6 +2,7 @@
 // Keys of the [run] and [output] sections shared by every engine.
 #include <cstdint>
 #include <string>
+#include <vector>
 
 #include <boost/program_options/options_description.hpp>
 
@@ -24,7 +25,7 @@ struct OutputOptions {
 void describe(boost::program_options::options_description& d, RunOptions& o);
 void describe(boost::program_options::options_description& d, OutputOptions& o);
 /// `engines` lists the engines this build has.
-void validate(const RunOptions& o, std::initializer_list<const char*> engines);
+void validate(const RunOptions& o, const std::vector<const char*>& engines);
 void validate(const OutputOptions& o);
 
 } // namespace kinflow::io

@@ -1,0 +1,58 @@
+// kinflow-simulate: the Langevin engine's entry.
+#include <iostream>
+#include <memory>
+
+#include "driver_main.hpp"
+#include "engine_entry.hpp"
+#include "kinflow/engines/langevin/langevin_engine.hpp"
+#include "kinflow/io/snapshot_reader.hpp"
+#include "kinflow/io/snapshot_writer.hpp"
+#include "simulation_loop.hpp"
+
+namespace kinflow::drivers {
+
+namespace {
+langevin::Options g_options;
+
+void describe(io::Deck& deck) {
+    langevin::describe(deck.section("langevin", "Langevin / Fokker-Planck engine (run.engine = langevin)"), g_options);
+}
+
+void run(const comm::Communicator& comm, const io::Deck& deck, const io::RunOptions& run_opts, const io::OutputOptions& out) {
+    const auto& o = g_options;
+    langevin::Params params;
+    ParticleSet particles;
+    try {
+        params = langevin::validate(o, run_opts.dt);
+    } catch (const OptionError& e) {
+        throw SetupError(deck.explain(e));
+    }
+    if (params.init == langevin::Init::File) {
+        try {
+            io::SnapshotReader reader(comm, o.init_file);
+            const int index = reader.resolve(o.init_snapshot);
+            params.particles = reader.n_global(index);
+            const auto dec = comm::BlockDecomposition::make(params.particles, comm.size(), comm.rank());
+            particles = reader.read(index, dec.begin, dec.end);
+        } catch (const Error& e) {
+            throw SetupError(deck.source("langevin.init_file") + ": langevin.init_file: " + e.what());
+        }
+    }
+    langevin::LangevinEngine engine(comm, params, static_cast<std::uint64_t>(run_opts.seed));
+    engine.init(particles);
+
+    io::FileInfo info{"langevin", deck.resolved({"run", "output", "langevin"}), run_opts.seed, params.dim};
+    std::unique_ptr<io::SnapshotWriter> writer;
+    try {
+        writer = std::make_unique<io::SnapshotWriter>(comm, out.file, info);
+    } catch (const Error& e) {
+        throw SetupError(deck.source("output.file") + ": " + e.what());
+    }
+    run_simulation(engine, particles, run_opts, out, *writer, !deck.quiet() && comm.is_root());
+    if (comm.is_root() && !deck.quiet()) std::cout << "kinflow: wrote " << out.file << std::endl;
+}
+} // namespace
+
+EngineEntry langevin_entry() { return {"langevin", describe, run}; }
+
+} // namespace kinflow::drivers
