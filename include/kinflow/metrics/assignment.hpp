@@ -1,0 +1,20 @@
+#pragma once
+// Exact optimal assignment between two equal-size point clouds under squared Euclidean cost:
+// the discrete W2 coupling. Used by metrics (exact W2) and by the learning objectives otfm and
+// w2map (minibatch optimal transport).
+#include <cstddef>
+#include <vector>
+
+namespace kinflow::metrics {
+
+/// Points are row-major [n, dim]. Returns perm with perm[i] = index in `b` assigned to a[i],
+/// minimizing sum_i |a_i - b_perm[i]|^2 (exact to round-off, auction algorithm with ε-scaling
+/// finished by an exact check, or Jonker–Volgenant for small n). n up to ~10^4.
+std::vector<int> exact_assignment(const double* a, const double* b, std::size_t n, int dim);
+/// Single-precision convenience overload (minibatches from LibTorch are float32).
+std::vector<int> exact_assignment(const float* a, const float* b, std::size_t n, int dim);
+
+/// Exact W2² = (1/n) min_perm sum |a_i - b_perm(i)|^2.
+double w2_squared_exact(const double* a, const double* b, std::size_t n, int dim);
+
+} // namespace kinflow::metrics
