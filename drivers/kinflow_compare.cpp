@@ -1,0 +1,159 @@
+// kinflow-compare A.h5 B.h5: distances between the particle sets of two kinflow files (exact and
+// Sinkhorn W2, sliced W2, energy distance, mean/covariance errors), printed and optionally saved
+// as JSON and as attributes of B's root group.
+#include <algorithm>
+#include <cmath>
+#include <cstdio>
+#include <fstream>
+#include <iostream>
+#include <numeric>
+#include <random>
+#include <sstream>
+
+#include <boost/program_options.hpp>
+
+#include "driver_main.hpp"
+#include "kinflow/core/options.hpp"
+#include "kinflow/io/snapshot_reader.hpp"
+#include "kinflow/metrics/assignment.hpp"
+#include "kinflow/metrics/distances.hpp"
+
+namespace {
+
+using namespace kinflow;
+namespace po = boost::program_options;
+
+struct Args {
+    std::string a, b, json;
+    int snapshot_a = -1, snapshot_b = -1;
+    std::int64_t max_points = 1000;
+    double sinkhorn_eps = 0.01;
+    int projections = 200;
+    std::int64_t seed = 0;
+    bool save_attrs = false;
+};
+
+std::vector<double> read_positions(const std::string& path, int index, int& dim, double& time) {
+    io::SnapshotReader r(comm::Communicator::self(), path);
+    const int i = r.resolve(index);
+    const auto p = r.read(i, 0, r.n_global(i));
+    dim = p.dim;
+    time = r.time(i);
+    auto h = Kokkos::create_mirror_view_and_copy(Kokkos::HostSpace(), p.position);
+    return std::vector<double>(h.data(), h.data() + h.size());
+}
+
+/// At most k rows chosen uniformly without replacement (all rows, in order, when n <= k).
+std::vector<double> subsample(const std::vector<double>& x, int dim, std::size_t k, std::mt19937_64& gen) {
+    const std::size_t n = x.size() / static_cast<std::size_t>(dim);
+    if (n <= k) return x;
+    std::vector<std::size_t> idx(n);
+    std::iota(idx.begin(), idx.end(), 0);
+    std::shuffle(idx.begin(), idx.end(), gen);
+    std::vector<double> out(k * static_cast<std::size_t>(dim));
+    for (std::size_t i = 0; i < k; ++i)
+        for (int d = 0; d < dim; ++d) out[i * dim + d] = x[idx[i] * dim + d];
+    return out;
+}
+
+int run(int argc, char** argv, const comm::Communicator& comm) {
+    Args a;
+    po::options_description opts("kinflow-compare A.h5 B.h5 [options]");
+    opts.add_options()("help,h", "print this help")("a", po::value(&a.a), "first file")("b", po::value(&a.b), "second file")(
+        "snapshot-a", po::value(&a.snapshot_a)->default_value(-1), "snapshot index in A (negative from the end)")(
+        "snapshot-b", po::value(&a.snapshot_b)->default_value(-1), "snapshot index in B")(
+        "max-points", po::value(&a.max_points)->default_value(1000),
+        "random subsample size for exact W2, Sinkhorn and energy distance (O(n^2)-O(n^3) methods), >= 2")(
+        "sinkhorn-eps", po::value(&a.sinkhorn_eps)->default_value(0.01),
+        "Sinkhorn regularisation relative to the mean squared distance between the sets, > 0")(
+        "projections", po::value(&a.projections)->default_value(200), "directions for sliced W2 (all points), >= 1")(
+        "seed", po::value(&a.seed)->default_value(0), "seed for subsampling and projections")(
+        "json", po::value(&a.json), "also write the metrics as JSON to this file")(
+        "save-attrs", po::bool_switch(&a.save_attrs), "also store the metrics as attributes metric_* of B's root group");
+    po::positional_options_description pos;
+    pos.add("a", 1).add("b", 1);
+    po::variables_map vm;
+    try {
+        po::store(po::command_line_parser(argc, argv).options(opts).positional(pos).run(), vm);
+        po::notify(vm);
+    } catch (const po::error& e) {
+        throw drivers::SetupError(std::string("command line: ") + e.what());
+    }
+    if (vm.count("help")) {
+        if (comm.is_root()) std::cout << opts << "\nExact W2 is the optimal assignment (shortest augmenting paths) on "
+                                                "equal-size subsamples; Sinkhorn W2 is the transport cost of the "
+                                                "entropic plan (biased upward).\n";
+        return 0;
+    }
+    if (a.a.empty() || a.b.empty()) throw drivers::SetupError("usage: kinflow-compare A.h5 B.h5 [--help]");
+    try {
+        check_range("max-points", a.max_points, std::int64_t{2}, std::int64_t{20000});
+        check_positive("sinkhorn-eps", a.sinkhorn_eps);
+        check_range("projections", static_cast<std::int64_t>(a.projections), 1, 100000);
+    } catch (const OptionError& e) {
+        throw drivers::SetupError(std::string("command line: ") + e.what());
+    }
+    if (!comm.is_root()) return 0; // the metrics are serial; other ranks have nothing to do
+    int da = 0, db = 0;
+    double ta = 0, tb = 0;
+    std::vector<double> xa, xb;
+    try {
+        xa = read_positions(a.a, a.snapshot_a, da, ta);
+        xb = read_positions(a.b, a.snapshot_b, db, tb);
+    } catch (const Error& e) {
+        throw drivers::SetupError(e.what());
+    }
+    if (da != db) throw drivers::SetupError("dimension mismatch: " + a.a + " has dim " + std::to_string(da) + ", " + a.b + " has " + std::to_string(db));
+    const int dim = da;
+    const std::size_t na = xa.size() / dim, nb = xb.size() / dim;
+    // The same seed for both: equal-size files keep the same rows (paired data stay paired).
+    std::mt19937_64 gen_a(static_cast<std::uint64_t>(a.seed)), gen_b(static_cast<std::uint64_t>(a.seed));
+    const std::size_t k = std::min<std::size_t>({na, nb, static_cast<std::size_t>(a.max_points)});
+    const auto sa = subsample(xa, dim, k, gen_a), sb = subsample(xb, dim, k, gen_b);
+    const metrics::Cloud ca{xa.data(), na, dim}, cb{xb.data(), nb, dim}, ka{sa.data(), k, dim}, kb{sb.data(), k, dim};
+
+    std::vector<std::pair<std::string, double>> m;
+    const double w2e = metrics::w2_squared_exact(sa.data(), sb.data(), k, dim);
+    m.emplace_back("w2_exact", std::sqrt(w2e));
+    double cmean = 0;
+    for (std::size_t i = 0; i < k; ++i)
+        for (int d = 0; d < dim; ++d) cmean += (sa[i * dim + d] - sb[((i * 7919) % k) * dim + d]) * (sa[i * dim + d] - sb[((i * 7919) % k) * dim + d]);
+    cmean /= static_cast<double>(k);
+    const auto sk = metrics::sinkhorn_w2_squared(ka, kb, a.sinkhorn_eps * std::max(cmean, 1e-300), 500, 1e-6);
+    m.emplace_back("w2_sinkhorn", std::sqrt(sk.cost));
+    m.emplace_back("sliced_w2", std::sqrt(metrics::sliced_w2_squared(ca, cb, a.projections, static_cast<std::uint64_t>(a.seed) + 1)));
+    m.emplace_back("energy_distance", metrics::energy_distance(ka, kb));
+    std::vector<double> ma, mb, Sa, Sb;
+    metrics::mean_cov(ca, ma, Sa);
+    metrics::mean_cov(cb, mb, Sb);
+    double dm = 0, ds = 0;
+    for (int d = 0; d < dim; ++d) dm += (ma[d] - mb[d]) * (ma[d] - mb[d]);
+    for (std::size_t i = 0; i < Sa.size(); ++i) ds += (Sa[i] - Sb[i]) * (Sa[i] - Sb[i]);
+    m.emplace_back("mean_error", std::sqrt(dm));
+    m.emplace_back("cov_error_fro", std::sqrt(ds));
+    m.emplace_back("w2_gaussian_fit", std::sqrt(std::max(0.0, metrics::gaussian_w2_squared(ma, Sa, mb, Sb, dim))));
+
+    std::printf("kinflow-compare: A = %s (snapshot t = %g, %zu points), B = %s (t = %g, %zu points), dim %d\n", a.a.c_str(),
+                ta, na, a.b.c_str(), tb, nb, dim);
+    std::printf("  subsample for exact/Sinkhorn/energy: %zu points; Sinkhorn eps = %g x mean sq. distance (%d iterations)\n", k,
+                a.sinkhorn_eps, sk.iterations);
+    for (const auto& kv : m) std::printf("  %-16s %.6g\n", kv.first.c_str(), kv.second);
+    if (!a.json.empty()) {
+        std::ofstream js(a.json);
+        if (!js) throw Error("cannot write " + a.json);
+        js << "{\n  \"a\": \"" << a.a << "\",\n  \"b\": \"" << a.b << "\",\n  \"points\": " << k;
+        for (const auto& kv : m) js << ",\n  \"" << kv.first << "\": " << format_number(kv.second);
+        js << "\n}\n";
+    }
+    if (a.save_attrs) {
+        io::silence_hdf5_errors();
+        io::Handle f(H5Fopen(a.b.c_str(), H5F_ACC_RDWR, H5P_DEFAULT), H5Fclose, "open " + a.b + " for writing");
+        for (const auto& kv : m) io::write_attr(f, "metric_" + kv.first, kv.second);
+        io::write_attr(f, "metric_reference", a.a);
+    }
+    return 0;
+}
+
+} // namespace
+
+int main(int argc, char** argv) { return kinflow::drivers::driver_main(argc, argv, "kinflow-compare", run); }
