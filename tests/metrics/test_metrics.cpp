@@ -39,11 +39,12 @@ TEST(Assignment, MatchesBruteForceOnTinySets) {
             double best = INFINITY;
             do best = std::min(best, cost_of(a, b, perm, dim));
             while (std::next_permutation(perm.begin(), perm.end()));
-            const auto got = exact_assignment(a.data(), b.data(), n, dim);
-            std::vector<int> sorted = got;
-            std::sort(sorted.begin(), sorted.end());
-            for (std::size_t i = 0; i < n; ++i) ASSERT_EQ(sorted[i], static_cast<int>(i)); // a permutation
-            EXPECT_NEAR(cost_of(a, b, got, dim), best, 1e-12 * (1 + best)) << "n=" << n << " dim=" << dim;
+            for (const auto& got : {exact_assignment(a.data(), b.data(), n, dim), assignment_shortest_path(a.data(), b.data(), n, dim)}) {
+                std::vector<int> sorted = got;
+                std::sort(sorted.begin(), sorted.end());
+                for (std::size_t i = 0; i < n; ++i) ASSERT_EQ(sorted[i], static_cast<int>(i)); // a permutation
+                EXPECT_NEAR(cost_of(a, b, got, dim), best, 1e-9 * (1 + best)) << "n=" << n << " dim=" << dim;
+            }
         }
     }
 }
@@ -61,6 +62,17 @@ TEST(Assignment, OneDimensionalIsSortedPairing) {
     // float overload gives an optimal plan too (to float round-off)
     std::vector<float> af(a.begin(), a.end()), bf(b.begin(), b.end());
     EXPECT_NEAR(cost_of(a, b, exact_assignment(af.data(), bf.data(), n, 1), 1) / n, sorted_cost / n, 1e-5);
+}
+
+TEST(Assignment, AuctionAgreesWithShortestAugmentingPaths) {
+    // Two independent algorithms on the same clouds: costs equal to 1e-9 of the largest cost.
+    for (int dim : {2, 3}) {
+        const std::size_t n = 400;
+        const auto a = random_points(n, dim, 20 + dim), b = random_points(n, dim, 30 + dim, 0.6);
+        const double auction = cost_of(a, b, exact_assignment(a.data(), b.data(), n, dim), dim);
+        const double sap = cost_of(a, b, assignment_shortest_path(a.data(), b.data(), n, dim), dim);
+        EXPECT_NEAR(auction, sap, 1e-9 * 100.0) << dim;
+    }
 }
 
 TEST(Assignment, OptimalPlanBeatsRandomAndIdentityPlans) {
