@@ -24,9 +24,99 @@ void check_pair(const Cloud& a, const Cloud& b) {
 }
 } // namespace
 
-SinkhornResult sinkhorn_w2_squared(const Cloud& a, const Cloud& b, double eps, int max_iter, double tol) {
-    check_pair(a, b);
-    KINFLOW_REQUIRE(eps > 0, "sinkhorn: eps must be > 0");
+namespace {
+/// Mean pair cost over a strided subsample (the scale where ε-scaling starts).
+double mean_cost(const Cloud& a, const Cloud& b) {
+    const std::size_t sa = std::max<std::size_t>(1, a.n / 64), sb = std::max<std::size_t>(1, b.n / 64);
+    double c = 0, cnt = 0;
+    for (std::size_t i = 0; i < a.n; i += sa)
+        for (std::size_t j = 0; j < b.n; j += sb, cnt += 1) c += sqdist(a, i, b, j);
+    return c / cnt;
+}
+
+/// ε levels: halving from the cost scale down to eps (Schmitzer 2019, §3.2).
+std::vector<double> eps_levels(double eps, double scale) {
+    std::vector<double> levels;
+    for (double e = std::max(eps, scale); e > eps; e *= 0.5) levels.push_back(e);
+    levels.push_back(eps);
+    return levels;
+}
+
+/// Dense variant (Schmitzer 2019, Alg. 2 "stabilized scaling with absorption"): the kernel
+/// K = exp((f ⊕ g − C)/ε) is formed once per absorption and the iterations are matrix–vector
+/// products; scalings are absorbed into the log-domain potentials before they can overflow.
+SinkhornResult sinkhorn_dense(const Cloud& a, const Cloud& b, double eps, int max_iter, double tol) {
+    const std::size_t n = a.n, m = b.n;
+    const double wa = 1.0 / static_cast<double>(n), wb = 1.0 / static_cast<double>(m);
+    std::vector<double> C(n * m), K(n * m), f(n, 0.0), g(m, 0.0), u(n), v(m), Kv(n), Ktu(m);
+    for (std::size_t i = 0; i < n; ++i)
+        for (std::size_t j = 0; j < m; ++j) C[i * m + j] = sqdist(a, i, b, j);
+    SinkhornResult res;
+    int total = 0;
+    const auto levels = eps_levels(eps, mean_cost(a, b));
+    for (std::size_t level = 0; level < levels.size(); ++level) {
+        const double e = levels[level];
+        const bool last = level + 1 == levels.size();
+        const double level_tol = last ? tol : std::max(tol, 1e-4);
+        // One log-domain half step so that every row of K has an entry of order one.
+        for (std::size_t i = 0; i < n; ++i) {
+            double mx = -INFINITY;
+            for (std::size_t j = 0; j < m; ++j) mx = std::max(mx, (g[j] - C[i * m + j]) / e);
+            double sum = 0;
+            for (std::size_t j = 0; j < m; ++j) sum += std::exp((g[j] - C[i * m + j]) / e - mx);
+            f[i] = -e * (mx + std::log(sum * wb));
+        }
+        bool converged = false;
+        int it = 0;
+        while (!converged && it < max_iter) {
+            for (std::size_t i = 0; i < n; ++i)
+                for (std::size_t j = 0; j < m; ++j) K[i * m + j] = std::exp((f[i] + g[j] - C[i * m + j]) / e);
+            std::fill(u.begin(), u.end(), 1.0);
+            std::fill(v.begin(), v.end(), 1.0);
+            bool absorb = false;
+            while (!absorb && it < max_iter) {
+                ++it;
+                ++total;
+                for (std::size_t i = 0; i < n; ++i) {
+                    double s = 0;
+                    for (std::size_t j = 0; j < m; ++j) s += K[i * m + j] * v[j];
+                    u[i] = 1.0 / (s * wb); // P = a b diag(u) K diag(v): row sums a
+                }
+                std::fill(Ktu.begin(), Ktu.end(), 0.0);
+                for (std::size_t i = 0; i < n; ++i)
+                    for (std::size_t j = 0; j < m; ++j) Ktu[j] += K[i * m + j] * u[i];
+                for (std::size_t j = 0; j < m; ++j) v[j] = 1.0 / (Ktu[j] * wa);
+                // Column marginals are exact now; the row marginal error decides convergence.
+                double err = 0;
+                for (std::size_t i = 0; i < n; ++i) {
+                    double s = 0;
+                    for (std::size_t j = 0; j < m; ++j) s += K[i * m + j] * v[j];
+                    err += std::fabs(wa * u[i] * s * wb - wa);
+                }
+                converged = err < level_tol;
+                res.marginal_error = err;
+                double big = 0;
+                for (double x : u) big = std::max(big, std::fabs(std::log(x)));
+                for (double x : v) big = std::max(big, std::fabs(std::log(x)));
+                absorb = converged || big > 30.0 || !std::isfinite(big);
+            }
+            for (std::size_t i = 0; i < n; ++i) f[i] += e * std::log(u[i]);
+            for (std::size_t j = 0; j < m; ++j) g[j] += e * std::log(v[j]);
+        }
+        if (last) {
+            double cost = 0;
+            for (std::size_t i = 0; i < n; ++i)
+                for (std::size_t j = 0; j < m; ++j) cost += std::exp((f[i] + g[j] - C[i * m + j]) / e) * wa * wb * C[i * m + j];
+            res.cost = cost;
+            res.iterations = total;
+        }
+    }
+    return res;
+}
+
+/// Log-domain variant for sets too large to hold the cost matrix: O(n m) exponentials per
+/// iteration, O(n + m) memory.
+SinkhornResult sinkhorn_log(const Cloud& a, const Cloud& b, double eps, int max_iter, double tol) {
     const std::size_t n = a.n, m = b.n;
     const double log_a = -std::log(static_cast<double>(n)), log_b = -std::log(static_cast<double>(m));
     std::vector<double> f(n, 0.0), g(m, 0.0), row(std::max(n, m));
@@ -86,6 +176,15 @@ SinkhornResult sinkhorn_w2_squared(const Cloud& a, const Cloud& b, double eps, i
         }
     }
     return res;
+}
+} // namespace
+
+SinkhornResult sinkhorn_w2_squared(const Cloud& a, const Cloud& b, double eps, int max_iter, double tol,
+                                   std::size_t dense_limit) {
+    check_pair(a, b);
+    KINFLOW_REQUIRE(eps > 0, "sinkhorn: eps must be > 0");
+    if (a.n * b.n <= dense_limit) return sinkhorn_dense(a, b, eps, max_iter, tol);
+    return sinkhorn_log(a, b, eps, max_iter, tol);
 }
 
 double w2_squared_1d(std::vector<double> x, std::vector<double> y) {

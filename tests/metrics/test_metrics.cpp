@@ -132,6 +132,10 @@ TEST(Sinkhorn, ConvergesToExactFromAboveAsEpsilonShrinks) {
         prev_gap = gap;
     }
     EXPECT_LT(prev_gap, 0.01 * exact);
+    // The dense (scaling + absorption) and the pure log-domain iterations solve the same problem.
+    const auto dense = sinkhorn_w2_squared(ca, cb, 0.1, 20000, 1e-10);
+    const auto logd = sinkhorn_w2_squared(ca, cb, 0.1, 20000, 1e-10, 0);
+    EXPECT_NEAR(dense.cost, logd.cost, 1e-6 * dense.cost);
 }
 
 TEST(Sliced, BoundedByExactAndEqualToOneDimensionalW2In1D) {

@@ -21,9 +21,13 @@ struct SinkhornResult {
     int iterations = 0;
 };
 
-/// Log-domain Sinkhorn (Cuturi 2013; stabilised as in Schmitzer 2019) between uniform weights on
-/// a and b with cost |x - y|² and regularisation eps (absolute, in cost units).
-SinkhornResult sinkhorn_w2_squared(const Cloud& a, const Cloud& b, double eps, int max_iter = 2000, double tol = 1e-9);
+/// Entropic OT (Cuturi 2013) between uniform weights on a and b with cost |x - y|² and
+/// regularisation eps (absolute, in cost units), with ε-scaling. Up to `dense_limit` = n·m it
+/// keeps the cost matrix and iterates stabilized scalings with absorption into log-domain
+/// potentials (Schmitzer 2019, Alg. 2); beyond, a pure log-domain iteration in O(n + m) memory.
+/// `max_iter` and `tol` (L1 error of the marginals) apply per ε level.
+SinkhornResult sinkhorn_w2_squared(const Cloud& a, const Cloud& b, double eps, int max_iter = 2000, double tol = 1e-9,
+                                   std::size_t dense_limit = 25'000'000);
 
 /// W2² between the 1D empirical measures of x and y (any sizes): ∫|F⁻¹ - G⁻¹|² exactly.
 double w2_squared_1d(std::vector<double> x, std::vector<double> y);
