@@ -1,6 +1,7 @@
 // Time steppers of the Langevin engine, one template instantiation per (dimension, potential,
 // dynamics); make_stepper() is the single factory that picks one (CabanaMD's mdfactory pattern).
 #include <cmath>
+#include <type_traits>
 
 #include <Kokkos_Core.hpp>
 
@@ -33,6 +34,30 @@ struct MeanField {
     double m[3];
 };
 
+/// Particles per kernel iteration: on CPUs a block of kLanes particles whose inner loops over
+/// the lanes the compiler vectorizes (Philox + Box–Muller, CounterRng::normal4_lanes); one per
+/// GPU thread.
+constexpr int kLanes = std::is_same<ExecSpace::memory_space, Kokkos::HostSpace>::value ? 8 : 1;
+
+/// Box–Muller pairs a particle needs: z[0], z[1] for Dim <= 2, z[0..2] of normal4 for Dim = 3.
+template <int Dim>
+constexpr int kPairs = Dim <= 2 ? 1 : 2;
+
+KOKKOS_INLINE_FUNCTION std::size_t n_blocks(std::size_t n) { return (n + kLanes - 1) / kLanes; }
+
+/// Block b of the np particles. Lanes past the end repeat the last particle: they are computed
+/// but never stored, so every particle goes through the same arithmetic whatever its place in a
+/// block, and results do not depend on how particles are split over ranks or threads.
+struct LaneBlock {
+    std::size_t first;
+    int count;               // particles of the block that exist
+    std::size_t idx[kLanes]; // the particle of each lane
+    KOKKOS_INLINE_FUNCTION LaneBlock(std::size_t b, std::size_t np)
+        : first(b * kLanes), count(np - b * kLanes < static_cast<std::size_t>(kLanes) ? static_cast<int>(np - b * kLanes) : kLanes) {
+        for (int j = 0; j < kLanes; ++j) idx[j] = first + static_cast<std::size_t>(j < count ? j : count - 1);
+    }
+};
+
 /// Euler–Maruyama for dX = -grad V dt - k (X - mean) dt + sqrt(2 D) dW (Kloeden & Platen, eq. 9.1.1).
 template <int Dim, class Pot>
 class Overdamped final : public StepperBase {
@@ -48,14 +73,24 @@ class Overdamped final : public StepperBase {
         const auto n = static_cast<std::uint64_t>(step);
         auto pos = p.position;
         auto id = p.id;
+        const std::size_t np = p.size();
         Kokkos::parallel_for(
-            "kinflow::langevin::euler_maruyama", Kokkos::RangePolicy<ExecSpace>(0, p.size()), KOKKOS_LAMBDA(const std::size_t i) {
-                double z[4];
-                rng.normal4(n, static_cast<std::uint64_t>(id(i)), 0, z);
-                for (int k = 0; k < Dim; ++k) {
-                    const double x = pos(i, k);
-                    pos(i, k) = x - (pot.grad(k, x) + mf.kappa * (x - mf.m[k])) * dt + sigma * z[k];
-                }
+            "kinflow::langevin::euler_maruyama", Kokkos::RangePolicy<ExecSpace>(0, n_blocks(np)), KOKKOS_LAMBDA(const std::size_t b) {
+                const LaneBlock blk(b, np);
+                std::uint64_t gid[kLanes];
+                for (int j = 0; j < kLanes; ++j) gid[j] = static_cast<std::uint64_t>(id(blk.idx[j]));
+                double z[4][kLanes];
+                rng.normal4_lanes<kLanes, kPairs<Dim>>(n, gid, 0, z);
+                double x[Dim][kLanes];
+                for (int k = 0; k < Dim; ++k)
+                    for (int j = 0; j < kLanes; ++j) x[k][j] = pos(blk.idx[j], k);
+                for (int k = 0; k < Dim; ++k)
+                    for (int j = 0; j < kLanes; ++j) {
+                        const double xj = x[k][j];
+                        x[k][j] = xj - (pot.grad(k, xj) + mf.kappa * (xj - mf.m[k])) * dt + sigma * z[k][j];
+                    }
+                for (int j = 0; j < blk.count; ++j)
+                    for (int k = 0; k < Dim; ++k) pos(blk.first + j, k) = x[k][j];
             });
         return false;
     }
@@ -87,21 +122,37 @@ class Baoab final : public StepperBase {
         auto pos = p.position;
         auto vel = p.velocity;
         auto id = p.id;
+        const std::size_t np = p.size();
         Kokkos::parallel_for(
-            "kinflow::langevin::baoab", Kokkos::RangePolicy<ExecSpace>(0, p.size()), KOKKOS_LAMBDA(const std::size_t i) {
-                double z[4];
-                rng.normal4(n, static_cast<std::uint64_t>(id(i)), 0, z);
-                for (int k = 0; k < Dim; ++k) {
-                    double x = pos(i, k);
-                    double v = vel(i, k);
-                    v -= h * (pot.grad(k, x) + mf.kappa * (x - mf.m[k])); // B
-                    x += h * v;                                           // A
-                    v = c1 * v + c2 * z[k];                               // O
-                    x += h * v;                                           // A
-                    if (fused) v -= h * pot.grad(k, x);                   // B
-                    pos(i, k) = x;
-                    vel(i, k) = v;
-                }
+            "kinflow::langevin::baoab", Kokkos::RangePolicy<ExecSpace>(0, n_blocks(np)), KOKKOS_LAMBDA(const std::size_t b) {
+                const LaneBlock blk(b, np);
+                std::uint64_t gid[kLanes];
+                for (int j = 0; j < kLanes; ++j) gid[j] = static_cast<std::uint64_t>(id(blk.idx[j]));
+                double z[4][kLanes];
+                rng.normal4_lanes<kLanes, kPairs<Dim>>(n, gid, 0, z);
+                double xs[Dim][kLanes], vs[Dim][kLanes];
+                for (int k = 0; k < Dim; ++k)
+                    for (int j = 0; j < kLanes; ++j) {
+                        xs[k][j] = pos(blk.idx[j], k);
+                        vs[k][j] = vel(blk.idx[j], k);
+                    }
+                for (int k = 0; k < Dim; ++k)
+                    for (int j = 0; j < kLanes; ++j) {
+                        double x = xs[k][j];
+                        double v = vs[k][j];
+                        v -= h * (pot.grad(k, x) + mf.kappa * (x - mf.m[k])); // B
+                        x += h * v;                                           // A
+                        v = c1 * v + c2 * z[k][j];                            // O
+                        x += h * v;                                           // A
+                        if (fused) v -= h * pot.grad(k, x);                   // B
+                        xs[k][j] = x;
+                        vs[k][j] = v;
+                    }
+                for (int j = 0; j < blk.count; ++j)
+                    for (int k = 0; k < Dim; ++k) {
+                        pos(blk.first + j, k) = xs[k][j];
+                        vel(blk.first + j, k) = vs[k][j];
+                    }
             });
         if (fused) return false;
         // Mean field: the last B needs the mean of the new positions (kept for the next step).
