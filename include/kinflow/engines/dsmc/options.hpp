@@ -1,0 +1,80 @@
+#pragma once
+// Deck keys of the [dsmc] section (names are a contract: scripts and checks use them).
+#include <array>
+#include <cstdint>
+#include <string>
+#include <vector>
+
+#include <boost/program_options/options_description.hpp>
+
+namespace kinflow::dsmc {
+
+/// Most species a run may have (per-pair tables are fixed-size arrays copied into kernels).
+inline constexpr int kMaxSpecies = 8;
+/// Boltzmann's constant in J/K (units = si; exact since the 2019 SI).
+inline constexpr double kBoltzmannSi = 1.380649e-23;
+/// 6 ln(5/2): the BKW time at which K = 3/5, the earliest state with a non-negative density.
+inline constexpr double kBkwMinTime = 5.497744391244931;
+
+struct Options {
+    std::string scheme = "ntc";     ///< nanbu_babovsky | ntc
+    std::string kernel = "maxwell"; ///< maxwell | hard_sphere | vhs | vss
+    double collision_rate = 1.0;    ///< maxwell: per-particle collision frequency ν
+    std::string d_ref = "1";        ///< per species (comma list)
+    std::string omega = "0.5";      ///< per species
+    std::string alpha = "1";        ///< per species
+    double T_ref = 1.0;
+    std::string units = "normalized"; ///< normalized | si
+    double number_density = 1.0;
+    std::string species = "gas";
+    std::string mass = "1";
+    std::string fraction = "1";
+    std::string init = "maxwellian"; ///< per species: maxwellian | bkw | two_beams | bimaxwellian; or file
+    std::string temperature = "1";
+    std::string temperature_x; ///< bimaxwellian: x-axis temperature per species
+    std::string drift = "0";
+    std::string beam_speed = "1";
+    double bkw_t0 = kBkwMinTime;
+    std::int64_t particles = 10000;
+    std::int64_t shuffle_every = 10;
+    std::string init_file;
+    int init_snapshot = -1;
+};
+
+enum class Scheme { NanbuBabovsky, Ntc };
+enum class Kernel { Maxwell, HardSphere, Vhs, Vss };
+enum class Units { Normalized, Si };
+enum class Init { Maxwellian, Bkw, TwoBeams, Bimaxwellian, File };
+
+/// Options checked and converted: enums, per-species lists resolved to one entry per species.
+struct Params {
+    Scheme scheme = Scheme::Ntc;
+    Kernel kernel = Kernel::Maxwell;
+    Units units = Units::Normalized;
+    double k_boltzmann = 1.0;    ///< 1 (normalized) or kBoltzmannSi
+    double number_density = 1.0; ///< n, total over species
+    double collision_rate = 1.0; ///< ν (maxwell)
+    double T_ref = 1.0;
+    int n_species = 1;
+    std::vector<std::string> species{"gas"};
+    std::vector<double> mass{1.0}, fraction{1.0}, d_ref{1.0}, omega{0.5}, alpha{1.0};
+    std::vector<Init> init{Init::Maxwellian};
+    std::vector<double> temperature{1.0}, temperature_x{1.0}, beam_speed{1.0};
+    std::vector<std::array<double, 3>> drift{{0.0, 0.0, 0.0}};
+    double bkw_t0 = kBkwMinTime;
+    std::int64_t particles = 0;
+    std::vector<std::int64_t> count{0}; ///< particles per species (ids species by species)
+    std::int64_t shuffle_every = 10;
+    double dt = 1e-3; ///< run.dt (the Nanbu–Babovsky probability check needs it)
+};
+
+void describe(boost::program_options::options_description& d, Options& o);
+/// Check every key (and, for Nanbu–Babovsky with the Maxwell kernel, the time step against
+/// collision_rate · dt <= 1); throws OptionError naming the key.
+Params validate(const Options& o, double dt);
+/// Particles per species for `n` particles and the given fractions (largest remainder, so they
+/// sum to n). Throws OptionError (key dsmc.particles) when a species would get none.
+std::vector<std::int64_t> split_counts(std::int64_t n, const std::vector<double>& fraction,
+                                       const std::vector<std::string>& names);
+
+} // namespace kinflow::dsmc

@@ -1,0 +1,284 @@
+#include "kinflow/engines/dsmc/options.hpp"
+
+#include <algorithm>
+#include <cctype>
+#include <cmath>
+#include <set>
+#include <sstream>
+
+#include <boost/program_options.hpp>
+
+#include "kinflow/core/options.hpp"
+
+namespace kinflow::dsmc {
+
+namespace po = boost::program_options;
+
+void describe(po::options_description& d, Options& o) {
+    d.add_options()("dsmc.scheme", po::value(&o.scheme)->default_value(o.scheme),
+                    "nanbu_babovsky (Babovsky 1989: random pairs, each collides with probability P = n sigma_T g dt, "
+                    "needs P <= 1; first order in dt) | ntc (Bird 1994 no-time-counter: 1/2 N n (sigma_T g)_max dt "
+                    "candidate pairs per step, accepted with sigma_T g / (sigma_T g)_max, majorant updated every step; "
+                    "no dt bias for Maxwell molecules). Both conserve momentum and energy per collision")(
+        "dsmc.kernel", po::value(&o.kernel)->default_value(o.kernel),
+        "collision kernel: maxwell (sigma_T g = collision_rate / number_density for every pair, isotropic) | "
+        "hard_sphere (sigma_T = pi d_ref^2, isotropic) | vhs (variable hard sphere: d_ref, omega, T_ref; isotropic) | "
+        "vss (variable soft sphere: vhs cross-section, cos chi = 2 R^(1/alpha) - 1)")(
+        "dsmc.collision_rate", po::value(&o.collision_rate)->default_value(o.collision_rate),
+        "maxwell kernel: per-particle collision frequency nu (1/time; normalized BKW: 1), > 0")(
+        "dsmc.d_ref", po::value(&o.d_ref)->default_value(o.d_ref),
+        "hard_sphere/vhs/vss reference molecular diameter per species (comma list; length, m in si units), > 0; "
+        "unlike pairs use the mean of the two")(
+        "dsmc.omega", po::value(&o.omega)->default_value(o.omega),
+        "vhs/vss viscosity-temperature exponent per species (comma list), 0.5 (hard sphere) .. 1 (Maxwell); "
+        "unlike pairs use the mean")(
+        "dsmc.alpha", po::value(&o.alpha)->default_value(o.alpha),
+        "vss scattering exponent per species (comma list), 1 (isotropic) .. 2; unlike pairs use the mean")(
+        "dsmc.T_ref", po::value(&o.T_ref)->default_value(o.T_ref),
+        "vhs/vss reference temperature of d_ref (K in si units), > 0")(
+        "dsmc.units", po::value(&o.units)->default_value(o.units),
+        "normalized (k_B = 1; masses, temperatures, densities in any consistent units) | "
+        "si (k_B = 1.380649e-23 J/K; kg, K, m^-3, m/s, s)")(
+        "dsmc.number_density", po::value(&o.number_density)->default_value(o.number_density),
+        "total number density n of the gas (m^-3 in si units), > 0; species densities are fraction * n")(
+        "dsmc.species", po::value(&o.species)->default_value(o.species),
+        "comma list of species names (letters, digits, _), 1 to 8 species; diagnostics are named after them")(
+        "dsmc.mass", po::value(&o.mass)->default_value(o.mass),
+        "molecular mass per species (comma list; kg in si units), > 0")(
+        "dsmc.fraction", po::value(&o.fraction)->default_value(o.fraction),
+        "number fraction per species (comma list), > 0, summing to 1 within 1e-6 (then normalised exactly); "
+        "ignored with init = file")(
+        "dsmc.init", po::value(&o.init)->default_value(o.init),
+        "initial velocities per species (comma list): maxwellian (temperature, drift) | "
+        "bkw (BKW solution at time bkw_t0, scaled to the temperature) | "
+        "two_beams (half at +beam_speed, half at -beam_speed along x, each Maxwellian at the temperature) | "
+        "bimaxwellian (temperature_x along x, temperature along y and z); or file (alone: init_file decides "
+        "particles, species and velocities)")("dsmc.temperature",
+                                              po::value(&o.temperature)->default_value(o.temperature),
+                                              "initial temperature per species (comma list; K in si units), >= 0")(
+        "dsmc.temperature_x", po::value(&o.temperature_x)->default_value(o.temperature_x),
+        "bimaxwellian: initial x-axis temperature per species (comma list), >= 0; empty = temperature")(
+        "dsmc.drift", po::value(&o.drift)->default_value(o.drift),
+        "initial mean velocity: 1 number (every component of every species), 3 (one vector for all species) or "
+        "3 per species (ux,uy,uz of species 0, then species 1, ...)")(
+        "dsmc.beam_speed", po::value(&o.beam_speed)->default_value(o.beam_speed),
+        "two_beams: beam speed along x per species (comma list; m/s in si units), >= 0")(
+        "dsmc.bkw_t0", po::value(&o.bkw_t0)->default_value(o.bkw_t0),
+        "bkw: BKW time of the initial state in collision times 1/nu, K = 1 - exp(-bkw_t0/6); >= 6 ln(5/2) "
+        "(the default, K = 3/5). Snapshot time still starts at 0: K(t) = 1 - exp(-(bkw_t0 + nu t)/6)")(
+        "dsmc.particles", po::value(&o.particles)->default_value(o.particles),
+        "total number of simulated particles N, >= 2 (split over species by fraction; ignored with init = file)")(
+        "dsmc.shuffle_every", po::value(&o.shuffle_every)->default_value(o.shuffle_every),
+        "with several MPI ranks: redistribute the particles randomly over the ranks before every "
+        "shuffle_every-th step (step 0 included), >= 1")(
+        "dsmc.init_file", po::value(&o.init_file)->default_value(o.init_file),
+        "kinflow HDF5 file with the initial particles (init = file): velocities from 'velocity' (else 'position'), "
+        "species from 'species' (else all species 0)")(
+        "dsmc.init_snapshot", po::value(&o.init_snapshot)->default_value(o.init_snapshot),
+        "snapshot index in init_file; negative counts from the end (-1 = last)");
+}
+
+namespace {
+
+std::string trim(const std::string& s) {
+    const auto b = s.find_first_not_of(" \t");
+    const auto e = s.find_last_not_of(" \t");
+    return b == std::string::npos ? std::string() : s.substr(b, e - b + 1);
+}
+
+/// Comma list of words (1 or n entries; one entry is repeated n times when n > 0).
+std::vector<std::string> parse_words(const std::string& key, const std::string& text, int n) {
+    std::vector<std::string> out;
+    std::stringstream ss(text);
+    std::string item;
+    while (std::getline(ss, item, ',')) {
+        item = trim(item);
+        if (item.empty())
+            throw OptionError(key, text, "empty entry in comma list");
+        out.push_back(item);
+    }
+    if (out.empty())
+        throw OptionError(key, text, "must not be empty");
+    if (n > 0) {
+        if (out.size() == 1 && n > 1)
+            out.assign(static_cast<std::size_t>(n), out[0]);
+        if (static_cast<int>(out.size()) != n) {
+            throw OptionError(key, text,
+                              "expected 1 or " + std::to_string(n) + " comma-separated entries (one per species)");
+        }
+    }
+    return out;
+}
+
+std::vector<double> per_species(const std::string& key, const std::string& text, int n, double lo, double hi,
+                                bool strict_lo) {
+    auto v = parse_vector(key, text, n);
+    for (double x : v) {
+        if (!(strict_lo ? x > lo : x >= lo) || !(x <= hi)) {
+            throw OptionError(key, text,
+                              std::string("every entry must be ") + (strict_lo ? "> " : ">= ") + format_number(lo) +
+                                  " and <= " + format_number(hi));
+        }
+    }
+    return v;
+}
+
+int count_entries(const std::string& text) { return 1 + static_cast<int>(std::count(text.begin(), text.end(), ',')); }
+
+} // namespace
+
+std::vector<std::int64_t> split_counts(std::int64_t n, const std::vector<double>& fraction,
+                                       const std::vector<std::string>& names) {
+    // Largest remainder (Hamilton): floor(f n) each, the rest to the largest fractional parts
+    // (ties to the lower species index).
+    const std::size_t ns = fraction.size();
+    std::vector<std::int64_t> c(ns);
+    std::vector<std::pair<double, std::size_t>> rem(ns);
+    std::int64_t total = 0;
+    for (std::size_t s = 0; s < ns; ++s) {
+        const double x = fraction[s] * static_cast<double>(n);
+        c[s] = static_cast<std::int64_t>(std::floor(x));
+        rem[s] = {x - std::floor(x), s};
+        total += c[s];
+    }
+    std::stable_sort(rem.begin(), rem.end(), [](const auto& a, const auto& b) { return a.first > b.first; });
+    for (std::size_t k = 0; total < n; ++k, ++total)
+        ++c[rem[k % ns].second];
+    for (std::size_t s = 0; s < ns; ++s) {
+        if (c[s] < 1) {
+            throw OptionError("dsmc.particles", std::to_string(n),
+                              "too few particles: species '" + names[s] + "' (fraction " + format_number(fraction[s]) +
+                                  ") would get none");
+        }
+    }
+    return c;
+}
+
+Params validate(const Options& o, double dt) {
+    Params p;
+    check_positive("run.dt", dt);
+    p.dt = dt;
+    check_choice("dsmc.scheme", o.scheme, {"nanbu_babovsky", "ntc"});
+    p.scheme = o.scheme == "ntc" ? Scheme::Ntc : Scheme::NanbuBabovsky;
+    check_choice("dsmc.kernel", o.kernel, {"maxwell", "hard_sphere", "vhs", "vss"});
+    p.kernel = o.kernel == "maxwell"       ? Kernel::Maxwell
+               : o.kernel == "hard_sphere" ? Kernel::HardSphere
+               : o.kernel == "vhs"         ? Kernel::Vhs
+                                           : Kernel::Vss;
+    check_choice("dsmc.units", o.units, {"normalized", "si"});
+    p.units = o.units == "si" ? Units::Si : Units::Normalized;
+    p.k_boltzmann = p.units == Units::Si ? kBoltzmannSi : 1.0;
+    check_positive("dsmc.number_density", o.number_density);
+    p.number_density = o.number_density;
+
+    // Species names first: every per-species list is checked against their number.
+    p.species = parse_words("dsmc.species", o.species, 0);
+    if (p.species.size() > static_cast<std::size_t>(kMaxSpecies)) {
+        throw OptionError("dsmc.species", o.species, "at most " + std::to_string(kMaxSpecies) + " species");
+    }
+    std::set<std::string> seen;
+    for (const auto& s : p.species) {
+        if (!std::all_of(s.begin(), s.end(),
+                         [](char c) { return std::isalnum(static_cast<unsigned char>(c)) || c == '_'; })) {
+            throw OptionError("dsmc.species", o.species,
+                              "species name '" + s + "' may hold only letters, digits and _");
+        }
+        if (!seen.insert(s).second)
+            throw OptionError("dsmc.species", o.species, "species name '" + s + "' given twice");
+    }
+    const int ns = static_cast<int>(p.species.size());
+    p.n_species = ns;
+    p.mass = per_species("dsmc.mass", o.mass, ns, 0.0, 1e300, true);
+
+    // Kernel parameters (checked only where the kernel uses them).
+    if (p.kernel == Kernel::Maxwell) {
+        check_positive("dsmc.collision_rate", o.collision_rate);
+    }
+    p.collision_rate = o.collision_rate;
+    p.d_ref.assign(static_cast<std::size_t>(ns), 1.0);
+    p.omega.assign(static_cast<std::size_t>(ns), p.kernel == Kernel::Maxwell ? 1.0 : 0.5);
+    p.alpha.assign(static_cast<std::size_t>(ns), 1.0);
+    if (p.kernel != Kernel::Maxwell)
+        p.d_ref = per_species("dsmc.d_ref", o.d_ref, ns, 0.0, 1e300, true);
+    if (p.kernel == Kernel::Vhs || p.kernel == Kernel::Vss) {
+        p.omega = per_species("dsmc.omega", o.omega, ns, 0.5, 1.0, false);
+        check_positive("dsmc.T_ref", o.T_ref);
+    }
+    if (p.kernel == Kernel::Vss)
+        p.alpha = per_species("dsmc.alpha", o.alpha, ns, 1.0, 2.0, false);
+    p.T_ref = o.T_ref;
+
+    // Initial condition.
+    const auto init = parse_words("dsmc.init", o.init, ns);
+    p.init.clear();
+    for (const auto& w : init) {
+        check_choice("dsmc.init", w, {"maxwellian", "bkw", "two_beams", "bimaxwellian", "file"});
+        p.init.push_back(w == "maxwellian"     ? Init::Maxwellian
+                         : w == "bkw"          ? Init::Bkw
+                         : w == "two_beams"    ? Init::TwoBeams
+                         : w == "bimaxwellian" ? Init::Bimaxwellian
+                                               : Init::File);
+    }
+    const bool from_file = std::count(p.init.begin(), p.init.end(), Init::File) > 0;
+    if (from_file && count_entries(o.init) != 1) {
+        throw OptionError("dsmc.init", o.init, "file must be the only entry (the file holds every species)");
+    }
+    if (from_file && o.init_file.empty())
+        throw OptionError("dsmc.init_file", o.init_file, "required with init = file");
+    p.temperature = per_species("dsmc.temperature", o.temperature, ns, 0.0, 1e300, false);
+    p.temperature_x = o.temperature_x.empty()
+                          ? p.temperature
+                          : per_species("dsmc.temperature_x", o.temperature_x, ns, 0.0, 1e300, false);
+    p.beam_speed = per_species("dsmc.beam_speed", o.beam_speed, ns, 0.0, 1e300, false);
+    {
+        const int m = count_entries(o.drift);
+        if (m != 1 && m != 3 && m != 3 * ns) {
+            throw OptionError("dsmc.drift", o.drift,
+                              "expected 1, 3 or 3 x (number of species) = " + std::to_string(3 * ns) + " numbers");
+        }
+        const auto v = parse_vector("dsmc.drift", o.drift, m);
+        p.drift.assign(static_cast<std::size_t>(ns), {0.0, 0.0, 0.0});
+        for (int s = 0; s < ns; ++s)
+            for (int k = 0; k < 3; ++k)
+                p.drift[s][k] = m == 1 ? v[0] : m == 3 ? v[k] : v[3 * s + k];
+    }
+    if (!(o.bkw_t0 >= kBkwMinTime * (1 - 1e-12)) || !std::isfinite(o.bkw_t0)) {
+        throw OptionError("dsmc.bkw_t0", format_number(o.bkw_t0),
+                          "must be >= 6 ln(5/2) = 5.4977 (K >= 3/5 keeps the BKW density non-negative)");
+    }
+    p.bkw_t0 = std::max(o.bkw_t0, kBkwMinTime);
+
+    check_range("dsmc.shuffle_every", o.shuffle_every, std::int64_t{1}, std::int64_t{1} << 40);
+    p.shuffle_every = o.shuffle_every;
+    if (!from_file) {
+        p.fraction = per_species("dsmc.fraction", o.fraction, ns, 0.0, 1.0, true);
+        double sum = 0;
+        for (double f : p.fraction)
+            sum += f;
+        if (std::fabs(sum - 1.0) > 1e-6)
+            throw OptionError("dsmc.fraction", o.fraction,
+                              "fractions must sum to 1 (they sum to " + format_number(sum) + ")");
+        for (double& f : p.fraction)
+            f /= sum;
+        check_range("dsmc.particles", o.particles, std::int64_t{2}, std::int64_t{1} << 40);
+        p.particles = o.particles;
+        p.count = split_counts(p.particles, p.fraction, p.species);
+    } else {
+        p.fraction.assign(static_cast<std::size_t>(ns), 1.0 / ns); // replaced by the file's counts
+        p.count.assign(static_cast<std::size_t>(ns), 0);
+    }
+
+    // Nanbu–Babovsky: each pair collides with probability P = n sigma_T g dt (Babovsky 1989), which
+    // must not exceed 1. For Maxwell molecules n sigma_T g = collision_rate for every pair, so the
+    // bound is exact here; for the other kernels the engine checks it from the initial velocities
+    // and at every step.
+    if (p.scheme == Scheme::NanbuBabovsky && p.kernel == Kernel::Maxwell && p.collision_rate * dt > 1.0) {
+        throw OptionError(
+            "run.dt", format_number(dt),
+            "Nanbu-Babovsky collision probability collision_rate * dt = " + format_number(p.collision_rate * dt) +
+                " > 1: needs dt <= 1/collision_rate = " + format_number(1.0 / p.collision_rate));
+    }
+    return p;
+}
+
+} // namespace kinflow::dsmc
