@@ -1,0 +1,4 @@
+# Keller–Segel engine tests (included by tests/CMakeLists.txt).
+kinflow_add_gtest(ks
+  SOURCES ${CMAKE_CURRENT_LIST_DIR}/test_ks.cpp
+  LIBS kinflow_io kinflow_ks)
