@@ -1,0 +1,90 @@
+#pragma once
+// The network: an MLP forward(x, t[, cond]) with a sinusoidal time embedding (flow_matching's
+// model interface), whose parameters all live in one flat float32 buffer, plus a hand-written
+// forward/backward of the same network for training and sampling.
+//
+// Why the hand-written pass: for the small models this project trains (2-4 layers of 64-256 units,
+// batches of thousands of points) a training step is a handful of GEMMs, and LibTorch's autograd
+// costs as much again in graph construction, temporary allocations and per-parameter gradient
+// accumulation and optimizer loops. MLPWorkspace runs the same arithmetic with out= kernels on
+// preallocated buffers and writes the gradients straight into the flat gradient buffer that the
+// trainer allreduces; tests check it against autograd.
+#include <cstdint>
+#include <vector>
+
+#include <torch/torch.h>
+
+#include "kinflow/learn/options.hpp"
+
+namespace kinflow::learn {
+
+/// Angular frequencies w_k of the time features [sin(w_k t), cos(w_k t)], geometric in [1, 100].
+torch::Tensor time_frequencies(int time_features);
+
+struct MLPImpl : torch::nn::Module {
+    explicit MLPImpl(const ModelSpec& spec);
+
+    /// Network output for rows x [B, dim], times t [B] (ignored without time features) and
+    /// normalised conditions cond [B, cond_dim] (undefined when cond_dim = 0). Autograd-enabled.
+    torch::Tensor forward(const torch::Tensor& x, const torch::Tensor& t, const torch::Tensor& cond = {});
+    /// The input row [x, sin(w t), cos(w t), cond] of the first layer.
+    torch::Tensor features(const torch::Tensor& x, const torch::Tensor& t, const torch::Tensor& cond) const;
+
+    const ModelSpec& spec() const { return _spec; }
+    /// The buffer every parameter is a view of (weights and bias of each layer in order).
+    torch::Tensor& flat_parameters() { return _flat; }
+    const torch::Tensor& flat_parameters() const { return _flat; }
+    /// The gradient buffer every parameter's .grad() is a view of, with one extra trailing
+    /// element (the trainer puts the loss there so that one allreduce carries both).
+    torch::Tensor& flat_gradients() { return _flat_grad; }
+    std::int64_t parameter_count() const { return _flat.numel(); }
+    const std::vector<torch::nn::Linear>& linears() const { return _linears; }
+    const torch::Tensor& omega() const { return _omega; }
+
+  private:
+    ModelSpec _spec;
+    std::vector<torch::nn::Linear> _linears;
+    torch::Tensor _flat, _flat_grad, _omega;
+};
+TORCH_MODULE(MLP);
+
+/// Hand-written forward and backward passes of an MLP on preallocated buffers (capacity grows
+/// on demand). Not thread-safe; one per model user.
+class MLPWorkspace {
+  public:
+    explicit MLPWorkspace(MLP model);
+
+    /// The first-layer input buffer [rows, input_width] to fill (or use set_features()).
+    torch::Tensor input(std::int64_t rows);
+    /// Fill input(rows) with [x, sin(w t), cos(w t), cond]; x [rows, dim], t [rows], cond [rows, c].
+    void set_features(const torch::Tensor& x, const torch::Tensor& t, const torch::Tensor& cond);
+    /// Forward pass of the rows last given by input()/set_features(); keeps activations for backward().
+    const torch::Tensor& forward();
+    /// Gradients of sum(grad_y * y) with respect to the parameters, written (not added) into
+    /// the model's flat gradient buffer.
+    void backward(const torch::Tensor& grad_y);
+    /// Forward and backward of the loss scale * sum |y - target|^2 over the rows of input(),
+    /// `chunk` rows at a time (the activations of a chunk stay in cache; the weight gradients
+    /// are summed over chunks). Writes the gradients, returns the loss.
+    double mse_step(const torch::Tensor& target, double scale, std::int64_t chunk);
+
+    /// Inference for rows x [n, dim] sharing one time t and one condition row (folded into the
+    /// first layer's bias), into out [n, dim]. No activations are kept.
+    void evaluate(const torch::Tensor& x, double t, const torch::Tensor& cond_row, torch::Tensor& out);
+
+    MLP& model() { return _model; }
+
+  private:
+    void reserve(std::int64_t rows);
+    void reserve_activations(std::int64_t rows);
+    void activate(const torch::Tensor& z, torch::Tensor& a);
+    void forward_rows(std::int64_t first, std::int64_t n);
+    void backward_rows(std::int64_t first, std::int64_t n, const torch::Tensor& grad_y, bool accumulate);
+    MLP _model;
+    std::int64_t _in_capacity = 0, _capacity = 0, _rows = 0;
+    torch::Tensor _in, _y, _y_rows, _gy, _ga, _gz, _bias0, _emb;
+    std::vector<float> _omega, _extra; // time frequencies; folded time/condition inputs (evaluate)
+    std::vector<torch::Tensor> _z, _a; // pre-activations and activations of the hidden layers
+};
+
+} // namespace kinflow::learn

@@ -1,0 +1,51 @@
+#pragma once
+// The model file: everything kinflow-sample needs (weights, architecture, normalisation,
+// objective, VP schedule, condition names, source), as a LibTorch archive. Checkpoints use the
+// same format plus the optimizer state (see trainer.hpp).
+#include <cstdint>
+#include <string>
+#include <vector>
+
+#include <torch/torch.h>
+
+#include "kinflow/learn/dataset.hpp"
+#include "kinflow/learn/model.hpp"
+#include "kinflow/learn/options.hpp"
+
+namespace kinflow::learn {
+
+struct ModelInfo {
+    ModelSpec spec;
+    Objective objective = Objective::FM;
+    std::vector<std::string> conditions;
+    Normalization norm;
+    std::string source = "gaussian"; ///< gaussian | uniform | snapshot:<index>
+    std::string data;                ///< train.data as given
+    std::vector<std::string> files;  ///< the data files (empty for builtin data)
+    double target_time = 0.0;        ///< time of the first target snapshot
+    double beta_min = 0.1, beta_max = 20.0, vp_eps = 1e-3;
+    std::int64_t step = 0; ///< optimizer steps behind the weights
+    std::string deck;      ///< resolved training deck
+};
+
+/// The info a trainer with this configuration and data writes.
+ModelInfo make_model_info(const TrainConfig& config, const Dataset& data);
+
+void write_info(torch::serialize::OutputArchive& ar, const ModelInfo& info);
+/// Throws Error naming `path` when the archive is not a kinflow model.
+ModelInfo read_info(torch::serialize::InputArchive& ar, const std::string& path);
+
+/// Save an archive to `path` atomically (PATH.tmp, then rename; parent directories created).
+void save_archive(torch::serialize::OutputArchive& ar, const std::string& path);
+/// Open an archive; throws Error naming `path` when missing or unreadable.
+void load_archive(torch::serialize::InputArchive& ar, const std::string& path);
+
+void save_model_file(const std::string& path, const ModelInfo& info, const torch::Tensor& params);
+
+struct LoadedModel {
+    ModelInfo info;
+    MLP model{nullptr};
+};
+LoadedModel load_model_file(const std::string& path);
+
+} // namespace kinflow::learn

@@ -1,0 +1,104 @@
+#pragma once
+// Deck keys of kinflow-train: [run] seed and the [train] section (names are a contract), and
+// their validated form. No LibTorch here: the driver and the data loader include this.
+#include <cstdint>
+#include <string>
+#include <vector>
+
+#include <boost/program_options/options_description.hpp>
+
+namespace kinflow::learn {
+
+/// [train] as written in the deck.
+struct TrainOptions {
+    std::string objective = "fm";
+    std::string data = "builtin:eight_gaussians";
+    std::int64_t builtin_size = 100000;
+    std::string snapshot = "-1";
+    std::string source = "gaussian";
+    std::string condition;
+    int hidden = 64;
+    int layers = 3;
+    std::string activation = "silu";
+    int time_features = 16;
+    std::int64_t batch_size = 256;
+    std::int64_t steps = 2000;
+    double lr = 1e-3;
+    std::string lr_schedule = "cosine";
+    std::int64_t warmup = 0;
+    std::string optimizer = "adam";
+    double weight_decay = 0.0;
+    double ema = 0.0;
+    double beta_min = 0.1;
+    double beta_max = 20.0;
+    double vp_eps = 1e-3;
+    int threads = 1;
+    std::string model_file = "out/model.pt";
+    std::int64_t checkpoint_every = 0;
+    std::int64_t stop_after = 0;
+};
+
+enum class Objective { FM, OTFM, DSM, W2Map };
+enum class Activation { SiLU, GELU, Tanh };
+enum class SourceKind { Gaussian, Uniform, Snapshot };
+enum class LrSchedule { Cosine, Constant };
+enum class Optimizer { Adam, AdamW };
+
+const char* to_string(Objective o);
+const char* to_string(Activation a);
+Objective parse_objective(const std::string& s); ///< throws Error for an unknown name
+Activation parse_activation(const std::string& s);
+
+/// Where the training data come from (validated [train] data/snapshot/source/condition).
+struct DataSpec {
+    std::string builtin;            ///< builtin data set name (gaussian | eight_gaussians | checkerboard), or empty
+    std::int64_t builtin_size = 0;  ///< rows generated for builtin data
+    std::vector<std::string> files; ///< HDF5 files (one part per file and snapshot)
+    std::vector<int> snapshots;     ///< target snapshot indices (negative counts from the end)
+    SourceKind source = SourceKind::Gaussian;
+    int source_snapshot = 0;             ///< with source = snapshot:<index>
+    std::vector<std::string> conditions; ///< `time` or `section.key` of each file's deck
+    std::uint64_t seed = 0;              ///< builtin data generation
+};
+
+/// The MLP: x (dim), sinusoidal time features, condition values -> dim outputs.
+struct ModelSpec {
+    int dim = 2;
+    int cond_dim = 0;
+    int hidden = 64;
+    int layers = 3;
+    Activation activation = Activation::SiLU;
+    int time_features = 16; ///< 0: no time input (w2map)
+    int input_width() const { return dim + time_features + cond_dim; }
+};
+
+/// Everything kinflow-train needs, checked.
+struct TrainConfig {
+    Objective objective = Objective::FM;
+    DataSpec data;
+    std::string data_text; ///< the deck value of train.data (recorded in the model file)
+    std::string source_text;
+    int hidden = 64, layers = 3, time_features = 16;
+    Activation activation = Activation::SiLU;
+    std::int64_t batch_size = 256, steps = 2000, warmup = 0;
+    double lr = 1e-3;
+    LrSchedule lr_schedule = LrSchedule::Cosine;
+    Optimizer optimizer = Optimizer::Adam;
+    double weight_decay = 0.0, ema = 0.0;
+    double beta_min = 0.1, beta_max = 20.0, vp_eps = 1e-3;
+    int threads = 1;
+    std::string model_file;
+    std::int64_t checkpoint_every = 0, stop_after = 0;
+    std::uint64_t seed = 42;
+    std::string deck; ///< resolved deck text (recorded in checkpoints and the model file)
+};
+
+void describe(boost::program_options::options_description& run, std::int64_t& seed);
+void describe(boost::program_options::options_description& train, TrainOptions& o);
+/// Check every key; throws OptionError naming the key.
+TrainConfig validate(const TrainOptions& o, std::int64_t seed);
+
+/// Path of the checkpoint that belongs to a model file.
+std::string checkpoint_path(const std::string& model_file);
+
+} // namespace kinflow::learn

@@ -1,0 +1,46 @@
+#pragma once
+// Deck keys of kinflow-sample: [run] seed, [sample], [output] file (names are a contract).
+#include <cstdint>
+#include <string>
+#include <vector>
+
+#include <boost/program_options/options_description.hpp>
+
+namespace kinflow::sample {
+
+struct SampleOptions {
+    std::string model_file = "out/model.pt";
+    std::int64_t count = 10000;
+    std::string method = "euler";
+    std::int64_t nfe = 100;
+    std::string condition;
+    std::string source_file;
+    std::int64_t batch = 2048;
+    int threads = 1;
+};
+
+enum class Method { Euler, Heun, RK4, EulerMaruyama };
+const char* to_string(Method m);
+/// Network evaluations per step of a method.
+int evaluations_per_step(Method m);
+
+struct SampleConfig {
+    std::string model_file;
+    std::int64_t count = 10000; ///< 0: every row of the source snapshot
+    Method method = Method::Euler;
+    std::int64_t nfe = 100;
+    std::vector<double> condition;
+    std::string condition_text;
+    std::string source_file;
+    std::int64_t batch = 2048;
+    int threads = 1;
+    std::uint64_t seed = 42;
+    std::string output_file;
+};
+
+void describe(boost::program_options::options_description& sample, SampleOptions& o);
+void describe_output(boost::program_options::options_description& output, std::string& file);
+/// Check every key that can be checked without the model file; throws OptionError.
+SampleConfig validate(const SampleOptions& o, std::int64_t seed, const std::string& output_file);
+
+} // namespace kinflow::sample

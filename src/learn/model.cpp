@@ -1,0 +1,426 @@
+// The MLP, its hand-written forward/backward, and the model file.
+#include "kinflow/learn/model.hpp"
+
+#include <cmath>
+#include <filesystem>
+#include <sstream>
+
+#include "kinflow/core/error.hpp"
+#include "kinflow/learn/model_file.hpp"
+
+namespace kinflow::learn {
+
+torch::Tensor time_frequencies(int time_features) {
+    const int half = time_features / 2;
+    if (half == 0) return torch::empty({0});
+    if (half == 1) return torch::ones({1});
+    return torch::exp(torch::linspace(0.0, std::log(100.0), half, torch::kFloat64)).to(torch::kFloat32);
+}
+
+// ---- MLP ------------------------------------------------------------------------------------
+
+MLPImpl::MLPImpl(const ModelSpec& spec) : _spec(spec) {
+    KINFLOW_REQUIRE(spec.dim >= 1 && spec.hidden >= 1 && spec.layers >= 1 && spec.time_features % 2 == 0,
+                    "bad model specification");
+    int in = spec.input_width();
+    for (int l = 0; l <= spec.layers; ++l) {
+        const int out = l == spec.layers ? spec.dim : spec.hidden;
+        _linears.push_back(register_module("linear" + std::to_string(l), torch::nn::Linear(in, out)));
+        in = out;
+    }
+    // Move every parameter into one flat buffer (weights then bias, layer by layer) and make its
+    // gradient a view of one flat gradient buffer: the optimizer, the allreduce, the EMA and
+    // the checkpoint then work on one tensor each.
+    std::int64_t total = 0;
+    for (auto& lin : _linears) total += lin->weight.numel() + lin->bias.numel();
+    _flat = torch::empty({total});
+    _flat_grad = torch::zeros({total + 1});
+    torch::NoGradGuard no_grad;
+    std::int64_t off = 0;
+    for (auto& lin : _linears) {
+        for (torch::Tensor* p : {&lin->weight, &lin->bias}) {
+            const std::int64_t n = p->numel();
+            auto slice = _flat.narrow(0, off, n).view(p->sizes());
+            slice.copy_(*p);
+            p->set_data(slice);
+            p->mutable_grad() = _flat_grad.narrow(0, off, n).view(p->sizes());
+            off += n;
+        }
+    }
+    _omega = time_frequencies(spec.time_features);
+}
+
+torch::Tensor MLPImpl::features(const torch::Tensor& x, const torch::Tensor& t, const torch::Tensor& cond) const {
+    std::vector<torch::Tensor> parts{x};
+    if (_spec.time_features > 0) {
+        const auto a = t.reshape({-1, 1}) * _omega;
+        parts.push_back(torch::sin(a));
+        parts.push_back(torch::cos(a));
+    }
+    if (_spec.cond_dim > 0) parts.push_back(cond);
+    return parts.size() == 1 ? x : torch::cat(parts, 1);
+}
+
+torch::Tensor MLPImpl::forward(const torch::Tensor& x, const torch::Tensor& t, const torch::Tensor& cond) {
+    auto h = features(x, t, cond);
+    for (std::size_t l = 0; l < _linears.size(); ++l) {
+        h = _linears[l]->forward(h);
+        if (l + 1 == _linears.size()) break;
+        switch (_spec.activation) {
+        case Activation::SiLU: h = torch::silu(h); break;
+        case Activation::GELU: h = torch::gelu(h); break;
+        case Activation::Tanh: h = torch::tanh(h); break;
+        }
+    }
+    return h;
+}
+
+// ---- hand-written passes ----------------------------------------------------------------------
+
+MLPWorkspace::MLPWorkspace(MLP model) : _model(std::move(model)) {
+    const auto omega = _model->omega().contiguous();
+    _omega.assign(omega.data_ptr<float>(), omega.data_ptr<float>() + omega.numel());
+}
+
+void MLPWorkspace::reserve(std::int64_t rows) {
+    const auto& s = _model->spec();
+    if (rows > _in_capacity) {
+        _in_capacity = std::max<std::int64_t>(rows, 16);
+        _in = torch::empty({_in_capacity, s.input_width()});
+        _emb = torch::empty({_in_capacity, std::max(s.time_features / 2, 1)});
+    }
+    reserve_activations(rows);
+}
+
+void MLPWorkspace::reserve_activations(std::int64_t rows) {
+    if (rows <= _capacity) return;
+    const auto& s = _model->spec();
+    const std::int64_t cap = std::max<std::int64_t>(rows, 16);
+    _y = torch::empty({cap, s.dim});
+    _gy = torch::empty({cap, s.dim});
+    _ga = torch::empty({cap, s.hidden});
+    _gz = torch::empty({cap, s.hidden});
+    _z.assign(static_cast<std::size_t>(s.layers), torch::Tensor());
+    _a.assign(static_cast<std::size_t>(s.layers), torch::Tensor());
+    for (int l = 0; l < s.layers; ++l) {
+        _z[l] = torch::empty({cap, s.hidden});
+        _a[l] = torch::empty({cap, s.hidden});
+    }
+    _capacity = cap;
+}
+
+torch::Tensor MLPWorkspace::input(std::int64_t rows) {
+    reserve(rows);
+    _rows = rows;
+    return _in.narrow(0, 0, rows);
+}
+
+void MLPWorkspace::set_features(const torch::Tensor& x, const torch::Tensor& t, const torch::Tensor& cond) {
+    torch::NoGradGuard no_grad;
+    const auto& s = _model->spec();
+    const std::int64_t rows = x.size(0);
+    auto in = input(rows);
+    in.narrow(1, 0, s.dim).copy_(x);
+    if (s.time_features > 0) {
+        const int half = s.time_features / 2;
+        auto emb = _emb.narrow(0, 0, rows);
+        at::mul_out(emb, t.reshape({-1, 1}), _model->omega());
+        auto sin_cols = in.narrow(1, s.dim, half);
+        auto cos_cols = in.narrow(1, s.dim + half, half);
+        at::sin_out(sin_cols, emb);
+        at::cos_out(cos_cols, emb);
+    }
+    if (s.cond_dim > 0) in.narrow(1, s.dim + s.time_features, s.cond_dim).copy_(cond);
+}
+
+void MLPWorkspace::activate(const torch::Tensor& z, torch::Tensor& a) {
+    switch (_model->spec().activation) {
+    case Activation::SiLU: at::silu_out(a, z); break;
+    case Activation::GELU: at::gelu_out(a, z); break;
+    case Activation::Tanh: at::tanh_out(a, z); break;
+    }
+}
+
+void MLPWorkspace::forward_rows(std::int64_t first, std::int64_t n) {
+    const auto& lin = _model->linears();
+    const int L = _model->spec().layers;
+    torch::Tensor h = _in.narrow(0, first, n);
+    for (int l = 0; l < L; ++l) {
+        auto z = _z[l].narrow(0, 0, n);
+        auto a = _a[l].narrow(0, 0, n);
+        at::addmm_out(z, lin[l]->bias, h, lin[l]->weight.t());
+        activate(z, a);
+        h = a;
+    }
+    _y_rows = _y.narrow(0, 0, n);
+    at::addmm_out(_y_rows, lin[L]->bias, h, lin[L]->weight.t());
+}
+
+void MLPWorkspace::backward_rows(std::int64_t first, std::int64_t n, const torch::Tensor& grad_y, bool accumulate) {
+    const auto& lin = _model->linears();
+    const auto act = _model->spec().activation;
+    const int L = _model->spec().layers;
+    auto ga = _ga.narrow(0, 0, n);
+    auto gz = _gz.narrow(0, 0, n);
+    // dW = g^T h and db = sum of g over rows, written or (later chunks) added.
+    auto weight_grads = [&](int l, const torch::Tensor& g, const torch::Tensor& h) {
+        auto gw = lin[l]->weight.grad();
+        auto gb = lin[l]->bias.grad();
+        if (!accumulate) {
+            at::mm_out(gw, g.t(), h);
+            at::sum_out(gb, g, {0});
+        } else {
+            gw.addmm_(g.t(), h);
+            gb.add_(g.sum(0));
+        }
+    };
+    // Output layer: y = a_{L-1} W^T + b.
+    weight_grads(L, grad_y, _a[L - 1].narrow(0, 0, n));
+    at::mm_out(ga, grad_y, lin[L]->weight);
+    for (int l = L - 1; l >= 0; --l) {
+        const auto z = _z[l].narrow(0, 0, n);
+        switch (act) {
+        case Activation::SiLU: at::silu_backward_out(gz, ga, z); break;
+        case Activation::GELU: at::gelu_backward_out(gz, ga, z); break;
+        case Activation::Tanh: at::tanh_backward_out(gz, ga, _a[l].narrow(0, 0, n)); break;
+        }
+        weight_grads(l, gz, l > 0 ? _a[l - 1].narrow(0, 0, n) : _in.narrow(0, first, n));
+        if (l > 0) at::mm_out(ga, gz, lin[l]->weight);
+    }
+}
+
+const torch::Tensor& MLPWorkspace::forward() {
+    torch::NoGradGuard no_grad;
+    reserve_activations(_rows);
+    forward_rows(0, _rows);
+    return _y_rows;
+}
+
+void MLPWorkspace::backward(const torch::Tensor& grad_y) {
+    torch::NoGradGuard no_grad;
+    backward_rows(0, _rows, grad_y, false);
+}
+
+double MLPWorkspace::mse_step(const torch::Tensor& target, double scale, std::int64_t chunk) {
+    torch::NoGradGuard no_grad;
+    double loss = 0.0;
+    chunk = std::max<std::int64_t>(1, std::min(chunk, _rows));
+    reserve_activations(chunk);
+    if (_rows == 0) { // no rows here: zero gradients
+        _model->flat_gradients().zero_();
+        return 0.0;
+    }
+    for (std::int64_t first = 0; first < _rows; first += chunk) {
+        const std::int64_t n = std::min(chunk, _rows - first);
+        forward_rows(first, n);
+        auto gy = _gy.narrow(0, 0, n);
+        at::sub_out(gy, _y_rows, target.narrow(0, first, n));
+        loss += gy.view({-1}).dot(gy.view({-1})).item<double>();
+        gy.mul_(2.0 * scale);
+        backward_rows(first, n, gy, first > 0);
+    }
+    return loss * scale;
+}
+
+void MLPWorkspace::evaluate(const torch::Tensor& x, double t, const torch::Tensor& cond_row, torch::Tensor& out) {
+    torch::NoGradGuard no_grad;
+    const auto& s = _model->spec();
+    const auto& lin = _model->linears();
+    const std::int64_t rows = x.size(0);
+    reserve_activations(rows);
+    // The time features and conditions are the same for every row: fold W0[:, dim:] e into the bias.
+    const int extra = s.time_features + s.cond_dim;
+    torch::Tensor bias0 = lin[0]->bias;
+    if (extra > 0) {
+        auto& e = _extra;
+        e.clear();
+        // The same float arithmetic as set_features(): w_k t rounded to float, then sin/cos.
+        for (float w : _omega) e.push_back(std::sin(w * static_cast<float>(t)));
+        for (float w : _omega) e.push_back(std::cos(w * static_cast<float>(t)));
+        auto c = s.cond_dim > 0 ? cond_row.contiguous() : torch::Tensor();
+        for (int k = 0; k < s.cond_dim; ++k) e.push_back(c.data_ptr<float>()[k]);
+        if (!_bias0.defined() || _bias0.numel() != s.hidden) _bias0 = torch::empty({s.hidden});
+        at::addmv_out(_bias0, lin[0]->bias, lin[0]->weight.narrow(1, s.dim, extra), torch::from_blob(e.data(), {extra}));
+        bias0 = _bias0;
+    }
+    torch::Tensor h = x;
+    for (int l = 0; l < s.layers; ++l) {
+        auto z = _z[l].narrow(0, 0, rows);
+        auto a = _a[l].narrow(0, 0, rows);
+        if (l == 0) at::addmm_out(z, bias0, x, lin[0]->weight.narrow(1, 0, s.dim).t());
+        else at::addmm_out(z, lin[l]->bias, h, lin[l]->weight.t());
+        activate(z, a);
+        h = a;
+    }
+    at::addmm_out(out, lin[s.layers]->bias, h, lin[s.layers]->weight.t());
+}
+
+// ---- model file ----------------------------------------------------------------------------
+
+namespace {
+torch::Tensor to_tensor(const std::vector<double>& v) {
+    return torch::tensor(v.empty() ? std::vector<double>{} : v, torch::kFloat64).clone();
+}
+std::vector<double> to_vector(const torch::Tensor& t) {
+    auto c = t.to(torch::kFloat64).contiguous();
+    return std::vector<double>(c.data_ptr<double>(), c.data_ptr<double>() + c.numel());
+}
+std::string join(const std::vector<std::string>& v, char sep) {
+    std::string out;
+    for (std::size_t i = 0; i < v.size(); ++i) out += (i ? std::string(1, sep) : "") + v[i];
+    return out;
+}
+std::vector<std::string> split(const std::string& s, char sep) {
+    std::vector<std::string> out;
+    if (s.empty()) return out;
+    std::stringstream ss(s);
+    std::string item;
+    while (std::getline(ss, item, sep)) out.push_back(item);
+    return out;
+}
+} // namespace
+
+ModelInfo make_model_info(const TrainConfig& c, const Dataset& data) {
+    ModelInfo info;
+    info.spec.dim = data.dim();
+    info.spec.cond_dim = data.cond_dim();
+    info.spec.hidden = c.hidden;
+    info.spec.layers = c.layers;
+    info.spec.activation = c.activation;
+    info.spec.time_features = c.time_features;
+    info.objective = c.objective;
+    info.conditions = c.data.conditions;
+    info.norm = data.normalization();
+    info.source = c.source_text;
+    info.data = c.data_text;
+    info.files = c.data.files;
+    info.target_time = data.parts().front().time;
+    info.beta_min = c.beta_min;
+    info.beta_max = c.beta_max;
+    info.vp_eps = c.vp_eps;
+    info.deck = c.deck;
+    return info;
+}
+
+void write_info(torch::serialize::OutputArchive& ar, const ModelInfo& i) {
+    ar.write("kinflow_model", c10::IValue(static_cast<std::int64_t>(1)));
+    ar.write("objective", c10::IValue(std::string(to_string(i.objective))));
+    ar.write("dim", c10::IValue(static_cast<std::int64_t>(i.spec.dim)));
+    ar.write("cond_dim", c10::IValue(static_cast<std::int64_t>(i.spec.cond_dim)));
+    ar.write("hidden", c10::IValue(static_cast<std::int64_t>(i.spec.hidden)));
+    ar.write("layers", c10::IValue(static_cast<std::int64_t>(i.spec.layers)));
+    ar.write("activation", c10::IValue(std::string(to_string(i.spec.activation))));
+    ar.write("time_features", c10::IValue(static_cast<std::int64_t>(i.spec.time_features)));
+    ar.write("conditions", c10::IValue(join(i.conditions, ',')));
+    ar.write("mean", to_tensor(i.norm.mean));
+    ar.write("std", to_tensor(i.norm.std));
+    ar.write("source_mean", to_tensor(i.norm.source_mean));
+    ar.write("source_std", to_tensor(i.norm.source_std));
+    ar.write("cond_mean", to_tensor(i.norm.cond_mean));
+    ar.write("cond_std", to_tensor(i.norm.cond_std));
+    ar.write("source", c10::IValue(i.source));
+    ar.write("data", c10::IValue(i.data));
+    ar.write("files", c10::IValue(join(i.files, '\n')));
+    ar.write("target_time", c10::IValue(i.target_time));
+    ar.write("beta_min", c10::IValue(i.beta_min));
+    ar.write("beta_max", c10::IValue(i.beta_max));
+    ar.write("vp_eps", c10::IValue(i.vp_eps));
+    ar.write("step", c10::IValue(i.step));
+    ar.write("deck", c10::IValue(i.deck));
+}
+
+ModelInfo read_info(torch::serialize::InputArchive& ar, const std::string& path) {
+    c10::IValue v;
+    if (!ar.try_read("kinflow_model", v)) throw Error("'" + path + "': not a kinflow model file");
+    ModelInfo i;
+    try {
+        auto get = [&](const char* key) {
+            c10::IValue x;
+            ar.read(key, x);
+            return x;
+        };
+        auto tensor = [&](const char* key) {
+            torch::Tensor t;
+            ar.read(key, t);
+            return to_vector(t);
+        };
+        i.objective = parse_objective(get("objective").toStringRef());
+        i.spec.dim = static_cast<int>(get("dim").toInt());
+        i.spec.cond_dim = static_cast<int>(get("cond_dim").toInt());
+        i.spec.hidden = static_cast<int>(get("hidden").toInt());
+        i.spec.layers = static_cast<int>(get("layers").toInt());
+        i.spec.activation = parse_activation(get("activation").toStringRef());
+        i.spec.time_features = static_cast<int>(get("time_features").toInt());
+        i.conditions = split(get("conditions").toStringRef(), ',');
+        i.norm.mean = tensor("mean");
+        i.norm.std = tensor("std");
+        i.norm.source_mean = tensor("source_mean");
+        i.norm.source_std = tensor("source_std");
+        i.norm.cond_mean = tensor("cond_mean");
+        i.norm.cond_std = tensor("cond_std");
+        i.source = get("source").toStringRef();
+        i.data = get("data").toStringRef();
+        i.files = split(get("files").toStringRef(), '\n');
+        i.target_time = get("target_time").toDouble();
+        i.beta_min = get("beta_min").toDouble();
+        i.beta_max = get("beta_max").toDouble();
+        i.vp_eps = get("vp_eps").toDouble();
+        i.step = get("step").toInt();
+        i.deck = get("deck").toStringRef();
+    } catch (const c10::Error& e) {
+        throw Error("'" + path + "': damaged kinflow model file (" + e.what_without_backtrace() + ")");
+    }
+    return i;
+}
+
+void save_archive(torch::serialize::OutputArchive& ar, const std::string& path) {
+    namespace fs = std::filesystem;
+    std::error_code ec;
+    const fs::path parent = fs::path(path).parent_path();
+    if (!parent.empty()) fs::create_directories(parent, ec);
+    if (ec) throw Error("cannot create directory '" + parent.string() + "': " + ec.message());
+    const std::string tmp = path + ".tmp";
+    try {
+        ar.save_to(tmp);
+    } catch (const c10::Error& e) {
+        throw Error("cannot write '" + tmp + "': " + e.what_without_backtrace());
+    }
+    fs::rename(tmp, path, ec);
+    if (ec) throw Error("cannot rename '" + tmp + "' to '" + path + "': " + ec.message());
+}
+
+void load_archive(torch::serialize::InputArchive& ar, const std::string& path) {
+    if (!std::filesystem::is_regular_file(path)) throw Error("'" + path + "': no such file");
+    try {
+        ar.load_from(path);
+    } catch (const c10::Error& e) {
+        throw Error("'" + path + "': not a kinflow model file (" + e.what_without_backtrace() + ")");
+    }
+}
+
+void save_model_file(const std::string& path, const ModelInfo& info, const torch::Tensor& params) {
+    torch::serialize::OutputArchive ar;
+    write_info(ar, info);
+    ar.write("params", params.detach().clone());
+    save_archive(ar, path);
+}
+
+LoadedModel load_model_file(const std::string& path) {
+    torch::serialize::InputArchive ar;
+    load_archive(ar, path);
+    LoadedModel m;
+    m.info = read_info(ar, path);
+    m.model = MLP(m.info.spec);
+    torch::Tensor params;
+    try {
+        ar.read("params", params);
+    } catch (const c10::Error& e) {
+        throw Error("'" + path + "': damaged kinflow model file (no weights)");
+    }
+    if (params.numel() != m.model->parameter_count()) throw Error("'" + path + "': weights do not match the architecture");
+    torch::NoGradGuard no_grad;
+    m.model->flat_parameters().copy_(params);
+    return m;
+}
+
+} // namespace kinflow::learn

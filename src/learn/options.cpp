@@ -1,0 +1,241 @@
+#include "kinflow/learn/options.hpp"
+
+#include <cstdlib>
+#include <limits>
+#include <sstream>
+
+#include <boost/program_options.hpp>
+
+#include "kinflow/core/options.hpp"
+
+namespace kinflow::learn {
+
+namespace po = boost::program_options;
+
+namespace {
+std::string trim(const std::string& s) {
+    const auto b = s.find_first_not_of(" \t");
+    if (b == std::string::npos) return "";
+    const auto e = s.find_last_not_of(" \t");
+    return s.substr(b, e - b + 1);
+}
+
+std::vector<std::string> split_list(const std::string& text) {
+    std::vector<std::string> out;
+    std::stringstream ss(text);
+    std::string item;
+    while (std::getline(ss, item, ',')) out.push_back(trim(item));
+    return out;
+}
+
+bool parse_int(const std::string& s, long long& v) {
+    if (s.empty()) return false;
+    char* end = nullptr;
+    v = std::strtoll(s.c_str(), &end, 10);
+    return *end == '\0';
+}
+} // namespace
+
+const char* to_string(Objective o) {
+    switch (o) {
+    case Objective::FM: return "fm";
+    case Objective::OTFM: return "otfm";
+    case Objective::DSM: return "dsm";
+    case Objective::W2Map: return "w2map";
+    }
+    return "?";
+}
+
+const char* to_string(Activation a) {
+    switch (a) {
+    case Activation::SiLU: return "silu";
+    case Activation::GELU: return "gelu";
+    case Activation::Tanh: return "tanh";
+    }
+    return "?";
+}
+
+Objective parse_objective(const std::string& s) {
+    if (s == "fm") return Objective::FM;
+    if (s == "otfm") return Objective::OTFM;
+    if (s == "dsm") return Objective::DSM;
+    if (s == "w2map") return Objective::W2Map;
+    throw Error("unknown objective '" + s + "'");
+}
+
+Activation parse_activation(const std::string& s) {
+    if (s == "silu") return Activation::SiLU;
+    if (s == "gelu") return Activation::GELU;
+    if (s == "tanh") return Activation::Tanh;
+    throw Error("unknown activation '" + s + "'");
+}
+
+std::string checkpoint_path(const std::string& model_file) { return model_file + ".ckpt"; }
+
+void describe(po::options_description& d, std::int64_t& seed) {
+    d.add_options()("run.seed", po::value(&seed)->default_value(seed),
+                    "master seed: parameter initialisation, minibatches, noise, builtin data; >= 0");
+}
+
+void describe(po::options_description& d, TrainOptions& o) {
+    d.add_options()("train.objective", po::value(&o.objective)->default_value(o.objective),
+                    "fm (conditional flow matching, linear CondOT path) | otfm (flow matching with minibatch exact OT "
+                    "coupling) | dsm (denoising score matching on the VP SDE, lambda(t) = sigma_t^2) | w2map (DeepParticle "
+                    "one-step map trained on minibatch exact W2)")(
+        "train.data", po::value(&o.data)->default_value(o.data),
+        "target data: a kinflow HDF5 file, a comma list of files (one model for a parameter family, see condition), "
+        "or builtin:<name> with name gaussian | eight_gaussians | checkerboard (2D, generated in the program)")(
+        "train.builtin_size", po::value(&o.builtin_size)->default_value(o.builtin_size),
+        "rows generated for builtin data, >= 1")(
+        "train.snapshot", po::value(&o.snapshot)->default_value(o.snapshot),
+        "target snapshot index in each file (negative counts from the end: -1 = last), or a comma list of indices")(
+        "train.source", po::value(&o.source)->default_value(o.source),
+        "source X_0: gaussian (standard normal) | uniform (box [-sqrt3, sqrt3]^dim, unit variance) | snapshot:<index> "
+        "(another snapshot of the same file, paired row by row by particle id: the coupling the simulation produced); "
+        "gaussian and uniform live in normalised coordinates")(
+        "train.condition", po::value(&o.condition)->default_value(o.condition),
+        "comma list of conditioning values per file and snapshot: `time` (the snapshot time) or a key `section.name` "
+        "of the file's recorded deck (e.g. ks.chi); empty = unconditional")(
+        "train.hidden", po::value(&o.hidden)->default_value(o.hidden), "MLP width, 1..4096")(
+        "train.layers", po::value(&o.layers)->default_value(o.layers), "MLP hidden layers, 1..32")(
+        "train.activation", po::value(&o.activation)->default_value(o.activation), "silu | gelu | tanh")(
+        "train.time_features", po::value(&o.time_features)->default_value(o.time_features),
+        "sinusoidal time features [sin(w_k t), cos(w_k t)], w_k geometric in [1, 100]; even, 2..256 (unused by w2map)")(
+        "train.batch_size", po::value(&o.batch_size)->default_value(o.batch_size),
+        "minibatch per rank, >= 1 (global batch = ranks x batch_size, drawn with replacement over the whole data set)")(
+        "train.steps", po::value(&o.steps)->default_value(o.steps), "optimizer steps, >= 0")(
+        "train.lr", po::value(&o.lr)->default_value(o.lr), "peak learning rate, > 0")(
+        "train.lr_schedule", po::value(&o.lr_schedule)->default_value(o.lr_schedule),
+        "cosine (decay to 0 at `steps`) | constant")(
+        "train.warmup", po::value(&o.warmup)->default_value(o.warmup), "linear warm-up steps, >= 0")(
+        "train.optimizer", po::value(&o.optimizer)->default_value(o.optimizer),
+        "adam (weight_decay as L2 term) | adamw (decoupled weight decay); betas 0.9, 0.999, eps 1e-8")(
+        "train.weight_decay", po::value(&o.weight_decay)->default_value(o.weight_decay), "weight decay, >= 0")(
+        "train.ema", po::value(&o.ema)->default_value(o.ema),
+        "EMA decay of the weights in [0, 1); 0 = off; the model file holds the EMA weights when on")(
+        "train.beta_min", po::value(&o.beta_min)->default_value(o.beta_min), "VP SDE beta(s) at s = 0 (dsm), > 0")(
+        "train.beta_max", po::value(&o.beta_max)->default_value(o.beta_max), "VP SDE beta(s) at s = 1 (dsm), >= beta_min")(
+        "train.vp_eps", po::value(&o.vp_eps)->default_value(o.vp_eps),
+        "dsm: smallest diffusion time (training and sampling stop at t = 1 - vp_eps), in (0, 0.5)")(
+        "train.threads", po::value(&o.threads)->default_value(o.threads), "LibTorch intra-op threads per rank, 1..256")(
+        "train.model_file", po::value(&o.model_file)->default_value(o.model_file),
+        "trained model (LibTorch archive: weights, architecture, normalisation, objective, schedule, conditions); "
+        "the checkpoint is MODEL_FILE.ckpt")(
+        "train.checkpoint_every", po::value(&o.checkpoint_every)->default_value(o.checkpoint_every),
+        "checkpoint interval in steps (0 = only at the end); a checkpoint holds model, optimizer, step, RNG state, "
+        "normalisation and deck; `kinflow-train DECK --resume` continues from it")(
+        "train.stop_after", po::value(&o.stop_after)->default_value(o.stop_after),
+        "stop after this many steps in this invocation, writing a checkpoint (for job time limits; 0 = run to `steps`)");
+}
+
+TrainConfig validate(const TrainOptions& o, std::int64_t seed) {
+    TrainConfig c;
+    check_range("run.seed", seed, std::int64_t{0}, std::numeric_limits<std::int64_t>::max());
+    c.seed = static_cast<std::uint64_t>(seed);
+    check_choice("train.objective", o.objective, {"fm", "otfm", "dsm", "w2map"});
+    c.objective = parse_objective(o.objective);
+
+    // data: builtin:<name> or a comma list of files
+    c.data_text = o.data;
+    const std::string kBuiltin = "builtin:";
+    if (o.data.rfind(kBuiltin, 0) == 0) {
+        c.data.builtin = o.data.substr(kBuiltin.size());
+        check_choice("train.data", o.data, {"builtin:gaussian", "builtin:eight_gaussians", "builtin:checkerboard"});
+        check_range("train.builtin_size", o.builtin_size, std::int64_t{1}, std::int64_t{1} << 34);
+        c.data.builtin_size = o.builtin_size;
+    } else {
+        c.data.files = split_list(o.data);
+        if (c.data.files.empty()) throw OptionError("train.data", o.data, "must name an HDF5 file or builtin:<name>");
+        for (const auto& f : c.data.files) {
+            if (f.empty()) throw OptionError("train.data", o.data, "empty entry in the file list");
+        }
+    }
+    for (const auto& s : split_list(o.snapshot)) {
+        long long v = 0;
+        if (!parse_int(s, v) || v < -1000000 || v > 1000000) {
+            throw OptionError("train.snapshot", o.snapshot, "expected an integer index or a comma list of them");
+        }
+        c.data.snapshots.push_back(static_cast<int>(v));
+    }
+    if (c.data.snapshots.empty()) throw OptionError("train.snapshot", o.snapshot, "expected an integer index");
+
+    c.source_text = o.source;
+    const std::string kSnap = "snapshot:";
+    if (o.source == "gaussian") {
+        c.data.source = SourceKind::Gaussian;
+    } else if (o.source == "uniform") {
+        c.data.source = SourceKind::Uniform;
+    } else if (o.source.rfind(kSnap, 0) == 0) {
+        long long v = 0;
+        if (!parse_int(o.source.substr(kSnap.size()), v) || v < -1000000 || v > 1000000) {
+            throw OptionError("train.source", o.source, "expected snapshot:<index>");
+        }
+        c.data.source = SourceKind::Snapshot;
+        c.data.source_snapshot = static_cast<int>(v);
+        if (!c.data.builtin.empty()) throw OptionError("train.source", o.source, "a snapshot source needs HDF5 data, not " + o.data);
+    } else {
+        throw OptionError("train.source", o.source, "expected one of gaussian | uniform | snapshot:<index>");
+    }
+    if (c.objective == Objective::DSM && c.data.source != SourceKind::Gaussian) {
+        throw OptionError("train.source", o.source, "objective dsm diffuses to a standard normal: source must be gaussian");
+    }
+
+    if (!trim(o.condition).empty()) {
+        for (const auto& name : split_list(o.condition)) {
+            if (name != "time" && (name.find('.') == std::string::npos || name.front() == '.' || name.back() == '.')) {
+                throw OptionError("train.condition", o.condition, "'" + name + "' is neither `time` nor a deck key `section.name`");
+            }
+            c.data.conditions.push_back(name);
+        }
+        if (!c.data.builtin.empty()) throw OptionError("train.condition", o.condition, "conditioning needs HDF5 data files, not " + o.data);
+    }
+    c.data.seed = c.seed;
+
+    check_range("train.hidden", static_cast<std::int64_t>(o.hidden), 1, 4096);
+    check_range("train.layers", static_cast<std::int64_t>(o.layers), 1, 32);
+    check_choice("train.activation", o.activation, {"silu", "gelu", "tanh"});
+    check_range("train.time_features", static_cast<std::int64_t>(o.time_features), 2, 256);
+    if (o.time_features % 2 != 0) throw OptionError("train.time_features", std::to_string(o.time_features), "must be even");
+    c.hidden = o.hidden;
+    c.layers = o.layers;
+    c.activation = parse_activation(o.activation);
+    c.time_features = c.objective == Objective::W2Map ? 0 : o.time_features;
+
+    check_range("train.batch_size", o.batch_size, std::int64_t{1}, std::int64_t{1} << 24);
+    check_range("train.steps", o.steps, std::int64_t{0}, std::int64_t{1} << 40);
+    check_positive("train.lr", o.lr);
+    check_range("train.lr", o.lr, 0.0, 1e30);
+    check_choice("train.lr_schedule", o.lr_schedule, {"cosine", "constant"});
+    check_range("train.warmup", o.warmup, std::int64_t{0}, std::int64_t{1} << 40);
+    check_choice("train.optimizer", o.optimizer, {"adam", "adamw"});
+    check_range("train.weight_decay", o.weight_decay, 0.0, 1e6);
+    if (!(o.ema >= 0.0 && o.ema < 1.0)) throw OptionError("train.ema", format_number(o.ema), "must be in [0, 1)");
+    c.batch_size = o.batch_size;
+    c.steps = o.steps;
+    c.lr = o.lr;
+    c.lr_schedule = o.lr_schedule == "cosine" ? LrSchedule::Cosine : LrSchedule::Constant;
+    c.warmup = o.warmup;
+    c.optimizer = o.optimizer == "adam" ? Optimizer::Adam : Optimizer::AdamW;
+    c.weight_decay = o.weight_decay;
+    c.ema = o.ema;
+
+    check_positive("train.beta_min", o.beta_min);
+    check_range("train.beta_min", o.beta_min, 0.0, 1e3);
+    check_range("train.beta_max", o.beta_max, o.beta_min, 1e3);
+    if (!(o.vp_eps > 0.0 && o.vp_eps < 0.5)) throw OptionError("train.vp_eps", format_number(o.vp_eps), "must be in (0, 0.5)");
+    c.beta_min = o.beta_min;
+    c.beta_max = o.beta_max;
+    c.vp_eps = o.vp_eps;
+
+    check_range("train.threads", static_cast<std::int64_t>(o.threads), 1, 256);
+    c.threads = o.threads;
+    if (o.model_file.empty()) throw OptionError("train.model_file", o.model_file, "must not be empty");
+    c.model_file = o.model_file;
+    check_range("train.checkpoint_every", o.checkpoint_every, std::int64_t{0}, std::numeric_limits<std::int64_t>::max());
+    check_range("train.stop_after", o.stop_after, std::int64_t{0}, std::numeric_limits<std::int64_t>::max());
+    c.checkpoint_every = o.checkpoint_every;
+    c.stop_after = o.stop_after;
+    return c;
+}
+
+} // namespace kinflow::learn

@@ -1,0 +1,365 @@
+// Losses, the data-parallel trainer and kinflow-train's entry.
+#include "kinflow/learn/trainer.hpp"
+
+#include <algorithm>
+#include <chrono>
+#include <cmath>
+#include <iomanip>
+#include <sstream>
+
+#include "kinflow/comm/allreduce.hpp"
+#include "kinflow/learn/loss.hpp"
+#include "kinflow/learn/path.hpp"
+#include "kinflow/learn/train.hpp"
+#include "kinflow/metrics/assignment.hpp"
+
+namespace kinflow::learn {
+
+// ---- losses ------------------------------------------------------------------------------------
+
+double mse_share(const torch::Tensor& y, const torch::Tensor& target, std::int64_t global_rows, torch::Tensor& grad_y) {
+    if (y.size(0) == 0) return 0.0;
+    const double scale = 1.0 / (static_cast<double>(global_rows) * static_cast<double>(y.size(1)));
+    at::sub_out(grad_y, y, target);
+    const double loss = grad_y.pow(2).sum().item<double>() * scale;
+    grad_y.mul_(2.0 * scale);
+    return loss;
+}
+
+std::vector<std::int64_t> grouped_assignment(const torch::Tensor& a, const torch::Tensor& b, const std::vector<int>& group) {
+    const std::int64_t n = a.size(0);
+    const int dim = static_cast<int>(a.size(1));
+    std::vector<std::int64_t> perm(static_cast<std::size_t>(n));
+    const float* pa = a.data_ptr<float>();
+    const float* pb = b.data_ptr<float>();
+    bool one_group = true;
+    for (std::int64_t i = 1; i < n; ++i) one_group = one_group && group[i] == group[0];
+    if (one_group) {
+        const auto p = metrics::exact_assignment(pa, pb, static_cast<std::size_t>(n), dim);
+        for (std::int64_t i = 0; i < n; ++i) perm[i] = p[i];
+        return perm;
+    }
+    std::vector<int> labels(group.begin(), group.end());
+    std::sort(labels.begin(), labels.end());
+    labels.erase(std::unique(labels.begin(), labels.end()), labels.end());
+    std::vector<float> ga, gb;
+    std::vector<std::int64_t> rows;
+    for (int g : labels) {
+        rows.clear();
+        ga.clear();
+        gb.clear();
+        for (std::int64_t i = 0; i < n; ++i) {
+            if (group[i] != g) continue;
+            rows.push_back(i);
+            ga.insert(ga.end(), pa + i * dim, pa + (i + 1) * dim);
+            gb.insert(gb.end(), pb + i * dim, pb + (i + 1) * dim);
+        }
+        const auto p = metrics::exact_assignment(ga.data(), gb.data(), rows.size(), dim);
+        for (std::size_t i = 0; i < rows.size(); ++i) perm[rows[i]] = rows[p[i]];
+    }
+    return perm;
+}
+
+// ---- trainer -----------------------------------------------------------------------------------
+
+namespace {
+MLP make_model(const TrainConfig& c, const Dataset& data) {
+    torch::manual_seed(c.seed);
+    ModelSpec spec;
+    spec.dim = data.dim();
+    spec.cond_dim = data.cond_dim();
+    spec.hidden = c.hidden;
+    spec.layers = c.layers;
+    spec.activation = c.activation;
+    spec.time_features = c.time_features;
+    return MLP(spec);
+}
+
+/// Rows of `src` reordered: out[i] = src[perm[i]].
+void permute_rows(const torch::Tensor& src, const std::vector<std::int64_t>& perm, torch::Tensor& out) {
+    const std::int64_t d = src.size(1);
+    const float* s = src.data_ptr<float>();
+    float* o = out.data_ptr<float>();
+    for (std::size_t i = 0; i < perm.size(); ++i) std::copy(s + perm[i] * d, s + (perm[i] + 1) * d, o + i * d);
+}
+
+torch::Tensor rows_buffer(torch::Tensor& buf, std::int64_t rows, std::int64_t cols) {
+    if (!buf.defined() || buf.size(0) < rows) buf = torch::empty({std::max<std::int64_t>(rows, 16), cols});
+    return buf.narrow(0, 0, rows);
+}
+} // namespace
+
+Trainer::Trainer(const comm::Communicator& comm, const TrainConfig& config, const Dataset& data)
+    : _comm(comm), _cfg(config), _data(data), _model(make_model(config, data)), _ws(_model),
+      _vp{config.beta_min, config.beta_max}, _global_batch(config.batch_size * comm.size()) {
+    _info = make_model_info(config, data);
+    auto& p = _model->flat_parameters();
+    comm::broadcast(_comm, p.data_ptr<float>(), static_cast<std::size_t>(p.numel()));
+    _m = torch::zeros_like(p);
+    _v = torch::zeros_like(p);
+    _denom = torch::empty_like(p);
+    if (_cfg.ema > 0.0) _ema = p.clone();
+}
+
+double Trainer::lr_at(std::int64_t k) const {
+    if (_cfg.warmup > 0 && k <= _cfg.warmup) return _cfg.lr * static_cast<double>(k) / static_cast<double>(_cfg.warmup);
+    if (_cfg.lr_schedule == LrSchedule::Constant) return _cfg.lr;
+    const double span = static_cast<double>(std::max<std::int64_t>(1, _cfg.steps - _cfg.warmup));
+    const double progress = std::clamp(static_cast<double>(k - 1 - _cfg.warmup) / span, 0.0, 1.0);
+    constexpr double kPi = 3.14159265358979323846;
+    return _cfg.lr * 0.5 * (1.0 + std::cos(kPi * progress));
+}
+
+double Trainer::step_once() {
+    torch::NoGradGuard no_grad;
+    const std::int64_t k = _step + 1;
+    const int d = _data.dim(), nc = _data.cond_dim();
+    _data.draw(_cfg.seed, k, _global_batch, _batch);
+    const std::int64_t rows = _batch.rows;
+    const auto x1 = torch::from_blob(_batch.x1.data(), {rows, d});
+    auto x0 = torch::from_blob(_batch.x0.data(), {rows, d});
+    const auto u = torch::from_blob(_batch.u.data(), {rows});
+    const auto cond = nc > 0 ? torch::from_blob(_batch.cond.data(), {rows, nc}) : torch::Tensor();
+    auto target = rows_buffer(_target, rows, d);
+    auto grad_y = rows_buffer(_grad_y, rows, d);
+
+    switch (_cfg.objective) {
+    case Objective::OTFM: {
+        // Minibatch OT coupling (Tong et al. 2024; Pooladian et al. 2023): re-pair the noise
+        // with the data by the exact assignment within the local batch.
+        auto perm = grouped_assignment(x1, x0, _batch.part);
+        auto x0p = rows_buffer(_x0perm, rows, d);
+        permute_rows(x0, perm, x0p);
+        x0 = x0p;
+        [[fallthrough]];
+    }
+    case Objective::FM: {
+        auto xt = rows_buffer(_xt, rows, d);
+        condot_sample(x0, x1, u, xt, target);
+        _ws.set_features(xt, u, cond);
+        break;
+    }
+    case Objective::DSM: {
+        // t uniform on [0, 1 - vp_eps]; x_t = alpha_t x_1 + sigma_t eps; the network predicts eps.
+        const auto t = u * static_cast<float>(1.0 - _cfg.vp_eps);
+        const auto sch = _vp(t.reshape({-1, 1}));
+        auto xt = rows_buffer(_xt, rows, d);
+        at::mul_out(xt, sch.alpha, x1);
+        xt.addcmul_(sch.sigma, x0);
+        target.copy_(x0);
+        _ws.set_features(xt, t, cond);
+        break;
+    }
+    case Objective::W2Map:
+        _ws.set_features(x0, u, cond);
+        break;
+    }
+    const double scale = 1.0 / (static_cast<double>(_global_batch) * static_cast<double>(d));
+    double loss_share = 0.0;
+    if (_cfg.objective == Objective::W2Map) {
+        const auto& y = _ws.forward();
+        if (rows > 0) {
+            // DeepParticle (Wang, Xin, Zhang 2022): couple f(x_0) with the data by the exact W2
+            // assignment of the minibatch, then regress on the assigned points.
+            const auto perm = grouped_assignment(y.contiguous(), x1, _batch.part);
+            permute_rows(x1, perm, target);
+        }
+        loss_share = mse_share(y, target, _global_batch, grad_y);
+        _ws.backward(grad_y);
+    } else {
+        // Chunks whose activation buffers hold at most 2^18 floats (1 MB, the L2 of one core of
+        // the development machine): 4096 rows at width 64, 1024 at 256; memory independent of
+        // the batch size.
+        const std::int64_t chunk = std::max<std::int64_t>(64, (std::int64_t{1} << 18) / _cfg.hidden);
+        loss_share = _ws.mse_step(target, scale, chunk);
+    }
+
+    // One allreduce: the gradients and, in the trailing element, the loss.
+    auto& g = _model->flat_gradients();
+    const std::int64_t n = g.numel() - 1;
+    g.data_ptr<float>()[n] = static_cast<float>(loss_share);
+    comm::allreduce_sum(_comm, g.data_ptr<float>(), static_cast<std::size_t>(g.numel()));
+    const double loss = g.data_ptr<float>()[n];
+    if (!std::isfinite(loss)) {
+        std::ostringstream os;
+        os << "non-finite loss (" << loss << ") at step " << k << "; training stopped, weights of step " << _step
+           << " kept; ";
+        if (_last_checkpoint >= 0) os << "last good checkpoint: " << checkpoint_path(_cfg.model_file) << " (step " << _last_checkpoint << ")";
+        else os << "no checkpoint was written (set train.checkpoint_every)";
+        throw TrainingDiverged(os.str());
+    }
+    optimizer_update(k);
+    _step = k;
+    return loss;
+}
+
+void Trainer::optimizer_update(std::int64_t k) {
+    // Adam (Kingma & Ba 2015) / AdamW (Loshchilov & Hutter 2019) on the flat buffers, the same
+    // arithmetic as torch.optim.Adam's single-tensor path.
+    constexpr double b1 = 0.9, b2 = 0.999, eps = 1e-8;
+    auto& p = _model->flat_parameters();
+    auto g = _model->flat_gradients().narrow(0, 0, p.numel());
+    const double lr = lr_at(k);
+    if (_cfg.weight_decay > 0.0) {
+        if (_cfg.optimizer == Optimizer::Adam) g.add_(p, _cfg.weight_decay);
+        else p.mul_(1.0 - lr * _cfg.weight_decay);
+    }
+    const double bc1 = 1.0 - std::pow(b1, static_cast<double>(k));
+    const double bc2 = 1.0 - std::pow(b2, static_cast<double>(k));
+    _m.mul_(b1).add_(g, 1.0 - b1);
+    _v.mul_(b2).addcmul_(g, g, 1.0 - b2);
+    at::sqrt_out(_denom, _v);
+    _denom.div_(std::sqrt(bc2)).add_(eps);
+    p.addcdiv_(_m, _denom, -lr / bc1);
+    if (_ema.defined()) _ema.mul_(_cfg.ema).add_(p, 1.0 - _cfg.ema);
+}
+
+void Trainer::run(std::int64_t last, const std::function<void(std::int64_t, double)>& on_step) {
+    while (_step < last) {
+        const double loss = step_once();
+        if (on_step) on_step(_step, loss);
+        if (_cfg.checkpoint_every > 0 && _step % _cfg.checkpoint_every == 0) save_checkpoint(checkpoint_path(_cfg.model_file));
+    }
+}
+
+ModelInfo Trainer::info() const {
+    ModelInfo i = _info;
+    i.step = _step;
+    return i;
+}
+
+namespace {
+/// Rank 0 runs `write`; every rank gets its error, if any.
+template <class F>
+void on_root(const comm::Communicator& comm, F&& write) {
+    std::string err;
+    if (comm.is_root()) {
+        try {
+            write();
+        } catch (const std::exception& e) {
+            err = e.what();
+        }
+    }
+    comm.broadcast(err);
+    if (!err.empty()) throw Error(err);
+}
+} // namespace
+
+void Trainer::save_checkpoint(const std::string& path) {
+    on_root(_comm, [&] {
+        torch::serialize::OutputArchive ar;
+        write_info(ar, info());
+        ar.write("params", _model->flat_parameters().clone());
+        ar.write("adam_m", _m.clone());
+        ar.write("adam_v", _v.clone());
+        if (_ema.defined()) ar.write("ema", _ema.clone());
+        // The minibatch/noise generator is counter-based: its whole state is (seed, step).
+        ar.write("rng_seed", c10::IValue(static_cast<std::int64_t>(_cfg.seed)));
+        ar.write("torch_rng", torch::globalContext().defaultGenerator(torch::kCPU).get_state());
+        save_archive(ar, path);
+    });
+    _last_checkpoint = _step;
+}
+
+void Trainer::save_model(const std::string& path) {
+    on_root(_comm, [&] { save_model_file(path, info(), _ema.defined() ? _ema : _model->flat_parameters()); });
+}
+
+void Trainer::load_checkpoint(const std::string& path) {
+    torch::serialize::InputArchive ar;
+    load_archive(ar, path);
+    const ModelInfo ck = read_info(ar, path);
+    auto mismatch = [&](const std::string& what, const std::string& theirs, const std::string& ours) {
+        throw Error("'" + path + "' was written for " + what + " = " + theirs + ", the deck says " + ours);
+    };
+    const auto& s = _model->spec();
+    if (ck.objective != _cfg.objective) mismatch("train.objective", to_string(ck.objective), to_string(_cfg.objective));
+    if (ck.spec.hidden != s.hidden) mismatch("train.hidden", std::to_string(ck.spec.hidden), std::to_string(s.hidden));
+    if (ck.spec.layers != s.layers) mismatch("train.layers", std::to_string(ck.spec.layers), std::to_string(s.layers));
+    if (ck.spec.activation != s.activation) mismatch("train.activation", to_string(ck.spec.activation), to_string(s.activation));
+    if (ck.spec.time_features != s.time_features)
+        mismatch("train.time_features", std::to_string(ck.spec.time_features), std::to_string(s.time_features));
+    if (ck.spec.dim != s.dim || ck.spec.cond_dim != s.cond_dim || ck.data != _info.data)
+        mismatch("train.data", ck.data + " (dim " + std::to_string(ck.spec.dim) + ")", _info.data + " (dim " + std::to_string(s.dim) + ")");
+    torch::Tensor params, m, v, ema, rng;
+    c10::IValue seed;
+    try {
+        ar.read("params", params);
+        ar.read("adam_m", m);
+        ar.read("adam_v", v);
+        ar.read("rng_seed", seed);
+        ar.read("torch_rng", rng);
+        if (_ema.defined()) ar.read("ema", ema);
+    } catch (const c10::Error&) {
+        throw Error("'" + path + "': not a checkpoint (no optimizer state" + std::string(_ema.defined() ? " or EMA" : "") + ")");
+    }
+    if (static_cast<std::uint64_t>(seed.toInt()) != _cfg.seed)
+        mismatch("run.seed", std::to_string(seed.toInt()), std::to_string(_cfg.seed));
+    torch::NoGradGuard no_grad;
+    _model->flat_parameters().copy_(params);
+    _m.copy_(m);
+    _v.copy_(v);
+    if (_ema.defined()) _ema.copy_(ema);
+    auto gen = torch::globalContext().defaultGenerator(torch::kCPU);
+    gen.set_state(rng);
+    _step = ck.step;
+    _last_checkpoint = _step;
+}
+
+// ---- kinflow-train's entry ----------------------------------------------------------------------
+
+TrainSummary train(const comm::Communicator& comm, const TrainConfig& config, const Dataset& data, bool resume,
+                   std::ostream* progress) {
+    torch::set_num_threads(config.threads);
+    Trainer trainer(comm, config, data);
+    const std::string ckpt = checkpoint_path(config.model_file);
+    if (resume) {
+        try {
+            trainer.load_checkpoint(ckpt);
+        } catch (const Error& e) {
+            throw ResumeError(std::string("--resume: ") + e.what());
+        }
+    }
+    TrainSummary s;
+    s.first_step = trainer.step();
+    s.global_batch = trainer.global_batch();
+    s.parameters = trainer.model()->parameter_count();
+    if (s.first_step > config.steps) {
+        throw ResumeError("--resume: '" + ckpt + "' is at step " + std::to_string(s.first_step) + ", beyond train.steps = " +
+                          std::to_string(config.steps));
+    }
+    std::int64_t last = config.steps;
+    if (config.stop_after > 0) last = std::min(last, s.first_step + config.stop_after);
+
+    const auto t0 = std::chrono::steady_clock::now();
+    auto elapsed = [&] { return std::chrono::duration<double>(std::chrono::steady_clock::now() - t0).count(); };
+    double last_print = 0.0;
+    auto report = [&](std::int64_t step, double loss, bool final) {
+        if (!progress) return;
+        const double secs = elapsed();
+        if (!final && secs - last_print < 5.0) return;
+        last_print = secs;
+        const double rate = static_cast<double>(step - s.first_step) / std::max(secs, 1e-9);
+        *progress << "kinflow-train: step " << step << "/" << config.steps << "  loss " << std::setprecision(5) << loss
+                  << "  lr " << std::setprecision(3) << trainer.lr_at(step) << "  " << std::setprecision(4) << rate
+                  << " steps/s  " << rate * static_cast<double>(s.global_batch) << " samples/s" << std::endl;
+    };
+    double loss = 0.0;
+    trainer.run(last, [&](std::int64_t step, double l) {
+        loss = l;
+        report(step, l, false);
+    });
+    s.seconds = elapsed();
+    s.step = trainer.step();
+    s.loss = loss;
+    if (s.step > s.first_step) report(s.step, loss, true);
+    // The end of this invocation: a checkpoint, and the model file when training is complete.
+    if (trainer.last_checkpoint_step() != s.step) trainer.save_checkpoint(ckpt);
+    if (s.step == config.steps) {
+        trainer.save_model(config.model_file);
+        s.finished = true;
+    }
+    return s;
+}
+
+} // namespace kinflow::learn

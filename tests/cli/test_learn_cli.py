@@ -1,0 +1,327 @@
+"""kinflow-train and kinflow-sample as a user meets them: --help, bad input (one clear line, exit 1),
+the shipped decks, the output schema, --resume, rank-count agreement, a non-finite loss, a model
+trained on a Langevin run and a conditioned family of runs."""
+import os
+import subprocess
+from pathlib import Path
+
+import h5py
+import numpy as np
+import pytest
+
+SRC = Path(os.environ.get("KINFLOW_SOURCE_DIR", Path(__file__).resolve().parents[2]))
+BUILD = Path(os.environ.get("KINFLOW_BUILD_DIR", SRC / "build"))
+TRAIN = BUILD / "drivers" / "kinflow-train"
+SAMPLE = BUILD / "drivers" / "kinflow-sample"
+SIMULATE = BUILD / "drivers" / "kinflow-simulate"
+MPIEXEC = os.environ.get("KINFLOW_MPIEXEC", "mpiexec")
+ENV = dict(os.environ, OMPI_ALLOW_RUN_AS_ROOT="1", OMPI_ALLOW_RUN_AS_ROOT_CONFIRM="1",
+           OMPI_MCA_rmaps_base_oversubscribe="1", KOKKOS_DISABLE_WARNINGS="1", OMP_NUM_THREADS="1")
+
+pytestmark = pytest.mark.skipif(not TRAIN.exists(), reason="built without LibTorch")
+
+
+def run(exe, args, ranks=1):
+    # -q: no Open MPI banner on a non-zero exit, so stderr holds only what kinflow printed
+    cmd = [MPIEXEC, "-q", "-n", str(ranks), "--oversubscribe", str(exe), *map(str, args)]
+    return subprocess.run(cmd, capture_output=True, text=True, env=ENV, timeout=300)
+
+
+def write(path, text):
+    path.write_text(text)
+    return path
+
+
+def ini(sections):
+    return "".join(f"[{name}]\n" + "".join(f"{k} = {v}\n" for k, v in keys.items()) for name, keys in sections.items())
+
+
+def override(keys, lines):
+    """keys updated by the `key = value` lines of `lines`."""
+    keys = dict(keys)
+    for line in lines.splitlines():
+        if line.strip():
+            k, v = line.split("=", 1)
+            keys[k.strip()] = v.strip()
+    return keys
+
+
+def train_deck(tmp_path, model, extra="", name="train.ini", objective="fm", data="builtin:gaussian", steps=60):
+    keys = {"objective": objective, "data": data, "builtin_size": 5000, "hidden": 32, "layers": 2, "batch_size": 64,
+            "steps": steps, "lr": 2e-3, "model_file": model}
+    return write(tmp_path / name, ini({"run": {"seed": 3}, "train": override(keys, extra)}))
+
+
+def sample_deck(tmp_path, model, out, extra="", name="sample.ini"):
+    keys = {"model_file": model, "count": 500, "method": "heun", "nfe": 20}
+    return write(tmp_path / name, ini({"run": {"seed": 9}, "sample": override(keys, extra), "output": {"file": out}}))
+
+
+def positions(path):
+    with h5py.File(path, "r") as f:
+        return f["snapshots/000000/position"][()]
+
+
+def kinflow_file(path, snaps):
+    """A hand-made kinflow file: snaps = [(position [n, d], id [n]), ...]."""
+    with h5py.File(path, "w") as f:
+        f.attrs["producer"] = "test"
+        f.attrs["dim"] = np.int32(snaps[0][0].shape[1])
+        f.attrs["deck"] = "[ks]\nchi = 2\n"
+        for i, (pos, ids) in enumerate(snaps):
+            g = f.create_group(f"snapshots/{i:06d}")
+            g.attrs["time"] = float(i)
+            g.attrs["step"] = np.int64(i)
+            g["position"] = pos
+            g["id"] = ids.astype(np.int64)
+    return path
+
+
+def test_help_documents_every_key():
+    r = run(TRAIN, ["--help"])
+    assert r.returncode == 0
+    for key in ["seed", "objective", "data", "snapshot", "source", "condition", "hidden", "layers", "activation",
+                "batch_size", "steps", "lr", "threads", "model_file", "checkpoint_every"]:
+        assert f"\n  {key} = " in r.stdout, key
+    assert "--resume" in r.stdout
+    r = run(SAMPLE, ["--help"])
+    assert r.returncode == 0
+    for key in ["seed", "model_file", "count", "method", "nfe", "condition", "file"]:
+        assert f"\n  {key} = " in r.stdout, key
+
+
+@pytest.fixture(scope="module")
+def bad_dir(tmp_path_factory):
+    tmp_path = tmp_path_factory.mktemp("bad")
+    rng = np.random.default_rng(0)
+    n = 50
+    ids = np.arange(n)
+    kinflow_file(tmp_path / "ok.h5", [(rng.normal(size=(n, 2)), ids), (rng.normal(size=(n, 2)), ids)])
+    kinflow_file(tmp_path / "dims.h5", [(rng.normal(size=(n, 2)), ids), (rng.normal(size=(n, 3)), ids)])
+    kinflow_file(tmp_path / "ids.h5", [(rng.normal(size=(n, 2)), ids), (rng.normal(size=(n, 2)), ids[::-1])])
+    kinflow_file(tmp_path / "short.h5", [(rng.normal(size=(n, 2)), ids), (rng.normal(size=(n - 1, 2)), ids[:-1])])
+    return tmp_path
+
+
+# Errors found while reading data run on 2 ranks (one line from rank 0, every rank exits 1);
+# deck validation is the same code on any rank count (1 rank: each launch loads LibTorch).
+BAD_TRAIN = {
+    # name: (deck lines, extra args, substrings of the one-line message)
+    "unknown_objective": ("objective = gan", [], ["train.ini", "train.objective", "gan", "fm | otfm | dsm | w2map"]),
+    "unknown_builtin": ("data = builtin:moons", [], ["train.ini", "train.data", "builtin:moons"]),
+    "missing_file": ("data = /nonexistent/run.h5", [], ["train.ini", "train.data", "/nonexistent/run.h5", "no such file"]),
+    "missing_snapshot": ("data = {d}/ok.h5\nsnapshot = 7", [], ["train.data", "ok.h5", "snapshot index 7 out of range"]),
+    "missing_source": ("data = {d}/ok.h5\nsource = snapshot:5", [], ["train.data", "snapshot index 5"]),
+    "dim_mismatch": ("data = {d}/dims.h5\nsnapshot = 1\nsource = snapshot:0", [], ["train.data", "dimension mismatch", "dim 3", "dim 2"]),
+    "ids_do_not_pair": ("data = {d}/ids.h5\nsnapshot = 1\nsource = snapshot:0", [], ["train.data", "ids do not pair", "row 0"]),
+    "counts_do_not_pair": ("data = {d}/short.h5\nsnapshot = 1\nsource = snapshot:0", [], ["train.data", "ids do not pair", "50", "49"]),
+    "missing_condition": ("data = {d}/ok.h5\ncondition = ks.beta", [], ["train.data", "ks.beta"]),
+    "dsm_uniform": ("objective = dsm\nsource = uniform", [], ["train.ini", "train.source", "uniform", "gaussian"]),
+    "bad_activation": ("activation = relu", [], ["train.ini", "train.activation", "relu"]),
+    "cli_batch": ("", ["--train.batch_size=0"], ["command line", "train.batch_size", "'0'"]),
+    "resume_without_checkpoint": ("", ["--resume"], ["--resume", "model.pt.ckpt", "no such file"]),
+    "unwritable_model": ("model_file = /proc/nope/model.pt", [], ["train.ini", "train.model_file", "/proc/nope/model.pt"]),
+}
+
+
+@pytest.mark.parametrize("case", sorted(BAD_TRAIN))
+def test_train_bad_input_one_line(tmp_path, bad_dir, case):
+    lines, extra, needles = BAD_TRAIN[case]
+    model = tmp_path / "out" / "model.pt"
+    deck = train_deck(tmp_path, model, lines.format(d=bad_dir))
+    r = run(TRAIN, [deck, *extra], ranks=2 if "{d}" in lines or "--resume" in extra else 1)
+    assert r.returncode == 1, r.stderr
+    out = [l for l in r.stderr.splitlines() if l.strip()]
+    assert len(out) == 1, r.stderr
+    for n in needles:
+        assert n in out[0], (n, out[0])
+    assert not model.exists()
+
+
+@pytest.fixture(scope="module")
+def fm_model(tmp_path_factory):
+    d = tmp_path_factory.mktemp("fm")
+    model = d / "model.pt"
+    r = run(TRAIN, [train_deck(d, model), "--quiet"])
+    assert r.returncode == 0, r.stderr
+    return model
+
+
+BAD_SAMPLE = {
+    "missing_model": ("model_file = /nonexistent/m.pt", [], ["sample.ini", "sample.model_file", "/nonexistent/m.pt", "no such file"]),
+    "not_a_model": ("model_file = {deck}", [], ["sample.model_file", "not a kinflow model file"]),
+    "condition_count": ("condition = 0.5", [], ["sample.ini", "sample.condition", "0 condition(s)", "1 value(s)"]),
+    "sde_for_fm": ("method = euler-maruyama", [], ["sample.ini", "sample.method", "dsm"]),
+    "nfe_multiple": ("method = rk4\nnfe = 10", [], ["sample.ini", "sample.nfe", "multiple of 4"]),
+    "count_zero": ("count = 0", [], ["sample.count", "snapshot"]),
+    "unwritable": ("", ["--output.file=/proc/nope/x.h5"], ["output.file", "/proc/nope/x.h5"]),
+}
+
+
+@pytest.mark.parametrize("case", sorted(BAD_SAMPLE))
+def test_sample_bad_input_one_line(tmp_path, fm_model, case):
+    lines, extra, needles = BAD_SAMPLE[case]
+    out = tmp_path / "s.h5"
+    deck = sample_deck(tmp_path, fm_model, out, lines.format(deck=tmp_path / "sample.ini"))
+    r = run(SAMPLE, [deck, *extra], ranks=2 if case in ("missing_model", "unwritable") else 1)
+    assert r.returncode == 1, r.stderr
+    msg = [l for l in r.stderr.splitlines() if l.strip()]
+    assert len(msg) == 1, r.stderr
+    for n in needles:
+        assert n in msg[0], (n, msg[0])
+    assert not out.exists()
+
+
+def test_shipped_decks_train_and_sample(tmp_path):
+    # The gaussian-mixture decks as shipped, shortened; 2 ranks train, 2 ranks sample.
+    for kind, method, nfe in (("fm", "rk4", 40), ("dsm", "euler-maruyama", 500)):
+        model = tmp_path / f"{kind}.pt"
+        out = tmp_path / f"{kind}.h5"
+        r = run(TRAIN, [SRC / "inputs" / f"train_{kind}_gaussian_mixture.ini", "--train.steps=200",
+                        "--train.batch_size=256", f"--train.model_file={model}", "--train.checkpoint_every=100"], ranks=2)
+        assert r.returncode == 0, r.stderr
+        assert "steps 0 -> 200" in r.stdout and f"wrote {model}" in r.stdout
+        assert model.exists() and Path(str(model) + ".ckpt").exists()
+        r = run(SAMPLE, [SRC / "inputs" / f"sample_{kind}_gaussian_mixture.ini", f"--sample.model_file={model}",
+                         f"--output.file={out}", "--sample.count=1001"], ranks=2)
+        assert r.returncode == 0, r.stderr
+        assert f"nfe {nfe}" in r.stdout and "samples/s" in r.stdout
+        with h5py.File(out, "r") as f:
+            attrs = {k: f.attrs[k] for k in f.attrs}
+            for k in ("kinflow_version", "producer", "deck", "seed", "mpi_ranks", "dim"):
+                assert k in attrs, k
+            producer = attrs["producer"].decode() if isinstance(attrs["producer"], bytes) else attrs["producer"]
+            deck = attrs["deck"].decode() if isinstance(attrs["deck"], bytes) else attrs["deck"]
+            assert producer == "sampler" and attrs["dim"] == 2 and attrs["mpi_ranks"] == 2 and attrs["seed"] == 2
+            assert "[sample]" in deck and f"method = {method}" in deck and f"objective = {kind}" in deck
+            assert f["snapshots/000000/position"].shape == (1001, 2)
+            np.testing.assert_array_equal(f["snapshots/000000/id"][()], np.arange(1001))
+            assert f["diagnostics/nfe"][()][0] == nfe
+            assert np.all(np.isfinite(f["snapshots/000000/position"][()]))
+
+
+def test_resume_gives_the_same_model_as_an_uninterrupted_run(tmp_path):
+    whole, part = tmp_path / "whole.pt", tmp_path / "part.pt"
+    extra = "checkpoint_every = 10\nema = 0.9\n"
+    r = run(TRAIN, [train_deck(tmp_path, whole, extra, "a.ini"), "--quiet"], ranks=2)
+    assert r.returncode == 0, r.stderr
+    deck = train_deck(tmp_path, part, extra, "b.ini")
+    r = run(TRAIN, [deck, "--train.stop_after=25"], ranks=2)
+    assert r.returncode == 0, r.stderr
+    assert "stopped at step 25 of 60" in r.stdout and "--resume" in r.stdout
+    assert not part.exists() and Path(str(part) + ".ckpt").exists()
+    r = run(TRAIN, [deck, "--resume"], ranks=2)
+    assert r.returncode == 0, r.stderr
+    assert "steps 25 -> 60" in r.stdout
+    for model, out in ((whole, "w.h5"), (part, "p.h5")):
+        r = run(SAMPLE, [sample_deck(tmp_path, model, tmp_path / out, name=out + ".ini"), "--quiet"])
+        assert r.returncode == 0, r.stderr
+    np.testing.assert_array_equal(positions(tmp_path / "w.h5"), positions(tmp_path / "p.h5"))  # bit-identical
+
+
+def test_same_global_batch_on_one_and_two_ranks(tmp_path):
+    # 1 rank x 128 and 2 ranks x 64: the same minibatches; only the gradient sum's order differs.
+    outs = []
+    for ranks in (1, 2):
+        model = tmp_path / f"r{ranks}.pt"
+        deck = train_deck(tmp_path, model, f"batch_size = {128 // ranks}", f"t{ranks}.ini")
+        r = run(TRAIN, [deck, "--quiet"], ranks=ranks)
+        assert r.returncode == 0, r.stderr
+        out = tmp_path / f"s{ranks}.h5"
+        r = run(SAMPLE, [sample_deck(tmp_path, model, out, name=f"s{ranks}.ini"), "--quiet"])
+        assert r.returncode == 0, r.stderr
+        outs.append(positions(out))
+    # Measured ~1e-6; tolerance 1e-4 in data units (the data have standard deviations ~1).
+    np.testing.assert_allclose(outs[0], outs[1], rtol=0, atol=1e-4)
+
+
+def test_samples_split_over_ranks_agree(tmp_path, fm_model):
+    outs = []
+    for ranks in (1, 2):
+        out = tmp_path / f"s{ranks}.h5"
+        r = run(SAMPLE, [sample_deck(tmp_path, fm_model, out, name=f"s{ranks}.ini"), "--quiet"], ranks=ranks)
+        assert r.returncode == 0 and r.stdout == "" and r.stderr == "", r.stderr
+        outs.append(positions(out))
+    # The same noise (keyed by sample id) and the same arithmetic per row: equal to float32
+    # round-off of the matrix products (row blocks of different sizes).
+    np.testing.assert_allclose(outs[0], outs[1], rtol=1e-5, atol=1e-6)
+
+
+def test_nonfinite_loss_stops_with_a_clear_message(tmp_path):
+    model = tmp_path / "nan.pt"
+    deck = train_deck(tmp_path, model, "checkpoint_every = 1\nlr_schedule = constant\n")
+    r = run(TRAIN, [deck, "--train.lr=1e30", "--quiet"], ranks=2)
+    assert r.returncode == 1
+    msg = [l for l in r.stderr.splitlines() if l.strip()]
+    assert len(msg) == 1, r.stderr
+    assert "non-finite loss" in msg[0] and "training stopped" in msg[0] and "last good checkpoint" in msg[0], msg[0]
+    assert not model.exists() and Path(str(model) + ".ckpt").exists()
+
+
+def test_model_of_a_langevin_run(tmp_path):
+    # A small double-well run (2 ranks), then flow matching from its initial to its final
+    # particles with the simulation's coupling, then one sample per initial particle.
+    run_file = tmp_path / "dw.h5"
+    r = run(SIMULATE, [SRC / "inputs" / "langevin_double_well.ini", f"--output.file={run_file}",
+                       "--langevin.particles=4000", "--run.steps=2000", "--output.every=500", "--quiet"], ranks=2)
+    assert r.returncode == 0, r.stderr
+    model, out = tmp_path / "fm.pt", tmp_path / "s.h5"
+    r = run(TRAIN, [SRC / "inputs" / "train_fm_langevin.ini", f"--train.data={run_file}", f"--train.model_file={model}",
+                    "--train.steps=2000", "--train.batch_size=256", "--quiet"], ranks=2)
+    assert r.returncode == 0, r.stderr
+    r = run(SAMPLE, [SRC / "inputs" / "sample_fm_langevin.ini", f"--sample.model_file={model}", f"--output.file={out}",
+                     "--quiet"], ranks=2)
+    assert r.returncode == 0, r.stderr
+    with h5py.File(run_file, "r") as f:
+        names = sorted(f["snapshots"])
+        x0 = f[f"snapshots/{names[0]}/position"][()][:, 0]
+        xT = f[f"snapshots/{names[-1]}/position"][()][:, 0]
+        t_final = f[f"snapshots/{names[-1]}"].attrs["time"]
+    with h5py.File(out, "r") as f:
+        x = f["snapshots/000000/position"][()][:, 0]
+        np.testing.assert_array_equal(f["snapshots/000000/id"][()], np.arange(4000))
+        assert f["snapshots/000000"].attrs["time"] == pytest.approx(t_final)
+
+    def w2(a, b):  # exact W2 in 1D: the sorted pairing
+        return np.sqrt(np.mean((np.sort(a) - np.sort(b)) ** 2))
+    # The model's samples are much closer to the final density than the initial particles are
+    # (measured 0.025 against 0.22; an untrained model stays near the initial particles).
+    assert w2(x, xT) < 0.3 * w2(x0, xT), (w2(x, xT), w2(x0, xT))
+
+
+def test_one_model_for_a_family_of_runs(tmp_path):
+    # Two Ornstein–Uhlenbeck runs at temperatures 0.25 and 1 (stationary variance = temperature),
+    # one model conditioned on langevin.temperature; samples at each temperature must have its spread.
+    files = []
+    for temp in (0.25, 1.0):
+        f = tmp_path / f"ou{temp}.h5"
+        deck = write(tmp_path / f"ou{temp}.ini", f"""[run]
+seed = 4
+steps = 300
+dt = 0.01
+[output]
+file = {f}
+every = 300
+[langevin]
+dim = 1
+particles = 3000
+potential = harmonic
+stiffness = 1
+temperature = {temp}
+init_std = 0.1
+""")
+        r = run(SIMULATE, [deck, "--quiet"])
+        assert r.returncode == 0, r.stderr
+        files.append(str(f))
+    model = tmp_path / "family.pt"
+    deck = train_deck(tmp_path, model, "condition = langevin.temperature\n", data=",".join(files), steps=800)
+    r = run(TRAIN, [deck, "--quiet", "--train.builtin_size=1"], ranks=2)
+    assert r.returncode == 0, r.stderr
+    for temp in (0.25, 1.0):
+        out = tmp_path / f"s{temp}.h5"
+        r = run(SAMPLE, [sample_deck(tmp_path, model, out, f"condition = {temp}\n", name=f"s{temp}.ini"),
+                         "--sample.count=3000", "--quiet"])
+        assert r.returncode == 0, r.stderr
+        sd = positions(out)[:, 0].std()
+        # Standard error of a standard deviation from 3000 draws: 1.3%; tolerance 10%.
+        assert sd == pytest.approx(np.sqrt(temp * (1 - np.exp(-6))), rel=0.10), (temp, sd)

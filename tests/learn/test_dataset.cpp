@@ -1,0 +1,176 @@
+// The data set: shards, global normalisation and minibatches independent of the rank count;
+// snapshot pairing by id; conditions from the recorded deck; clear errors.
+#include <gtest/gtest.h>
+
+#include <algorithm>
+#include <cmath>
+#include <filesystem>
+#include <map>
+
+#include <Kokkos_Core.hpp>
+
+#include "kinflow/comm/decomposition.hpp"
+#include "kinflow/io/snapshot_writer.hpp"
+#include "kinflow/learn/dataset.hpp"
+#include "learn/learn_support.hpp"
+
+using namespace kinflow;
+
+namespace {
+/// A kinflow file with `snaps` snapshots of n particles in 2D: snapshot s has x = (id + s, -id).
+std::string write_file(const comm::Communicator& comm, const std::string& name, std::int64_t n, int snaps, const std::string& deck) {
+    const std::string path = test::scratch("np" + std::to_string(comm.size()) + "_" + name); // ctest -j runs np1/2/4 at once
+    const auto dec = comm::BlockDecomposition::make(n, comm.size(), comm.rank());
+    io::SnapshotWriter w(comm, path, io::FileInfo{"test", deck, 1, 2});
+    for (int s = 0; s < snaps; ++s) {
+        ParticleSet p;
+        p.allocate(static_cast<std::size_t>(dec.n_local()), 2, 0, false);
+        p.n_global = n;
+        auto pos = Kokkos::create_mirror_view(p.position);
+        auto id = Kokkos::create_mirror_view(p.id);
+        for (std::int64_t i = 0; i < dec.n_local(); ++i) {
+            id(i) = dec.begin + i;
+            pos(i, 0) = static_cast<double>(dec.begin + i + s);
+            pos(i, 1) = -static_cast<double>(dec.begin + i);
+        }
+        Kokkos::deep_copy(p.position, pos);
+        Kokkos::deep_copy(p.id, id);
+        w.write(p, 0.5 * s, s, {});
+    }
+    w.finish();
+    return path;
+}
+
+/// Every slot of a global batch, gathered by slot number: x1, x0, u.
+std::map<std::int64_t, std::vector<float>> by_slot(const comm::Communicator& comm, const learn::Batch& b, int d) {
+    std::vector<double> local;
+    for (std::int64_t i = 0; i < b.rows; ++i) {
+        local.push_back(static_cast<double>(b.slot[i]));
+        for (int k = 0; k < d; ++k) local.push_back(b.x1[i * d + k]);
+        for (int k = 0; k < d; ++k) local.push_back(b.x0[i * d + k]);
+        local.push_back(b.u[i]);
+    }
+    const auto all = comm.allgatherv(local);
+    std::map<std::int64_t, std::vector<float>> out;
+    const std::size_t w = 2 + 2 * static_cast<std::size_t>(d);
+    for (std::size_t r = 0; r < all.size() / w; ++r) {
+        out[static_cast<std::int64_t>(all[r * w])] = std::vector<float>(all.begin() + r * w + 1, all.begin() + (r + 1) * w);
+    }
+    return out;
+}
+} // namespace
+
+TEST(LearnData, BuiltinSetsHaveTheirMoments) {
+    std::vector<double> x;
+    learn::generate_builtin("gaussian", 3, 0, 40000, x);
+    double m0 = 0, m1 = 0, c00 = 0, c01 = 0, c11 = 0;
+    const double n = 40000;
+    for (std::size_t i = 0; i < x.size(); i += 2) {
+        m0 += x[i] / n;
+        m1 += x[i + 1] / n;
+    }
+    for (std::size_t i = 0; i < x.size(); i += 2) {
+        c00 += (x[i] - m0) * (x[i] - m0) / n;
+        c01 += (x[i] - m0) * (x[i + 1] - m1) / n;
+        c11 += (x[i + 1] - m1) * (x[i + 1] - m1) / n;
+    }
+    // 5 standard errors: se(mean_k) = sqrt(S_kk / n), se(S_ij) ~ sqrt((S_ii S_jj + S_ij^2) / n).
+    EXPECT_NEAR(m0, 1.0, 5 * std::sqrt(2.0 / n));
+    EXPECT_NEAR(m1, -0.5, 5 * std::sqrt(0.5 / n));
+    EXPECT_NEAR(c00, 2.0, 5 * std::sqrt(8.0 / n));
+    EXPECT_NEAR(c01, 0.6, 5 * std::sqrt(1.36 / n));
+    EXPECT_NEAR(c11, 0.5, 5 * std::sqrt(0.5 / n));
+    // Rows do not depend on the range asked for.
+    std::vector<double> y;
+    learn::generate_builtin("gaussian", 3, 1000, 1010, y);
+    EXPECT_TRUE(std::equal(y.begin(), y.end(), x.begin() + 2000));
+    // Eight Gaussians: radius 4; checkerboard: inside [-4, 4]^2 on the squares of even parity.
+    learn::generate_builtin("eight_gaussians", 3, 0, 2000, x);
+    double r = 0;
+    for (std::size_t i = 0; i < x.size(); i += 2) r += std::hypot(x[i], x[i + 1]) / 2000;
+    EXPECT_NEAR(r, 4.0, 0.05);
+    learn::generate_builtin("checkerboard", 3, 0, 2000, x);
+    for (std::size_t i = 0; i < x.size(); i += 2) {
+        ASSERT_LE(std::fabs(x[i]), 4.0);
+        ASSERT_LE(std::fabs(x[i + 1]), 4.0);
+        const int parity = (static_cast<int>(std::floor(x[i] / 2)) + static_cast<int>(std::floor(x[i + 1] / 2)) + 8) % 2;
+        ASSERT_EQ(parity, 0) << x[i] << " " << x[i + 1];
+    }
+}
+
+TEST(MpiLearnData, ShardsStatisticsAndBatchesDoNotDependOnRanks) {
+    const auto world = comm::Communicator::world();
+    learn::TrainOptions o;
+    o.data = "builtin:gaussian";
+    o.builtin_size = 10007;
+    const auto cfg = test::config(o);
+    const learn::Dataset all(comm::Communicator::self(), cfg.data);
+    const learn::Dataset mine(world, cfg.data);
+    // Global statistics: bit-identical.
+    EXPECT_EQ(mine.normalization().mean, all.normalization().mean);
+    EXPECT_EQ(mine.normalization().std, all.normalization().std);
+    // This rank holds a block of the rows.
+    const auto& p = mine.parts().front();
+    ASSERT_EQ(mine.n_local(), p.end - p.begin);
+    EXPECT_EQ(world.sum(mine.n_local()), std::int64_t{10007});
+    EXPECT_TRUE(std::equal(mine.target().begin(), mine.target().end(), all.target().begin() + 2 * p.begin));
+    // The global batch (rows, noise, times) is the union of the ranks' parts.
+    learn::Batch b1, bp;
+    all.draw(9, 5, 300, b1);
+    mine.draw(9, 5, 300, bp);
+    EXPECT_EQ(b1.rows, 300);
+    EXPECT_EQ(world.sum(bp.rows), std::int64_t{300});
+    EXPECT_EQ(by_slot(world, bp, 2), by_slot(comm::Communicator::self(), b1, 2));
+    // Another step draws another batch.
+    learn::Batch b2;
+    all.draw(9, 6, 300, b2);
+    EXPECT_NE(b1.x1, b2.x1);
+}
+
+TEST(MpiLearnData, SnapshotsPairByIdWithConditionsFromTheDeck) {
+    const auto world = comm::Communicator::world();
+    const auto f1 = write_file(world, "pair1.h5", 1000, 3, "[ks]\nchi = 2\n");
+    const auto f2 = write_file(world, "pair2.h5", 500, 3, "[ks]\nchi = 4\n");
+    learn::TrainOptions o;
+    o.data = f1 + "," + f2;
+    o.snapshot = "-1";
+    o.source = "snapshot:0";
+    o.condition = "ks.chi,time";
+    const learn::Dataset d(world, test::config(o).data);
+    ASSERT_EQ(d.parts().size(), 2u);
+    EXPECT_EQ(d.n_global(), 1500);
+    EXPECT_EQ(d.parts()[0].cond, (std::vector<double>{2.0, 1.0}));
+    EXPECT_EQ(d.parts()[1].cond, (std::vector<double>{4.0, 1.0}));
+    // chi normalised over the two files (mean 3, std 1); the time is the same everywhere (std 1).
+    EXPECT_EQ(d.normalization().cond_mean, (std::vector<double>{3.0, 1.0}));
+    EXPECT_EQ(d.normalization().cond_std, (std::vector<double>{1.0, 1.0}));
+    // Target = source + (2, 0) row by row: after each side's own normalisation the second
+    // components agree exactly and the first ones up to the shift.
+    const auto& n = d.normalization();
+    for (std::int64_t i = 0; i < d.n_local(); ++i) {
+        const double x1 = d.target()[2 * i] * n.std[0] + n.mean[0];
+        const double x0 = d.source()[2 * i] * n.source_std[0] + n.source_mean[0];
+        ASSERT_NEAR(x1 - x0, 2.0, 1e-3);
+        ASSERT_EQ(d.target()[2 * i + 1], d.source()[2 * i + 1]);
+    }
+}
+
+TEST(MpiLearnData, BadInputIsAClearError) {
+    const auto world = comm::Communicator::world();
+    const auto f = write_file(world, "bad.h5", 100, 2, "[ks]\nchi = 2\n");
+    auto message = [&](auto edit) {
+        learn::TrainOptions o;
+        o.data = f;
+        edit(o);
+        try {
+            learn::Dataset d(world, test::config(o).data);
+        } catch (const Error& e) {
+            return std::string(e.what());
+        }
+        return std::string();
+    };
+    EXPECT_NE(message([](auto& o) { o.data = "/nonexistent/x.h5"; }).find("/nonexistent/x.h5"), std::string::npos);
+    EXPECT_NE(message([](auto& o) { o.snapshot = "5"; }).find("snapshot index 5 out of range"), std::string::npos);
+    EXPECT_NE(message([](auto& o) { o.source = "snapshot:7"; }).find("snapshot index 7"), std::string::npos);
+    EXPECT_NE(message([](auto& o) { o.condition = "ks.beta"; }).find("no key ks.beta"), std::string::npos);
+}

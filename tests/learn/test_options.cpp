@@ -1,0 +1,104 @@
+// [train] and [sample] validation: defaults pass; every bad value is an OptionError naming the key.
+#include <gtest/gtest.h>
+
+#include "kinflow/core/error.hpp"
+#include "kinflow/learn/dataset.hpp"
+#include "kinflow/learn/options.hpp"
+#include "kinflow/sample/options.hpp"
+
+using namespace kinflow;
+
+namespace {
+std::string bad_key(const learn::TrainOptions& o) {
+    try {
+        learn::validate(o, 1);
+    } catch (const OptionError& e) {
+        return e.key();
+    }
+    return "";
+}
+std::string bad_sample_key(const sample::SampleOptions& o, const std::string& out = "x.h5") {
+    try {
+        sample::validate(o, 1, out);
+    } catch (const OptionError& e) {
+        return e.key();
+    }
+    return "";
+}
+} // namespace
+
+TEST(LearnOptions, DefaultsValidateAndParseLists) {
+    learn::TrainOptions o;
+    const auto c = learn::validate(o, 7);
+    EXPECT_EQ(c.objective, learn::Objective::FM);
+    EXPECT_EQ(c.data.builtin, "eight_gaussians");
+    EXPECT_EQ(c.seed, 7u);
+    o.data = "a.h5, b.h5";
+    o.snapshot = "-1, 3";
+    o.source = "snapshot:0";
+    o.condition = "time, ks.chi";
+    o.objective = "w2map";
+    const auto d = learn::validate(o, 1);
+    EXPECT_EQ(d.data.files, (std::vector<std::string>{"a.h5", "b.h5"}));
+    EXPECT_EQ(d.data.snapshots, (std::vector<int>{-1, 3}));
+    EXPECT_EQ(d.data.source, learn::SourceKind::Snapshot);
+    EXPECT_EQ(d.data.conditions, (std::vector<std::string>{"time", "ks.chi"}));
+    EXPECT_EQ(d.time_features, 0); // a map has no time input
+}
+
+TEST(LearnOptions, BadValuesNameTheKey) {
+    auto with = [](auto f) {
+        learn::TrainOptions o;
+        f(o);
+        return bad_key(o);
+    };
+    EXPECT_EQ(with([](auto& o) { o.objective = "gan"; }), "train.objective");
+    EXPECT_EQ(with([](auto& o) { o.data = "builtin:moons"; }), "train.data");
+    EXPECT_EQ(with([](auto& o) { o.snapshot = "last"; }), "train.snapshot");
+    EXPECT_EQ(with([](auto& o) { o.source = "laplace"; }), "train.source");
+    EXPECT_EQ(with([](auto& o) { o.source = "snapshot:x"; }), "train.source");
+    EXPECT_EQ(with([](auto& o) { o.source = "snapshot:0"; }), "train.source"); // builtin data have no snapshots
+    EXPECT_EQ(with([](auto& o) { o.objective = "dsm"; o.source = "uniform"; }), "train.source");
+    EXPECT_EQ(with([](auto& o) { o.condition = "time"; }), "train.condition"); // builtin data
+    EXPECT_EQ(with([](auto& o) { o.data = "f.h5"; o.condition = "chi"; }), "train.condition");
+    EXPECT_EQ(with([](auto& o) { o.activation = "relu"; }), "train.activation");
+    EXPECT_EQ(with([](auto& o) { o.hidden = 0; }), "train.hidden");
+    EXPECT_EQ(with([](auto& o) { o.layers = 0; }), "train.layers");
+    EXPECT_EQ(with([](auto& o) { o.time_features = 15; }), "train.time_features");
+    EXPECT_EQ(with([](auto& o) { o.batch_size = 0; }), "train.batch_size");
+    EXPECT_EQ(with([](auto& o) { o.lr = -1; }), "train.lr");
+    EXPECT_EQ(with([](auto& o) { o.lr_schedule = "step"; }), "train.lr_schedule");
+    EXPECT_EQ(with([](auto& o) { o.optimizer = "sgd"; }), "train.optimizer");
+    EXPECT_EQ(with([](auto& o) { o.ema = 1.0; }), "train.ema");
+    EXPECT_EQ(with([](auto& o) { o.beta_max = 0.01; }), "train.beta_max");
+    EXPECT_EQ(with([](auto& o) { o.vp_eps = 0; }), "train.vp_eps");
+    EXPECT_EQ(with([](auto& o) { o.threads = 0; }), "train.threads");
+    EXPECT_EQ(with([](auto& o) { o.model_file = ""; }), "train.model_file");
+    EXPECT_EQ(with([](auto& o) { o.checkpoint_every = -1; }), "train.checkpoint_every");
+}
+
+TEST(SampleOptions, BadValuesNameTheKey) {
+    sample::SampleOptions o;
+    EXPECT_EQ(bad_sample_key(o), "");
+    auto with = [](auto f) {
+        sample::SampleOptions o;
+        f(o);
+        return bad_sample_key(o);
+    };
+    EXPECT_EQ(with([](auto& o) { o.method = "midpoint"; }), "sample.method");
+    EXPECT_EQ(with([](auto& o) { o.method = "rk4"; o.nfe = 10; }), "sample.nfe"); // 4 evaluations per step
+    EXPECT_EQ(with([](auto& o) { o.nfe = 0; }), "sample.nfe");
+    EXPECT_EQ(with([](auto& o) { o.count = -1; }), "sample.count");
+    EXPECT_EQ(with([](auto& o) { o.condition = "0.5, x"; }), "sample.condition");
+    EXPECT_EQ(bad_sample_key(o, ""), "output.file");
+    o.condition = "0.5, 2";
+    EXPECT_EQ(sample::validate(o, 1, "x.h5").condition, (std::vector<double>{0.5, 2.0}));
+}
+
+TEST(LearnOptions, DeckValueReadsRecordedDecks) {
+    const std::string ini = "[run]\nseed = 4\n\n[ks]\nchi = 2.5   # comment\nname = abc\n[langevin]\nchi = 9\n";
+    EXPECT_EQ(learn::deck_value(ini, "ks.chi"), 2.5);
+    EXPECT_EQ(learn::deck_value(ini, "langevin.chi"), 9.0);
+    EXPECT_THROW(learn::deck_value(ini, "ks.name"), Error);
+    EXPECT_THROW(learn::deck_value(ini, "ks.beta"), Error);
+}
