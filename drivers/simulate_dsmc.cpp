@@ -4,6 +4,7 @@
 #include <iostream>
 #include <memory>
 
+#include "driver_io.hpp"
 #include "driver_main.hpp"
 #include "engine_entry.hpp"
 #include "kinflow/core/progress.hpp"
@@ -58,15 +59,7 @@ void run(const comm::Communicator& comm, const io::Deck& deck, const io::RunOpti
         throw SetupError(deck.explain(e));
     }
     if (params.init[0] == dsmc::Init::File) {
-        try {
-            io::SnapshotReader reader(comm, o.init_file);
-            const int index = reader.resolve(o.init_snapshot);
-            params.particles = reader.n_global(index);
-            const auto dec = comm::BlockDecomposition::make(params.particles, comm.size(), comm.rank());
-            particles = reader.read(index, dec.begin, dec.end);
-        } catch (const Error& e) {
-            throw SetupError(deck.source("dsmc.init_file") + ": dsmc.init_file: " + e.what());
-        }
+        particles = read_initial_particles(comm, deck, "dsmc.init_file", o.init_file, o.init_snapshot, 0, params.particles);
     }
     dsmc::DsmcEngine engine(comm, params, static_cast<std::uint64_t>(run_opts.seed));
     try {
@@ -79,13 +72,7 @@ void run(const comm::Communicator& comm, const io::Deck& deck, const io::RunOpti
         throw;
     }
 
-    io::FileInfo info{"dsmc", deck.resolved({"run", "output", "dsmc"}), run_opts.seed, 3};
-    std::unique_ptr<io::SnapshotWriter> writer;
-    try {
-        writer = std::make_unique<io::SnapshotWriter>(comm, out.file, info);
-    } catch (const Error& e) {
-        throw SetupError(deck.source("output.file") + ": " + e.what());
-    }
+    const auto writer = open_writer(comm, deck, run_opts, out, "dsmc", 3);
     run_loop(engine, particles, run_opts, out, *writer, !deck.quiet() && comm.is_root());
     const std::int64_t collisions = engine.collisions(); // collective
     if (comm.is_root() && !deck.quiet())

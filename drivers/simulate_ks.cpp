@@ -5,6 +5,7 @@
 #include <iostream>
 #include <memory>
 
+#include "driver_io.hpp"
 #include "driver_main.hpp"
 #include "engine_entry.hpp"
 #include "kinflow/core/progress.hpp"
@@ -66,30 +67,13 @@ void run(const comm::Communicator& comm, const io::Deck& deck, const io::RunOpti
         throw SetupError(deck.explain(e));
     }
     if (params.init == ks::Init::File) {
-        try {
-            io::SnapshotReader reader(comm, o.init_file);
-            const int index = reader.resolve(o.init_snapshot);
-            params.particles = reader.n_global(index);
-            if (params.particles < 1) throw Error("snapshot " + std::to_string(index) + " has no particles");
-            if (reader.dim() != params.dim) {
-                throw Error("has dim " + std::to_string(reader.dim()) + " but ks.dim = " + std::to_string(params.dim));
-            }
-            const auto dec = comm::BlockDecomposition::make(params.particles, comm.size(), comm.rank());
-            particles = reader.read(index, dec.begin, dec.end);
-        } catch (const Error& e) {
-            throw SetupError(deck.source("ks.init_file") + ": ks.init_file = '" + o.init_file + "': " + e.what());
-        }
+        particles = read_initial_particles(comm, deck, "ks.init_file", o.init_file, o.init_snapshot, params.dim,
+                                           params.particles);
     }
     ks::KsEngine engine(comm, params, static_cast<std::uint64_t>(run_opts.seed));
     engine.init(particles);
 
-    io::FileInfo info{"ks", deck.resolved({"run", "output", "ks"}), run_opts.seed, params.dim};
-    std::unique_ptr<io::SnapshotWriter> writer;
-    try {
-        writer = std::make_unique<io::SnapshotWriter>(comm, out.file, info);
-    } catch (const Error& e) {
-        throw SetupError(deck.source("output.file") + ": " + e.what());
-    }
+    const auto writer = open_writer(comm, deck, run_opts, out, "ks", params.dim);
     const bool verbose = !deck.quiet() && comm.is_root();
     double time = 0.0, core_fraction = 0.0;
     const std::int64_t collapsed = run_loop(engine, particles, run_opts, out, *writer, verbose, time, core_fraction);

@@ -2,6 +2,7 @@
 #include <iostream>
 #include <memory>
 
+#include "driver_io.hpp"
 #include "driver_main.hpp"
 #include "engine_entry.hpp"
 #include "kinflow/engines/langevin/langevin_engine.hpp"
@@ -28,26 +29,13 @@ void run(const comm::Communicator& comm, const io::Deck& deck, const io::RunOpti
         throw SetupError(deck.explain(e));
     }
     if (params.init == langevin::Init::File) {
-        try {
-            io::SnapshotReader reader(comm, o.init_file);
-            const int index = reader.resolve(o.init_snapshot);
-            params.particles = reader.n_global(index);
-            const auto dec = comm::BlockDecomposition::make(params.particles, comm.size(), comm.rank());
-            particles = reader.read(index, dec.begin, dec.end);
-        } catch (const Error& e) {
-            throw SetupError(deck.source("langevin.init_file") + ": langevin.init_file: " + e.what());
-        }
+        particles = read_initial_particles(comm, deck, "langevin.init_file", o.init_file, o.init_snapshot, params.dim,
+                                           params.particles);
     }
     langevin::LangevinEngine engine(comm, params, static_cast<std::uint64_t>(run_opts.seed));
     engine.init(particles);
 
-    io::FileInfo info{"langevin", deck.resolved({"run", "output", "langevin"}), run_opts.seed, params.dim};
-    std::unique_ptr<io::SnapshotWriter> writer;
-    try {
-        writer = std::make_unique<io::SnapshotWriter>(comm, out.file, info);
-    } catch (const Error& e) {
-        throw SetupError(deck.source("output.file") + ": " + e.what());
-    }
+    const auto writer = open_writer(comm, deck, run_opts, out, "langevin", params.dim);
     run_simulation(engine, particles, run_opts, out, *writer, !deck.quiet() && comm.is_root());
     if (comm.is_root() && !deck.quiet()) std::cout << "kinflow: wrote " << out.file << std::endl;
 }
