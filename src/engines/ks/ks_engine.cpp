@@ -10,6 +10,7 @@
 #include "kinflow/core/compat.hpp"
 #include "kinflow/core/error.hpp"
 #include "kinflow/core/rng.hpp"
+#include "kinflow/engines/ks/detail/neighbours.hpp"
 
 namespace kinflow::ks {
 
@@ -37,7 +38,13 @@ double local_min(const ScalarView& v, std::size_t n) {
 KsEngine::KsEngine(const comm::Communicator& comm, const Params& params, std::uint64_t seed)
     : _comm(comm), _params(params), _seed(seed),
       _dec(comm::BlockDecomposition::make(params.particles, comm.size(), comm.rank())),
-      _stepper(detail::make_stepper(params, seed, _dec.begin)) {}
+      _stepper(detail::make_stepper(params, seed, _dec.begin)) {
+    if (params.model == Model::ParabolicParabolic) {
+        _field = detail::make_field_solver(params);
+    } else if (params.solver == Solver::Mesh) {
+        _mesh = detail::make_mesh_solver(params.dim, params.mesh_order, params.mesh_cells, params.delta);
+    }
+}
 
 KsEngine::~KsEngine() = default;
 
@@ -105,10 +112,75 @@ void KsEngine::init(ParticleSet& p) {
     }
     p.n_global = _dec.n_global;
     allocate(p.size());
+    if (_field) { // the periodic box: wrap, then c before the first step (field_init)
+        _stepper->wrap(p, _params.box);
+        _stepper->load_targets(p, _ws, false);
+        _field->initialize(_comm, _dec, _ws.target);
+    }
 }
 
-double KsEngine::evaluate(const ParticleSet& p, bool extras) {
+std::vector<double> KsEngine::gather_positions(const ParticleSet& p) const {
+    const int dim = _params.dim;
+    const std::size_t n = p.size();
+    auto h = Kokkos::create_mirror_view_and_copy(Kokkos::HostSpace(), p.position);
+    std::vector<double> local(static_cast<std::size_t>(dim) * n);
+    for (std::size_t i = 0; i < n; ++i) {
+        for (int k = 0; k < dim; ++k)
+            local[static_cast<std::size_t>(k) * n + i] = h(i, static_cast<std::size_t>(k));
+    }
+    if (_comm.size() == 1)
+        return local;
+    const std::vector<double> blocks = _comm.allgatherv(local); // rank blocks, each [dim, nb]
+    const auto ng = static_cast<std::size_t>(_dec.n_global);
+    std::vector<double> all(static_cast<std::size_t>(dim) * ng);
+    std::size_t offset = 0;
+    for (int r = 0; r < _comm.size(); ++r) {
+        const auto d = comm::BlockDecomposition::make(_dec.n_global, _comm.size(), r);
+        const auto nb = static_cast<std::size_t>(d.n_local());
+        for (int k = 0; k < dim; ++k) {
+            std::copy_n(blocks.begin() + static_cast<std::ptrdiff_t>(offset + static_cast<std::size_t>(k) * nb), nb,
+                        all.begin() + static_cast<std::ptrdiff_t>(static_cast<std::size_t>(k) * ng +
+                                                                  static_cast<std::size_t>(d.begin)));
+        }
+        offset += static_cast<std::size_t>(dim) * nb;
+    }
+    return all;
+}
+
+std::vector<std::complex<double>> KsEngine::field_modes() const {
+    return _field ? _field->committed() : std::vector<std::complex<double>>();
+}
+
+void KsEngine::set_field_modes(const std::vector<std::complex<double>>& modes) {
+    KINFLOW_REQUIRE(_field, "ks: set_field_modes needs model = parabolic_parabolic");
+    _field->set_committed(modes);
+}
+
+std::vector<std::complex<double>> KsEngine::field_rho_hat() const {
+    return _field ? _field->rho_hat() : std::vector<std::complex<double>>();
+}
+
+double KsEngine::evaluate(const ParticleSet& p, bool extras, double dt) {
     _stepper->load_targets(p, _ws, extras);
+    if (_mesh || _field) {
+        const auto n_local = static_cast<std::int64_t>(p.size());
+        double coef = _stepper->pair_coef();
+        if (_field) {
+            _field->evaluate(_comm, _dec, _ws.target, dt, _ws.sums); // sums = grad c
+            coef = _params.chi;
+        } else if (_params.chi != 0.0 && _dec.n_global > 1) {
+            _mesh->evaluate(_comm, _ws.target, n_local, _ws.sums);
+        }
+        if (extras) {
+            const std::vector<double> all = gather_positions(p);
+            detail::neighbour_counts(_params.dim, all, _dec.n_global, _ws.target, n_local, _dec.begin, _params.delta,
+                                     _ws.count, _ws.nearest2);
+        }
+        const double max_drift = _comm.max(_stepper->finish_drift(p, _ws, coef));
+        if (!std::isfinite(max_drift))
+            throw Error("ks: the drift is not finite (positions overflowed?)");
+        return max_drift;
+    }
     const bool interact = (_params.chi != 0.0 && _dec.n_global > 1) || extras;
     if (interact) {
         // This rank's positions as SoA rows on the host (MPI buffers are host-staged).
@@ -156,7 +228,7 @@ double KsEngine::evaluate(const ParticleSet& p, bool extras) {
             }
         }
     }
-    const double max_drift = _comm.max(_stepper->finish_drift(p, _ws));
+    const double max_drift = _comm.max(_stepper->finish_drift(p, _ws, _stepper->pair_coef()));
     if (!std::isfinite(max_drift))
         throw Error("ks: the drift is not finite (positions overflowed?)");
     return max_drift;
@@ -170,7 +242,7 @@ double KsEngine::step_size(double max_drift, double dt) const {
 
 StepResult KsEngine::step(ParticleSet& p, std::int64_t step, double dt) {
     const bool check = _params.blowup_fraction > 0.0 && step % _params.blowup_check_every == 0;
-    const double max_drift = evaluate(p, check);
+    const double max_drift = evaluate(p, check, dt);
     StepResult r;
     if (check) {
         const double cmax = _comm.max(local_max(_ws.count, p.size()));
@@ -182,11 +254,16 @@ StepResult KsEngine::step(ParticleSet& p, std::int64_t step, double dt) {
     }
     r.dt = step_size(max_drift, dt);
     _stepper->advance(p, _ws, step, r.dt);
+    _last_dt = r.dt;
+    if (_field) {
+        _field->commit();
+        _stepper->wrap(p, _params.box);
+    }
     return r;
 }
 
 VectorView KsEngine::drift(const ParticleSet& p, bool extras) {
-    evaluate(p, extras);
+    evaluate(p, extras, 0.0);
     VectorView out("kinflow::ks::drift_out", p.size(), static_cast<std::size_t>(_params.dim));
     auto drift = _ws.drift;
     const int dim = _params.dim;
@@ -199,7 +276,7 @@ VectorView KsEngine::drift(const ParticleSet& p, bool extras) {
 }
 
 Diagnostics KsEngine::diagnostics(const ParticleSet& p, double dt) {
-    const double max_drift = evaluate(p, true);
+    const double max_drift = evaluate(p, true, dt);
     const auto s = _stepper->sums(_comm, _dec, p, _ws);
     const double cmax = _comm.max(local_max(_ws.count, p.size()));
     const double nmin = _comm.min(local_min(_ws.nearest2, p.size()));
@@ -210,8 +287,12 @@ Diagnostics KsEngine::diagnostics(const ParticleSet& p, double dt) {
     // E[m2' - m2 | X] = h [2 d mu M - 2 chi m^2 c_d sum_{i<j} r^2 g(r) + 2 m sum X.v] + h^2 m sum |a|^2.
     const double c_d = d == 2 ? 1.0 / (2.0 * kPi) : 1.0 / (4.0 * kPi);
     const double pair_sum = 0.5 * s[7];
+    // The direct solver evaluates the pair sum itself; for the mesh and the field the drift's own
+    // 2 m sum X.a is the same quantity (sum_i X_i.S_i = sum_{i<j} r^2 g by antisymmetry, for the direct sum).
     const double rate =
-        2.0 * d * _params.mu * _params.mass - 2.0 * _params.chi * m * m * c_d * pair_sum + 2.0 * m * s[6];
+        _params.model == Model::ParabolicElliptic && _params.solver == Solver::Direct
+            ? 2.0 * d * _params.mu * _params.mass - 2.0 * _params.chi * m * m * c_d * pair_sum + 2.0 * m * s[6]
+            : 2.0 * d * _params.mu * _params.mass + 2.0 * m * s[8];
     const double h = step_size(max_drift, dt);
     const double ball = d == 2 ? kPi * _params.delta * _params.delta : 4.0 / 3.0 * kPi * std::pow(_params.delta, 3);
     Diagnostics out;
@@ -226,6 +307,14 @@ Diagnostics KsEngine::diagnostics(const ParticleSet& p, double dt) {
     out.emplace_back("core_fraction", cmax / n);
     out.emplace_back("max_density", m * cmax / ball);
     out.emplace_back("min_pair_distance", std::sqrt(nmin)); // +inf for a single particle
+    if (_field) { // c_mean = c_hat_0 (mean of c over the box), c_l2 = ||c||_L2 (Parseval)
+        const auto& c = _field->tentative();
+        double l2 = 0.0;
+        for (const auto& z : c)
+            l2 += std::norm(z);
+        out.emplace_back("c_mean", c[c.size() / 2].real());
+        out.emplace_back("c_l2", std::sqrt(l2 * std::pow(_params.box, d)));
+    }
     for (const auto& e : out) {
         if (!std::isfinite(e.second) && e.first != "min_pair_distance") {
             throw Error("ks: diagnostic " + e.first + " is not finite");

@@ -54,8 +54,37 @@ void describe(po::options_description& d, Options& o) {
         "abc (3D: v = A (sin z + cos y, sin x + cos z, sin y + cos x))")(
         "ks.flow_amplitude", po::value(&o.flow_amplitude)->default_value(o.flow_amplitude),
         "flow amplitude A (velocity), finite, |A| <= 1e6")(
+        "ks.model", po::value(&o.model)->default_value(o.model),
+        "chemoattractant equation: parabolic_elliptic (-lap c = rho in free space; blob particles, ks.solver) | "
+        "parabolic_parabolic (eps c_t = lap c - k^2 c + rho on the periodic box [-box/2, box/2)^dim; c kept as "
+        "Fourier modes |j_k| <= modes/2, implicit Euler in Fourier space, particles drift by chi grad c (SIPF, "
+        "arXiv 2309.13554); positions are wrapped into the box after every step)")(
         "ks.solver", po::value(&o.solver)->default_value(o.solver),
-        "interaction sum: direct (all pairs, O(N^2) per step; a mesh solver is planned)")(
+        "interaction sum (model = parabolic_elliptic): direct (all pairs, O(N^2) per step, bit-identical for any "
+        "rank count) | mesh (particle-mesh: counts deposited on a mesh_cells^dim grid over the particles' bounding "
+        "box, convolved with grad K_delta sampled on the grid by zero-padded FFTs (Hockney, FFTW), interpolated back "
+        "with the same assignment; O(N + G log G); the grid is replicated on every rank and summed with "
+        "MPI_Allreduce)")(
+        "ks.mesh_cells", po::value(&o.mesh_cells)->default_value(o.mesh_cells),
+        "solver = mesh: grid cells per axis (the FFTs run on twice that); 0 = 256 in 2D, 64 in 3D; else 16..4096 "
+        "(2D), 16..256 (3D). The spacing is the bounding box's largest side / (mesh_cells - 4), so accuracy needs it "
+        "well below delta")(
+        "ks.mesh_order", po::value(&o.mesh_order)->default_value(o.mesh_order),
+        "solver = mesh: assignment/interpolation order, 2 (cloud-in-cell, 2^dim nodes) | 3 (triangular-shaped "
+        "cloud, 3^dim nodes)")(
+        "ks.epsilon", po::value(&o.epsilon)->default_value(o.epsilon),
+        "model = parabolic_parabolic: eps >= 0 in eps c_t = lap c - k^2 c + rho (0: the elliptic limit "
+        "-lap c + k^2 c = rho, mean dropped when k = 0)")(
+        "ks.k", po::value(&o.k)->default_value(o.k),
+        "model = parabolic_parabolic: screening (degradation) k >= 0 (inverse length)")(
+        "ks.modes", po::value(&o.modes)->default_value(o.modes),
+        "model = parabolic_parabolic: H, even, Fourier modes j with |j_k| <= H/2 per axis ((H+1)^dim modes; "
+        "cost O(N (H+1)^dim) per step); 2..256 (2D), 2..64 (3D)")(
+        "ks.box", po::value(&o.box)->default_value(o.box),
+        "model = parabolic_parabolic: side L > 0 of the periodic box [-L/2, L/2)^dim (length)")(
+        "ks.field_init", po::value(&o.field_init)->default_value(o.field_init),
+        "model = parabolic_parabolic: c before the first step: elliptic (c_hat_j = rho_hat_j/(|2 pi j/L|^2 + k^2) "
+        "from the initial particles; the j = 0 mode 0 when k = 0) | zero")(
         "ks.exchange", po::value(&o.exchange)->default_value(o.exchange),
         "how ranks see every position: allgather (all N positions on every rank) | ring (one rank's block at a "
         "time, O(N/P) memory per rank); both sum in global-id order, so results are bit-identical")(
@@ -114,9 +143,39 @@ Params validate(const Options& o, double dt) {
     }
     check_range("ks.flow_amplitude", o.flow_amplitude, -1e6, 1e6);
     p.flow_amplitude = o.flow_amplitude;
-    if (o.solver == "mesh")
-        throw OptionError("ks.solver", o.solver, "the mesh solver is not available yet (use direct)");
-    check_choice("ks.solver", o.solver, {"direct"});
+    check_choice("ks.model", o.model, {"parabolic_elliptic", "parabolic_parabolic"});
+    p.model = o.model == "parabolic_elliptic" ? Model::ParabolicElliptic : Model::ParabolicParabolic;
+    check_choice("ks.solver", o.solver, {"direct", "mesh"});
+    p.solver = o.solver == "direct" ? Solver::Direct : Solver::Mesh;
+    if (p.model == Model::ParabolicParabolic && p.solver == Solver::Mesh) {
+        throw OptionError("ks.solver", o.solver,
+                          "applies to model = parabolic_elliptic only (parabolic_parabolic uses its Fourier modes)");
+    }
+    if (o.mesh_cells != 0) {
+        check_range("ks.mesh_cells", std::int64_t{o.mesh_cells}, std::int64_t{16},
+                    std::int64_t{p.dim == 2 ? 4096 : 256});
+    }
+    p.mesh_cells = o.mesh_cells != 0 ? o.mesh_cells : (p.dim == 2 ? 256 : 64);
+    if (o.mesh_order != 2 && o.mesh_order != 3)
+        throw OptionError("ks.mesh_order", std::to_string(o.mesh_order), "must be 2 (cloud-in-cell) or 3 (TSC)");
+    p.mesh_order = o.mesh_order;
+    check_range("ks.epsilon", o.epsilon, 0.0, 1e12);
+    p.epsilon = o.epsilon;
+    check_range("ks.k", o.k, 0.0, 1e12);
+    p.k = o.k;
+    check_range("ks.modes", std::int64_t{o.modes}, std::int64_t{2}, std::int64_t{p.dim == 2 ? 256 : 64});
+    if (o.modes % 2 != 0)
+        throw OptionError("ks.modes", std::to_string(o.modes), "must be even (modes |j_k| <= modes/2)");
+    p.modes = o.modes;
+    check_positive("ks.box", o.box);
+    check_range("ks.box", o.box, 0.0, 1e12);
+    p.box = o.box;
+    check_choice("ks.field_init", o.field_init, {"elliptic", "zero"});
+    p.field_init = o.field_init == "elliptic" ? FieldInit::Elliptic : FieldInit::Zero;
+    if (p.model == Model::ParabolicParabolic && o.adaptive_dt) {
+        throw OptionError("ks.adaptive_dt", "true",
+                          "is not supported with model = parabolic_parabolic (the field update uses run.dt)");
+    }
     check_choice("ks.exchange", o.exchange, {"allgather", "ring"});
     p.exchange = o.exchange == "allgather" ? Exchange::Allgather : Exchange::Ring;
     p.adaptive_dt = o.adaptive_dt;
@@ -129,7 +188,7 @@ Params validate(const Options& o, double dt) {
 
     // Kernel bound (VERIFICATION.md): the interaction moves a particle by at most
     // chi M max|grad K_delta| dt per step; keep that below a quarter blob radius.
-    if (!p.adaptive_dt) {
+    if (!p.adaptive_dt && p.model == Model::ParabolicElliptic) {
         const double bound = max_stable_dt(p);
         if (!(dt <= bound)) {
             throw OptionError("run.dt", format_number(dt),

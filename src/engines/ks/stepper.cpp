@@ -166,9 +166,10 @@ template <int Dim, class FlowT> class Stepper final : public StepperBase {
         }
     }
 
-    double finish_drift(const ParticleSet& p, Workspace& ws) const override {
+    double pair_coef() const override { return _coef; }
+
+    double finish_drift(const ParticleSet& p, Workspace& ws, double coef) const override {
         const FlowT flow = _flow;
-        const double coef = _coef;
         auto pos = p.position;
         auto sums = ws.sums;
         auto drift = ws.drift;
@@ -212,17 +213,37 @@ template <int Dim, class FlowT> class Stepper final : public StepperBase {
             });
     }
 
-    std::array<double, 8> sums(const comm::Communicator& comm, const comm::BlockDecomposition& dec,
+    void wrap(ParticleSet& p, double box) const override {
+        auto pos = p.position;
+        const double half = 0.5 * box, inv = 1.0 / box;
+        Kokkos::parallel_for(
+            "kinflow::ks::wrap", Kokkos::RangePolicy<ExecSpace>(0, static_cast<std::int64_t>(p.size())),
+            KOKKOS_LAMBDA(const std::int64_t i) {
+                for (int k = 0; k < Dim; ++k) {
+                    double x = pos(i, k);
+                    if (x < -half || x >= half) {
+                        const double t = (x + half) * inv;
+                        double q = static_cast<double>(static_cast<std::int64_t>(t));
+                        q = t < q ? q - 1.0 : q; // floor
+                        x -= q * box;
+                        x = x >= half ? x - box : (x < -half ? x + box : x);
+                        pos(i, k) = x;
+                    }
+                }
+            });
+    }
+
+    std::array<double, 9> sums(const comm::Communicator& comm, const comm::BlockDecomposition& dec,
                                const ParticleSet& p, const Workspace& ws) const override {
         const FlowT flow = _flow;
         auto pos = p.position;
         auto drift = ws.drift;
         auto virial = ws.virial;
         const bool extras = ws.extras;
-        return comm::ordered_sum<8>(
+        return comm::ordered_sum<9>(
             comm, dec, KOKKOS_LAMBDA(const std::size_t i, double* acc) {
                 double x[Dim], v[Dim];
-                double r2 = 0.0, a2 = 0.0, xv = 0.0;
+                double r2 = 0.0, a2 = 0.0, xv = 0.0, xa = 0.0;
                 for (int k = 0; k < Dim; ++k)
                     x[k] = pos(i, k);
                 flow.template velocity<Dim>(x, v);
@@ -231,12 +252,14 @@ template <int Dim, class FlowT> class Stepper final : public StepperBase {
                     r2 += x[k] * x[k];
                     a2 += drift(k, i) * drift(k, i);
                     xv += x[k] * v[k];
+                    xa += x[k] * drift(k, i);
                 }
                 acc[0] += math::is_finite(r2) ? 1.0 : 0.0;
                 acc[4] += r2;
                 acc[5] += a2;
                 acc[6] += xv;
                 acc[7] += extras ? virial(i) : 0.0;
+                acc[8] += xa;
             });
     }
 

@@ -4,16 +4,23 @@
 //   dX_i = [chi (M/N) sum_{j != i} grad Phi_delta(X_i - X_j) + v(X_i)] dt + sqrt(2 mu) dW_i,
 // Phi the Newtonian potential (grad Phi_delta(x) = -x/(2 pi (|x|^2+delta^2)) in 2D,
 // -x/(4 pi (|x|^2+delta^2)^{3/2}) in 3D: attraction towards X_j), Euler–Maruyama in time.
-// The interaction is a direct all-pairs sum; each particle's sum runs over j in global-id order,
-// so every result is bit-identical for any number of ranks and threads.
+// The interaction is a direct all-pairs sum (ks.solver = direct; each particle's sum runs over j in
+// global-id order, so every result is bit-identical for any number of ranks and threads) or a
+// particle–mesh approximation of it (ks.solver = mesh, detail/mesh.hpp; agreement across rank
+// counts to round-off). ks.model = parabolic_parabolic replaces the elliptic c by the SIPF
+// particle–field scheme on a periodic box (detail/field.hpp; bit-identical for any rank count).
 #include <array>
+#include <complex>
 #include <cstdint>
 #include <memory>
+#include <vector>
 
 #include "kinflow/comm/communicator.hpp"
 #include "kinflow/comm/decomposition.hpp"
 #include "kinflow/core/diagnostics.hpp"
 #include "kinflow/core/particle_set.hpp"
+#include "kinflow/engines/ks/detail/field.hpp"
+#include "kinflow/engines/ks/detail/mesh.hpp"
 #include "kinflow/engines/ks/options.hpp"
 
 namespace kinflow::ks {
@@ -50,14 +57,18 @@ class StepperBase {
     virtual void load_targets(const ParticleSet& p, Workspace& ws, bool extras) const = 0;
     /// Add the pairs with ws.source[:, 0..n) (global ids first, first + 1, ...) to the sums.
     virtual void accumulate(Workspace& ws, std::int64_t n, std::int64_t first, bool extras) const = 0;
-    /// drift = interaction coefficient * sums + v(X); returns the local max |interaction drift|
-    /// (+infinity if any drift is not finite).
-    virtual double finish_drift(const ParticleSet& p, Workspace& ws) const = 0;
+    /// The interaction coefficient of the pair sums: a_i = coef S_i, coef = -chi (M/N) c_d.
+    virtual double pair_coef() const = 0;
+    /// drift = coef * sums + v(X); returns the local max |coef * sums| (+infinity if any drift is
+    /// not finite).
+    virtual double finish_drift(const ParticleSet& p, Workspace& ws, double coef) const = 0;
     /// Euler–Maruyama: X += dt drift + sqrt(2 mu dt) Z, Z from the counter-based RNG (step, id).
     virtual void advance(ParticleSet& p, const Workspace& ws, std::int64_t step, double dt) const = 0;
+    /// Wrap positions into the periodic box [-L/2, L/2)^dim.
+    virtual void wrap(ParticleSet& p, double box) const = 0;
     /// Reproducible global sums: [0] particles with finite positions, [1..3] sum X_k, [4] sum |X|^2,
-    /// [5] sum |drift|^2, [6] sum X . v(X), [7] sum of the virial extras.
-    virtual std::array<double, 8> sums(const comm::Communicator& comm, const comm::BlockDecomposition& dec,
+    /// [5] sum |drift|^2, [6] sum X . v(X), [7] sum of the virial extras, [8] sum X . drift.
+    virtual std::array<double, 9> sums(const comm::Communicator& comm, const comm::BlockDecomposition& dec,
                                        const ParticleSet& p, const Workspace& ws) const = 0;
 };
 /// `target_first` is the global id of this rank's first particle.
@@ -96,9 +107,22 @@ class KsEngine {
     /// The step the engine takes with run.dt = dt when the largest interaction drift is max_drift.
     double step_size(double max_drift, double dt) const;
 
+    /// solver = mesh: the grid of the last evaluation (nullptr otherwise).
+    const detail::MeshInfo* mesh_info() const { return _mesh ? &_mesh->info() : nullptr; }
+    /// model = parabolic_parabolic: the committed Fourier modes of c, (modes+1)^dim in row-major
+    /// order of (j_0 + modes/2, ...) (empty otherwise); set_field_modes replaces them.
+    std::vector<std::complex<double>> field_modes() const;
+    void set_field_modes(const std::vector<std::complex<double>>& modes);
+    /// model = parabolic_parabolic: rho_hat of the last evaluation (same order).
+    std::vector<std::complex<double>> field_rho_hat() const;
+
   private:
-    /// All-pairs pass over the current positions; returns the global max |interaction drift|.
-    double evaluate(const ParticleSet& p, bool extras);
+    /// Interaction pass over the current positions (all pairs, mesh or field; with the extras the
+    /// delta-neighbour counts too); returns the global max |interaction drift|. `dt` is the step the
+    /// particle–field update uses (0: the committed field).
+    double evaluate(const ParticleSet& p, bool extras, double dt);
+    /// Every position as [dim, N] SoA rows in global-id order (allgather).
+    std::vector<double> gather_positions(const ParticleSet& p) const;
     void allocate(std::size_t n_local);
 
     comm::Communicator _comm;
@@ -106,7 +130,10 @@ class KsEngine {
     std::uint64_t _seed;
     comm::BlockDecomposition _dec;
     std::unique_ptr<detail::StepperBase> _stepper;
+    std::unique_ptr<detail::MeshSolverBase> _mesh;   ///< solver = mesh
+    std::unique_ptr<detail::FieldSolverBase> _field; ///< model = parabolic_parabolic
     detail::Workspace _ws;
+    double _last_dt = 0.0; ///< the last step taken (the field's dt for drift())
 };
 
 } // namespace kinflow::ks

@@ -21,8 +21,16 @@ struct Options {
     int init_snapshot = -1;
     std::string flow = "none"; ///< none | shear | cellular | kolmogorov | abc
     double flow_amplitude = 1.0;
-    std::string solver = "direct";      ///< direct (mesh: later)
-    std::string exchange = "allgather"; ///< allgather | ring
+    std::string model = "parabolic_elliptic"; ///< parabolic_elliptic | parabolic_parabolic
+    std::string solver = "direct";            ///< direct | mesh (parabolic_elliptic)
+    int mesh_cells = 0;                       ///< grid cells per axis; 0: 256 (2D), 64 (3D)
+    int mesh_order = 2;                       ///< assignment order: 2 (cloud-in-cell) | 3 (triangular-shaped cloud)
+    double epsilon = 1.0;                     ///< parabolic_parabolic: eps in eps c_t = lap c - k^2 c + rho
+    double k = 0.0;                           ///< parabolic_parabolic: screening k
+    int modes = 16;                           ///< parabolic_parabolic: H, modes |j_k| <= H/2 per axis
+    double box = 6.283185307179586;           ///< parabolic_parabolic: periodic box side L
+    std::string field_init = "elliptic";      ///< parabolic_parabolic: elliptic | zero
+    std::string exchange = "allgather";       ///< allgather | ring
     bool adaptive_dt = false;
     double blowup_fraction = 0.1;
     std::int64_t blowup_check_every = 10;
@@ -31,6 +39,9 @@ struct Options {
 enum class Init { Gaussian, UniformBall, TwoBumps, File };
 enum class Flow { None, Shear, Cellular, Kolmogorov, Abc };
 enum class Exchange { Allgather, Ring };
+enum class Model { ParabolicElliptic, ParabolicParabolic };
+enum class Solver { Direct, Mesh };
+enum class FieldInit { Elliptic, Zero };
 
 /// Options checked and converted.
 struct Params {
@@ -46,6 +57,15 @@ struct Params {
     Flow flow = Flow::None;
     double flow_amplitude = 1.0;
     Exchange exchange = Exchange::Allgather;
+    Model model = Model::ParabolicElliptic;
+    Solver solver = Solver::Direct;
+    int mesh_cells = 256; ///< resolved (never 0)
+    int mesh_order = 2;
+    double epsilon = 1.0;
+    double k = 0.0;
+    int modes = 16;
+    double box = 6.283185307179586;
+    FieldInit field_init = FieldInit::Elliptic;
     bool adaptive_dt = false;
     double blowup_fraction = 0.1; ///< 0: no blow-up detection
     std::int64_t blowup_check_every = 10;

@@ -1,0 +1,232 @@
+// Parabolic–parabolic particle–field solver (SIPF); the scheme is described in
+// include/kinflow/engines/ks/detail/field.hpp.
+#include "kinflow/engines/ks/detail/field.hpp"
+
+#include <cmath>
+
+#include <Kokkos_Core.hpp>
+
+#include "kinflow/core/compat.hpp"
+#include "kinflow/core/error.hpp"
+
+namespace kinflow::ks::detail {
+
+namespace {
+
+using ConstSoaView = Kokkos::View<const double**, Kokkos::LayoutRight, MemSpace>;
+using SoaView = Kokkos::View<double**, Kokkos::LayoutRight, MemSpace>;
+/// [n, Dim, H/2 + 1, 2]: cos and sin of 2 pi q X_a / L, q = 0..H/2.
+using PhaseView = Kokkos::View<double****, Kokkos::LayoutRight, MemSpace>;
+
+/// e^{i j theta_a} from the table (q = |j| entries; j < 0 is the conjugate).
+KOKKOS_INLINE_FUNCTION void phase(const PhaseView& t, std::int64_t i, int a, int j, double& re, double& im) {
+    const int q = j < 0 ? -j : j;
+    re = t(i, a, q, 0);
+    im = j < 0 ? -t(i, a, q, 1) : t(i, a, q, 1);
+}
+
+template <int Dim> class Field final : public FieldSolverBase {
+  public:
+    explicit Field(const Params& p)
+        : _h2(p.modes / 2), _m1(p.modes + 1), _nm(Dim == 2 ? _m1 * _m1 : _m1 * _m1 * _m1), _box(p.box), _eps(p.epsilon),
+          _k2(p.k * p.k), _scale(p.mass / (static_cast<double>(p.particles) * std::pow(p.box, Dim))),
+          _init(p.field_init), _committed(static_cast<std::size_t>(_nm)), _tentative(static_cast<std::size_t>(_nm)),
+          _rho(static_cast<std::size_t>(_nm)), _modes("kinflow::ks::field_modes", static_cast<std::size_t>(_nm), 2) {}
+
+    const std::vector<std::complex<double>>& committed() const override { return _committed; }
+    const std::vector<std::complex<double>>& tentative() const override { return _tentative; }
+    const std::vector<std::complex<double>>& rho_hat() const override { return _rho; }
+    void set_committed(const std::vector<std::complex<double>>& m) override {
+        KINFLOW_REQUIRE(m.size() == _committed.size(), "ks field: " << m.size() << " modes given, " << _nm << " held");
+        _committed = m;
+    }
+    void commit() override { _committed = _tentative; }
+
+    void initialize(const comm::Communicator& comm, const comm::BlockDecomposition& dec,
+                    const ConstSoaView& target) override {
+        std::fill(_committed.begin(), _committed.end(), std::complex<double>(0.0, 0.0));
+        if (_init == FieldInit::Zero)
+            return;
+        compute_rho(comm, dec, target);
+        for (std::int64_t m = 0; m < _nm; ++m) {
+            const double den = lambda(m) + _k2;
+            _committed[static_cast<std::size_t>(m)] = den > 0.0 ? _rho[static_cast<std::size_t>(m)] / den : 0.0;
+        }
+    }
+
+    void evaluate(const comm::Communicator& comm, const comm::BlockDecomposition& dec, const ConstSoaView& target,
+                  double dt, const SoaView& sums) override {
+        compute_rho(comm, dec, target);
+        // implicit Euler in Fourier space (VERIFICATION.md)
+        for (std::int64_t m = 0; m < _nm; ++m) {
+            const auto u = static_cast<std::size_t>(m);
+            const double lam = lambda(m) + _k2;
+            if (_eps == 0.0) {
+                _tentative[u] = lam > 0.0 ? _rho[u] / lam : 0.0;
+            } else if (dt == 0.0) {
+                _tentative[u] = _committed[u];
+            } else {
+                const double r = _eps / dt;
+                _tentative[u] = (_rho[u] + r * _committed[u]) / (lam + r);
+            }
+        }
+        gradient(dec.n_local(), sums);
+    }
+
+  private:
+    /// |2 pi j / L|^2 of mode m.
+    double lambda(std::int64_t m) const {
+        double s = 0.0;
+        for (int a = Dim - 1; a >= 0; --a) {
+            const double j = static_cast<double>(m % _m1 - _h2);
+            m /= _m1;
+            s += j * j;
+        }
+        const double w = 2.0 * kPi / _box;
+        return w * w * s;
+    }
+
+    /// Phase table of the local particles.
+    void phases(const ConstSoaView& target, std::int64_t n_local) {
+        if (_phase.extent(0) != static_cast<std::size_t>(n_local)) {
+            _phase = PhaseView("kinflow::ks::field_phase", static_cast<std::size_t>(n_local), Dim,
+                               static_cast<std::size_t>(_h2 + 1), 2);
+        }
+        auto t = _phase;
+        const double w = 2.0 * kPi / _box;
+        const int h2 = _h2;
+        Kokkos::parallel_for(
+            "kinflow::ks::field_phases", Kokkos::RangePolicy<ExecSpace>(0, n_local),
+            KOKKOS_LAMBDA(const std::int64_t i) {
+                for (int a = 0; a < Dim; ++a) {
+                    const double theta = w * target(a, i);
+                    for (int q = 0; q <= h2; ++q) { // direct cos/sin: no recurrence round-off growth
+                        t(i, a, q, 0) = math::cos(q * theta);
+                        t(i, a, q, 1) = math::sin(q * theta);
+                    }
+                }
+            });
+    }
+
+    /// rho_hat_j = (M/(N L^d)) sum_i e^{-2 pi i j.X_i/L}: per chunk and mode one sequential pass over
+    /// the chunk's particles, chunk partials added in chunk (global-id) order.
+    void compute_rho(const comm::Communicator& comm, const comm::BlockDecomposition& dec, const ConstSoaView& target) {
+        const std::int64_t n_local = dec.n_local();
+        phases(target, n_local);
+        const std::int64_t nc = dec.n_chunks_local(), chunk = dec.chunk, nm = _nm;
+        Kokkos::View<double**, Kokkos::LayoutRight, MemSpace> partial(
+            "kinflow::ks::field_rho_partial", static_cast<std::size_t>(nc), static_cast<std::size_t>(2 * nm));
+        auto t = _phase;
+        const int m1 = _m1, h2 = _h2;
+        Kokkos::parallel_for(
+            "kinflow::ks::field_rho", Kokkos::RangePolicy<ExecSpace>(0, nc * nm), KOKKOS_LAMBDA(const std::int64_t w) {
+                const std::int64_t c = w / nm, m = w % nm;
+                int j[Dim];
+                std::int64_t rest = m;
+                for (int a = Dim - 1; a >= 0; --a) {
+                    j[a] = static_cast<int>(rest % m1) - h2;
+                    rest /= m1;
+                }
+                const std::int64_t b = c * chunk, e = b + chunk < n_local ? b + chunk : n_local;
+                double sr = 0.0, si = 0.0;
+                for (std::int64_t i = b; i < e; ++i) {
+                    double re, im;
+                    phase(t, i, 0, j[0], re, im);
+                    for (int a = 1; a < Dim; ++a) {
+                        double pr, pi;
+                        phase(t, i, a, j[a], pr, pi);
+                        const double nr = re * pr - im * pi;
+                        im = re * pi + im * pr;
+                        re = nr;
+                    }
+                    sr += re;
+                    si += im;
+                }
+                partial(c, 2 * m) = sr;
+                partial(c, 2 * m + 1) = -si; // e^{-i j.theta}
+            });
+        auto host = Kokkos::create_mirror_view_and_copy(Kokkos::HostSpace(), partial);
+        std::vector<double> local(host.data(), host.data() + host.size());
+        const std::vector<double> all = comm.size() > 1 ? comm.allgatherv(local) : local;
+        KINFLOW_REQUIRE(static_cast<std::int64_t>(all.size()) == dec.n_chunks_global * 2 * nm,
+                        "ks field: gathered " << all.size() << " chunk partials");
+        std::vector<double> sum(static_cast<std::size_t>(2 * nm), 0.0);
+        for (std::int64_t c = 0; c < dec.n_chunks_global; ++c) {
+            for (std::int64_t v = 0; v < 2 * nm; ++v)
+                sum[static_cast<std::size_t>(v)] += all[static_cast<std::size_t>(c * 2 * nm + v)];
+        }
+        for (std::int64_t m = 0; m < nm; ++m) {
+            _rho[static_cast<std::size_t>(m)] = std::complex<double>(_scale * sum[static_cast<std::size_t>(2 * m)],
+                                                                     _scale * sum[static_cast<std::size_t>(2 * m + 1)]);
+        }
+    }
+
+    /// sums(a, i) = d_a c(X_i) = -sum_j (2 pi j_a / L) Im(c_hat_j e^{2 pi i j.X_i/L}), modes in order.
+    void gradient(std::int64_t n_local, const SoaView& sums) {
+        auto hm = Kokkos::create_mirror_view(_modes);
+        for (std::int64_t m = 0; m < _nm; ++m) {
+            hm(m, 0) = _tentative[static_cast<std::size_t>(m)].real();
+            hm(m, 1) = _tentative[static_cast<std::size_t>(m)].imag();
+        }
+        Kokkos::deep_copy(_modes, hm);
+        auto modes = _modes;
+        auto t = _phase;
+        const int h2 = _h2;
+        const double w = 2.0 * kPi / _box;
+        Kokkos::parallel_for(
+            "kinflow::ks::field_gradient", Kokkos::RangePolicy<ExecSpace>(0, n_local),
+            KOKKOS_LAMBDA(const std::int64_t i) {
+                double g[Dim];
+                for (int a = 0; a < Dim; ++a)
+                    g[a] = 0.0;
+                std::int64_t m = 0;
+                for (int j0 = -h2; j0 <= h2; ++j0) {
+                    double r0, i0;
+                    phase(t, i, 0, j0, r0, i0);
+                    for (int j1 = -h2; j1 <= h2; ++j1) {
+                        double r1, i1;
+                        phase(t, i, 1, j1, r1, i1);
+                        const double r01 = r0 * r1 - i0 * i1, i01 = r0 * i1 + i0 * r1;
+                        if constexpr (Dim == 2) {
+                            const double im = modes(m, 0) * i01 + modes(m, 1) * r01; // Im(c_hat e)
+                            g[0] -= w * j0 * im;
+                            g[1] -= w * j1 * im;
+                            ++m;
+                        } else {
+                            for (int j2 = -h2; j2 <= h2; ++j2, ++m) {
+                                double r2, i2;
+                                phase(t, i, 2, j2, r2, i2);
+                                const double re = r01 * r2 - i01 * i2, ie = r01 * i2 + i01 * r2;
+                                const double im = modes(m, 0) * ie + modes(m, 1) * re;
+                                g[0] -= w * j0 * im;
+                                g[1] -= w * j1 * im;
+                                g[2] -= w * j2 * im;
+                            }
+                        }
+                    }
+                }
+                for (int a = 0; a < Dim; ++a)
+                    sums(a, i) = g[a];
+            });
+    }
+
+    int _h2, _m1;
+    std::int64_t _nm;
+    double _box, _eps, _k2, _scale;
+    FieldInit _init;
+    std::vector<std::complex<double>> _committed, _tentative, _rho;
+    Kokkos::View<double**, Kokkos::LayoutRight, MemSpace> _modes;
+    PhaseView _phase;
+};
+
+} // namespace
+
+std::unique_ptr<FieldSolverBase> make_field_solver(const Params& p) {
+    if (p.dim == 2)
+        return std::make_unique<Field<2>>(p);
+    if (p.dim == 3)
+        return std::make_unique<Field<3>>(p);
+    throw Error("ks field: no solver for dim = " + std::to_string(p.dim));
+}
+
+} // namespace kinflow::ks::detail

@@ -1,0 +1,317 @@
+// Particle–mesh blob-kernel sum (ks.solver = mesh); the method is described in
+// include/kinflow/engines/ks/detail/mesh.hpp.
+#include "kinflow/engines/ks/detail/mesh.hpp"
+
+#include <algorithm>
+#include <cmath>
+#include <limits>
+#include <vector>
+
+#include <fftw3.h>
+
+#include <Kokkos_Core.hpp>
+
+#include "kinflow/core/compat.hpp"
+#include "kinflow/core/error.hpp"
+
+namespace kinflow::ks::detail {
+
+namespace {
+
+using ConstSoaView = Kokkos::View<const double**, Kokkos::LayoutRight, MemSpace>;
+using SoaView = Kokkos::View<double**, Kokkos::LayoutRight, MemSpace>;
+
+/// Assignment weights of order 2 (cloud-in-cell) or 3 (triangular-shaped cloud, Hockney &
+/// Eastwood eq. 5-59) at grid coordinate u >= 0: w[0..Order) for nodes base, base + 1, ...
+template <int Order> KOKKOS_INLINE_FUNCTION int assignment(double u, double* w) {
+    if constexpr (Order == 2) {
+        const int i0 = static_cast<int>(u); // u >= 0: truncation is floor
+        const double f = u - i0;
+        w[0] = 1.0 - f;
+        w[1] = f;
+        return i0;
+    } else {
+        const int i0 = static_cast<int>(u + 0.5); // nearest node
+        const double f = u - i0;                  // in [-1/2, 1/2]
+        w[0] = 0.5 * (0.5 - f) * (0.5 - f);
+        w[1] = 0.75 - f * f;
+        w[2] = 0.5 * (0.5 + f) * (0.5 + f);
+        return i0 - 1;
+    }
+}
+
+/// The Order^Dim stencil of one particle: flat node indices and weights (products per axis).
+template <int Dim, int Order> struct Stencil {
+    static constexpr int kNodes = Dim == 2 ? Order * Order : Order * Order * Order;
+    int node[kNodes];
+    double weight[kNodes];
+
+    /// Returns false (stencil clamped into the grid) when the particle lies outside it.
+    KOKKOS_INLINE_FUNCTION bool build(const double* x, const double* lo, double inv_h, int n) {
+        int base[Dim];
+        double w[Dim][Order];
+        bool inside = true;
+        for (int a = 0; a < Dim; ++a) {
+            double u = (x[a] - lo[a]) * inv_h;
+            if (!(u >= 0.0 && u <= n - 1.0)) { // also catches NaN
+                inside = false;
+                u = u >= 0.0 ? n - 1.0 : 0.0;
+            }
+            base[a] = assignment<Order>(u, w[a]);
+            if (base[a] < 0 || base[a] + Order > n) {
+                inside = false;
+                base[a] = base[a] < 0 ? 0 : n - Order;
+            }
+        }
+        int c = 0;
+        if constexpr (Dim == 2) {
+            for (int p = 0; p < Order; ++p)
+                for (int q = 0; q < Order; ++q, ++c) {
+                    node[c] = (base[0] + p) * n + base[1] + q;
+                    weight[c] = w[0][p] * w[1][q];
+                }
+        } else {
+            for (int p = 0; p < Order; ++p)
+                for (int q = 0; q < Order; ++q)
+                    for (int r = 0; r < Order; ++r, ++c) {
+                        node[c] = ((base[0] + p) * n + base[1] + q) * n + base[2] + r;
+                        weight[c] = w[0][p] * w[1][q] * w[2][r];
+                    }
+        }
+        return inside;
+    }
+};
+
+/// fftw_malloc'd array freed on destruction.
+template <class T> struct FftwArray {
+    T* p = nullptr;
+    explicit FftwArray(std::size_t n) : p(static_cast<T*>(fftw_malloc(sizeof(T) * n))) {
+        KINFLOW_REQUIRE(p != nullptr, "ks mesh: out of memory for the FFT arrays (" << n << " elements)");
+    }
+    ~FftwArray() { fftw_free(p); }
+    FftwArray(const FftwArray&) = delete;
+    FftwArray& operator=(const FftwArray&) = delete;
+};
+
+template <int Dim, int Order> class Mesh final : public MeshSolverBase {
+  public:
+    Mesh(int cells, double delta)
+        : _n(cells), _p(2 * cells), _d2(delta * delta), _delta(delta), _nodes(ipow(cells)), _real_size(ipow(2 * cells)),
+          _complex_size(ipow(2 * cells) / (2 * cells) * (cells + 1)), _in(_real_size), _out(_real_size),
+          _rho_hat(_complex_size), _prod(_complex_size),
+          _grid("kinflow::ks::mesh_grid", static_cast<std::size_t>(_nodes)),
+          _field("kinflow::ks::mesh_field", Dim, static_cast<std::size_t>(_nodes)),
+          _outside("kinflow::ks::mesh_outside") {
+        for (int k = 0; k < Dim; ++k)
+            _kernel_hat.push_back(std::make_unique<FftwArray<fftw_complex>>(_complex_size));
+        int dims[Dim];
+        for (int a = 0; a < Dim; ++a)
+            dims[a] = _p;
+        _forward = fftw_plan_dft_r2c(Dim, dims, _in.p, _rho_hat.p, FFTW_ESTIMATE);
+        _backward = fftw_plan_dft_c2r(Dim, dims, _prod.p, _out.p, FFTW_ESTIMATE);
+        KINFLOW_REQUIRE(_forward && _backward, "ks mesh: FFTW could not plan a " << _p << "^" << Dim << " transform");
+        _info.cells = _n;
+        _info.padded = _p;
+    }
+    ~Mesh() override {
+        fftw_destroy_plan(_forward);
+        fftw_destroy_plan(_backward);
+    }
+
+    const MeshInfo& info() const override { return _info; }
+
+    void evaluate(const comm::Communicator& comm, const ConstSoaView& target, std::int64_t n_local,
+                  const SoaView& sums) override {
+        place_grid(comm, target, n_local);
+        deposit(comm, target, n_local);
+        convolve();
+        interpolate(target, n_local, sums);
+    }
+
+  private:
+    static std::int64_t ipow(int n) { return Dim == 2 ? std::int64_t{n} * n : std::int64_t{n} * n * n; }
+
+    /// Grid over the global bounding box: spacing h = largest side / (n - 4) (at least delta / (n - 4)),
+    /// rounded up to a power of 2^(1/16) so that the kernel transform is reused while the box
+    /// changes by less than 4%; the box is centred, leaving at least 1.5 cells on every side.
+    void place_grid(const comm::Communicator& comm, const ConstSoaView& target, std::int64_t n_local) {
+        double lo[Dim], hi[Dim];
+        for (int a = 0; a < Dim; ++a) {
+            double mn = std::numeric_limits<double>::max(), mx = std::numeric_limits<double>::lowest();
+            const double inf = std::numeric_limits<double>::infinity();
+            Kokkos::parallel_reduce(
+                "kinflow::ks::mesh_box_min", Kokkos::RangePolicy<ExecSpace>(0, n_local),
+                KOKKOS_LAMBDA(const std::int64_t i, double& m) { m = target(a, i) < m ? target(a, i) : m; },
+                Kokkos::Min<double>(mn));
+            Kokkos::parallel_reduce(
+                "kinflow::ks::mesh_box_max", Kokkos::RangePolicy<ExecSpace>(0, n_local),
+                KOKKOS_LAMBDA(const std::int64_t i, double& m) {
+                    // NaN compares false both ways: make it +inf so the check below sees it
+                    const double v = target(a, i) == target(a, i) ? target(a, i) : inf;
+                    m = v > m ? v : m;
+                },
+                Kokkos::Max<double>(mx));
+            lo[a] = comm.min(mn);
+            hi[a] = comm.max(mx);
+            if (!(std::isfinite(lo[a]) && std::isfinite(hi[a])))
+                throw Error("ks: a particle position is not finite (mesh solver)");
+        }
+        double ext = _delta;
+        for (int a = 0; a < Dim; ++a)
+            ext = std::max(ext, hi[a] - lo[a]);
+        const double h = std::exp2(std::ceil(16.0 * std::log2(ext / (_n - 4))) / 16.0);
+        for (int a = 0; a < Dim; ++a)
+            _info.lo[a] = 0.5 * (lo[a] + hi[a]) - 0.5 * (_n - 1) * h;
+        if (h != _info.spacing) {
+            _info.spacing = h;
+            transform_kernel();
+        }
+    }
+
+    /// kernel_hat[k] = FFT of G_k(o h) = o_k h g(h^2 |o|^2 + delta^2) at the signed offsets
+    /// o in (-n, n) (index o mod 2n; offset -n is never used and set to 0), divided by (2n)^Dim
+    /// (FFTW's transforms are unnormalized).
+    void transform_kernel() {
+        const double h = _info.spacing, scale = 1.0 / static_cast<double>(_real_size);
+        for (int k = 0; k < Dim; ++k) {
+            for (std::int64_t idx = 0; idx < _real_size; ++idx) {
+                std::int64_t rest = idx;
+                double y[Dim];
+                bool unused = false;
+                for (int a = Dim - 1; a >= 0; --a) {
+                    const int q = static_cast<int>(rest % _p);
+                    rest /= _p;
+                    unused = unused || q == _n;
+                    y[a] = h * (q < _n ? q : q - _p);
+                }
+                double r2 = 0.0;
+                for (int a = 0; a < Dim; ++a)
+                    r2 += y[a] * y[a];
+                const double s = r2 + _d2;
+                const double g = Dim == 2 ? 1.0 / s : 1.0 / (s * std::sqrt(s));
+                _in.p[idx] = unused ? 0.0 : scale * y[k] * g;
+            }
+            fftw_execute_dft_r2c(_forward, _in.p, _kernel_hat[static_cast<std::size_t>(k)]->p);
+        }
+        ++_info.kernel_transforms;
+    }
+
+    /// Particle counts on the grid: every rank deposits its own particles, then one allreduce.
+    void deposit(const comm::Communicator& comm, const ConstSoaView& target, std::int64_t n_local) {
+        auto grid = _grid;
+        auto outside = _outside;
+        Kokkos::deep_copy(grid, 0.0);
+        Kokkos::deep_copy(outside, 0);
+        const double inv_h = 1.0 / _info.spacing;
+        const double lo0 = _info.lo[0], lo1 = _info.lo[1], lo2 = _info.lo[2];
+        const int n = _n;
+        Kokkos::parallel_for(
+            "kinflow::ks::mesh_deposit", Kokkos::RangePolicy<ExecSpace>(0, n_local),
+            KOKKOS_LAMBDA(const std::int64_t i) {
+                const double origin[3] = {lo0, lo1, lo2};
+                double x[Dim];
+                for (int a = 0; a < Dim; ++a)
+                    x[a] = target(a, i);
+                Stencil<Dim, Order> st;
+                if (!st.build(x, origin, inv_h, n))
+                    outside() = 1;
+                for (int c = 0; c < Stencil<Dim, Order>::kNodes; ++c)
+                    Kokkos::atomic_add(&grid(st.node[c]), st.weight[c]);
+            });
+        int flag = 0;
+        Kokkos::deep_copy(flag, outside);
+        KINFLOW_REQUIRE(flag == 0, "ks mesh: a particle fell outside the grid (bounding box)");
+        auto host = Kokkos::create_mirror_view_and_copy(Kokkos::HostSpace(), grid);
+        if (comm.size() > 1) {
+            _buffer.assign(host.data(), host.data() + host.size());
+            comm.sum(_buffer);
+            std::copy(_buffer.begin(), _buffer.end(), host.data());
+        }
+        // zero-padded copy into the FFT input
+        std::fill(_in.p, _in.p + _real_size, 0.0);
+        for (std::int64_t node = 0; node < _nodes; ++node)
+            _in.p[padded_index(node)] = host(node);
+    }
+
+    /// Flat index in the padded (2n)^Dim array of grid node `node` (flat in n^Dim).
+    std::int64_t padded_index(std::int64_t node) const {
+        if constexpr (Dim == 2) {
+            return (node / _n) * _p + node % _n;
+        } else {
+            const std::int64_t k = node % _n, j = (node / _n) % _n, i = node / (std::int64_t{_n} * _n);
+            return (i * _p + j) * _p + k;
+        }
+    }
+
+    /// field_k = (counts * G_k) on the grid nodes, through the transforms.
+    void convolve() {
+        fftw_execute_dft_r2c(_forward, _in.p, _rho_hat.p);
+        auto host = Kokkos::create_mirror_view(_field);
+        for (int k = 0; k < Dim; ++k) {
+            const fftw_complex* kh = _kernel_hat[static_cast<std::size_t>(k)]->p;
+            for (std::int64_t m = 0; m < _complex_size; ++m) {
+                const double ar = _rho_hat.p[m][0], ai = _rho_hat.p[m][1];
+                const double br = kh[m][0], bi = kh[m][1];
+                _prod.p[m][0] = ar * br - ai * bi;
+                _prod.p[m][1] = ar * bi + ai * br;
+            }
+            fftw_execute(_backward);
+            for (std::int64_t node = 0; node < _nodes; ++node)
+                host(k, node) = _out.p[padded_index(node)];
+        }
+        Kokkos::deep_copy(_field, host);
+    }
+
+    void interpolate(const ConstSoaView& target, std::int64_t n_local, const SoaView& sums) const {
+        auto field = _field;
+        const double inv_h = 1.0 / _info.spacing;
+        const double lo0 = _info.lo[0], lo1 = _info.lo[1], lo2 = _info.lo[2];
+        const int n = _n;
+        Kokkos::parallel_for(
+            "kinflow::ks::mesh_interpolate", Kokkos::RangePolicy<ExecSpace>(0, n_local),
+            KOKKOS_LAMBDA(const std::int64_t i) {
+                const double origin[3] = {lo0, lo1, lo2};
+                double x[Dim];
+                for (int a = 0; a < Dim; ++a)
+                    x[a] = target(a, i);
+                Stencil<Dim, Order> st;
+                st.build(x, origin, inv_h, n); // inside: checked by the deposit of the same positions
+                for (int k = 0; k < Dim; ++k) {
+                    double s = 0.0;
+                    for (int c = 0; c < Stencil<Dim, Order>::kNodes; ++c)
+                        s += st.weight[c] * field(k, st.node[c]);
+                    sums(k, i) = s;
+                }
+            });
+    }
+
+    int _n, _p;
+    double _d2, _delta;
+    std::int64_t _nodes, _real_size, _complex_size;
+    FftwArray<double> _in, _out;
+    FftwArray<fftw_complex> _rho_hat, _prod;
+    std::vector<std::unique_ptr<FftwArray<fftw_complex>>> _kernel_hat;
+    fftw_plan _forward = nullptr, _backward = nullptr;
+    ScalarView _grid;
+    SoaView _field;
+    Kokkos::View<int, MemSpace> _outside;
+    std::vector<double> _buffer;
+    MeshInfo _info;
+};
+
+} // namespace
+
+std::unique_ptr<MeshSolverBase> make_mesh_solver(int dim, int order, int cells, double delta) {
+    KINFLOW_REQUIRE(cells >= 16 && delta > 0, "ks mesh: bad grid (" << cells << " cells, delta " << delta << ")");
+    if (dim == 2 && order == 2)
+        return std::make_unique<Mesh<2, 2>>(cells, delta);
+    if (dim == 2 && order == 3)
+        return std::make_unique<Mesh<2, 3>>(cells, delta);
+    if (dim == 3 && order == 2)
+        return std::make_unique<Mesh<3, 2>>(cells, delta);
+    if (dim == 3 && order == 3)
+        return std::make_unique<Mesh<3, 3>>(cells, delta);
+    throw Error("ks mesh: no solver for dim = " + std::to_string(dim) + ", order = " + std::to_string(order));
+}
+
+} // namespace kinflow::ks::detail
