@@ -35,7 +35,8 @@ void describe(po::options_description& d, Options& o) {
         "ks.mu", po::value(&o.mu)->default_value(o.mu), "diffusivity mu (noise sqrt(2 mu) dW), >= 0")(
         "ks.delta", po::value(&o.delta)->default_value(o.delta),
         "blob radius delta of the regularized kernel, > 0: grad K_delta(x) = -x/(2 pi (|x|^2+delta^2)) in 2D, "
-        "-x/(4 pi (|x|^2+delta^2)^(3/2)) in 3D")(
+        "-x/(4 pi (|x|^2+delta^2)^(3/2)) in 3D; with model = parabolic_parabolic only the radius of the collapse "
+        "check")(
         "ks.init", po::value(&o.init)->default_value(o.init),
         "initial positions: gaussian (centred, per-axis std init_std) | uniform_ball (centred ball of per-axis "
         "std init_std, radius init_std sqrt(dim+2)) | two_bumps (half the particles in each of two gaussians of "
