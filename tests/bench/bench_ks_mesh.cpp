@@ -1,5 +1,5 @@
 // Benchmark: Keller–Segel particle–mesh solver (ks.solver = mesh) against the direct sum.
-// Usage: mpirun -n P bench-ks-mesh [dim=2] [n_max=1000000] [direct_max=100000] [steps=3] [cells=0]
+// Usage: mpirun -n P bench-ks-mesh [dim=2] [n_max=1000000] [direct_max=100000] [steps=3] [cells=0] [p3m_cutoff=0]
 // For N = 10^2, 3 10^2, 10^3, ... up to n_max: the wall time of one Euler–Maruyama step (mean over
 // `steps` steps after a warm-up step) with the mesh solver (mesh_cells = cells, or 0: the power of two
 // >= N^(1/dim), at least 64, so the grid grows with N and the cost like N log N) and with the direct
@@ -54,6 +54,7 @@ int main(int argc, char** argv) {
         const double direct_max = argc > 3 ? std::atof(argv[3]) : 1e5;
         const int steps = argc > 4 ? std::atoi(argv[4]) : 3;
         const int cells_arg = argc > 5 ? std::atoi(argv[5]) : 0;
+        const double p3m = argc > 6 ? std::atof(argv[6]) : 0.0;
         if (comm.is_root()) {
             std::printf(
                 "bench-ks-mesh: dim=%d ranks=%d threads/rank=%d exec=%s steps=%d (wall s/step, max over ranks)\n", dim,
@@ -77,6 +78,7 @@ int main(int argc, char** argv) {
                     cells *= 2;
             }
             p.mesh_cells = cells;
+            p.p3m_cutoff = p3m;
             std::vector<double> dm, dd;
             const double mesh = time_step(comm, p, steps, &dm);
             double direct = 0, err = -1;

@@ -42,7 +42,8 @@ KsEngine::KsEngine(const comm::Communicator& comm, const Params& params, std::ui
     if (params.model == Model::ParabolicParabolic) {
         _field = detail::make_field_solver(params);
     } else if (params.solver == Solver::Mesh) {
-        _mesh = detail::make_mesh_solver(params.dim, params.mesh_order, params.mesh_cells, params.delta);
+        _mesh =
+            detail::make_mesh_solver(params.dim, params.mesh_order, params.mesh_cells, params.delta, params.p3m_cutoff);
     }
 }
 
@@ -165,14 +166,17 @@ double KsEngine::evaluate(const ParticleSet& p, bool extras, double dt) {
     if (_mesh || _field) {
         const auto n_local = static_cast<std::int64_t>(p.size());
         double coef = _stepper->pair_coef();
+        const bool mesh = _mesh && _params.chi != 0.0 && _dec.n_global > 1;
+        std::vector<double> all;
+        if (extras || (mesh && _mesh->needs_all_positions()))
+            all = gather_positions(p);
         if (_field) {
             _field->evaluate(_comm, _dec, _ws.target, dt, _ws.sums); // sums = grad c
             coef = _params.chi;
-        } else if (_params.chi != 0.0 && _dec.n_global > 1) {
-            _mesh->evaluate(_comm, _ws.target, n_local, _ws.sums);
+        } else if (mesh) {
+            _mesh->evaluate(_comm, _ws.target, n_local, _dec.begin, &all, _ws.sums);
         }
         if (extras) {
-            const std::vector<double> all = gather_positions(p);
             detail::neighbour_counts(_params.dim, all, _dec.n_global, _ws.target, n_local, _dec.begin, _params.delta,
                                      _ws.count, _ws.nearest2);
         }

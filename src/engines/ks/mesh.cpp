@@ -13,6 +13,7 @@
 
 #include "kinflow/core/compat.hpp"
 #include "kinflow/core/error.hpp"
+#include "kinflow/engines/ks/detail/neighbours.hpp"
 
 namespace kinflow::ks::detail {
 
@@ -44,6 +45,7 @@ template <int Order> KOKKOS_INLINE_FUNCTION int assignment(double u, double* w) 
 template <int Dim, int Order> struct Stencil {
     static constexpr int kNodes = Dim == 2 ? Order * Order : Order * Order * Order;
     int node[kNodes];
+    int index[kNodes][Dim]; ///< per-axis node indices
     double weight[kNodes];
 
     /// Returns false (stencil clamped into the grid) when the particle lies outside it.
@@ -67,6 +69,8 @@ template <int Dim, int Order> struct Stencil {
         if constexpr (Dim == 2) {
             for (int p = 0; p < Order; ++p)
                 for (int q = 0; q < Order; ++q, ++c) {
+                    index[c][0] = base[0] + p;
+                    index[c][1] = base[1] + q;
                     node[c] = (base[0] + p) * n + base[1] + q;
                     weight[c] = w[0][p] * w[1][q];
                 }
@@ -74,6 +78,9 @@ template <int Dim, int Order> struct Stencil {
             for (int p = 0; p < Order; ++p)
                 for (int q = 0; q < Order; ++q)
                     for (int r = 0; r < Order; ++r, ++c) {
+                        index[c][0] = base[0] + p;
+                        index[c][1] = base[1] + q;
+                        index[c][Dim - 1] = base[2] + r;
                         node[c] = ((base[0] + p) * n + base[1] + q) * n + base[2] + r;
                         weight[c] = w[0][p] * w[1][q] * w[2][r];
                     }
@@ -81,6 +88,19 @@ template <int Dim, int Order> struct Stencil {
         return inside;
     }
 };
+
+/// The blob kernel G(y) = y g(|y|^2 + delta^2), component k, at y = o h (o integer offsets).
+template <int Dim> KOKKOS_INLINE_FUNCTION double blob_kernel(const double* y, int k, double d2) {
+    double r2 = 0.0;
+    for (int a = 0; a < Dim; ++a)
+        r2 += y[a] * y[a];
+    const double s = r2 + d2;
+    if constexpr (Dim == 2) {
+        return y[k] / s;
+    } else {
+        return y[k] / (s * math::sqrt(s));
+    }
+}
 
 /// fftw_malloc'd array freed on destruction.
 template <class T> struct FftwArray {
@@ -95,10 +115,10 @@ template <class T> struct FftwArray {
 
 template <int Dim, int Order> class Mesh final : public MeshSolverBase {
   public:
-    Mesh(int cells, double delta)
-        : _n(cells), _p(2 * cells), _d2(delta * delta), _delta(delta), _nodes(ipow(cells)), _real_size(ipow(2 * cells)),
-          _complex_size(ipow(2 * cells) / (2 * cells) * (cells + 1)), _in(_real_size), _out(_real_size),
-          _rho_hat(_complex_size), _prod(_complex_size),
+    Mesh(int cells, double delta, double p3m_cutoff)
+        : _n(cells), _p(2 * cells), _d2(delta * delta), _delta(delta), _cutoff(p3m_cutoff), _nodes(ipow(cells)),
+          _real_size(ipow(2 * cells)), _complex_size(ipow(2 * cells) / (2 * cells) * (cells + 1)), _in(_real_size),
+          _out(_real_size), _rho_hat(_complex_size), _prod(_complex_size),
           _grid("kinflow::ks::mesh_grid", static_cast<std::size_t>(_nodes)),
           _field("kinflow::ks::mesh_field", Dim, static_cast<std::size_t>(_nodes)),
           _outside("kinflow::ks::mesh_outside") {
@@ -120,12 +140,18 @@ template <int Dim, int Order> class Mesh final : public MeshSolverBase {
 
     const MeshInfo& info() const override { return _info; }
 
+    bool needs_all_positions() const override { return _cutoff > 0.0; }
+
     void evaluate(const comm::Communicator& comm, const ConstSoaView& target, std::int64_t n_local,
-                  const SoaView& sums) override {
+                  std::int64_t target_first, const std::vector<double>* all, const SoaView& sums) override {
         place_grid(comm, target, n_local);
         deposit(comm, target, n_local);
         convolve();
         interpolate(target, n_local, sums);
+        if (_cutoff > 0.0) {
+            KINFLOW_REQUIRE(all != nullptr, "ks mesh: the P3M correction needs every position");
+            correct(*all, target, n_local, target_first, sums);
+        }
     }
 
   private:
@@ -285,8 +311,75 @@ template <int Dim, int Order> class Mesh final : public MeshSolverBase {
             });
     }
 
+    /// P3M: for pairs closer than r_c = cutoff h, add exact - mesh pair interaction (cell order).
+    void correct(const std::vector<double>& all, const ConstSoaView& target, std::int64_t n_local,
+                 std::int64_t target_first, const SoaView& sums) const {
+        const double h = _info.spacing, rc = _cutoff * h, rc2 = rc * rc, d2 = _d2, inv_h = 1.0 / h;
+        const std::int64_t n_global = static_cast<std::int64_t>(all.size()) / Dim;
+        const CellList cl = CellList::build(Dim, all, n_global, rc);
+        auto start = cl.start;
+        auto pos = cl.position;
+        auto id = cl.id;
+        const double clo0 = cl.lo[0], clo1 = cl.lo[1], clo2 = cl.lo[2], inv_s = 1.0 / cl.side;
+        const std::int64_t nc0 = cl.cells[0], nc1 = cl.cells[1], nc2 = cl.cells[2];
+        const double lo0 = _info.lo[0], lo1 = _info.lo[1], lo2 = _info.lo[2];
+        const int n = _n;
+        constexpr int K = Stencil<Dim, Order>::kNodes;
+        Kokkos::parallel_for(
+            "kinflow::ks::mesh_p3m", Kokkos::RangePolicy<ExecSpace>(0, n_local), KOKKOS_LAMBDA(const std::int64_t i) {
+                const double origin[3] = {lo0, lo1, lo2};
+                const double corner[3] = {clo0, clo1, clo2};
+                const std::int64_t ncell[3] = {nc0, nc1, Dim == 3 ? nc2 : 1};
+                double x[Dim], acc[Dim];
+                std::int64_t from[3] = {0, 0, 0}, to[3] = {0, 0, 0};
+                for (int a = 0; a < Dim; ++a) {
+                    x[a] = target(a, i);
+                    acc[a] = 0.0;
+                    std::int64_t q = static_cast<std::int64_t>((x[a] - corner[a]) * inv_s);
+                    q = q < 0 ? 0 : (q > ncell[a] - 1 ? ncell[a] - 1 : q);
+                    from[a] = q > 0 ? q - 1 : 0;
+                    to[a] = q < ncell[a] - 1 ? q + 1 : q;
+                }
+                Stencil<Dim, Order> si, sj;
+                si.build(x, origin, inv_h, n);
+                const std::int64_t self = target_first + i;
+                for (std::int64_t p = from[0]; p <= to[0]; ++p) {
+                    for (std::int64_t q = from[1]; q <= to[1]; ++q) {
+                        for (std::int64_t r = from[2]; r <= to[2]; ++r) {
+                            const std::int64_t c = Dim == 2 ? p * ncell[1] + q : (p * ncell[1] + q) * ncell[2] + r;
+                            for (std::int64_t k = start(c); k < start(c + 1); ++k) {
+                                double xj[Dim], dx[Dim], r2 = 0.0;
+                                for (int a = 0; a < Dim; ++a) {
+                                    xj[a] = pos(a, k);
+                                    dx[a] = x[a] - xj[a];
+                                    r2 += dx[a] * dx[a];
+                                }
+                                if (!(r2 < rc2) || id(k) == self)
+                                    continue;
+                                sj.build(xj, origin, inv_h, n);
+                                for (int a = 0; a < Dim; ++a)
+                                    acc[a] += blob_kernel<Dim>(dx, a, d2);
+                                for (int u = 0; u < K; ++u) {
+                                    for (int v = 0; v < K; ++v) {
+                                        double y[Dim];
+                                        for (int a = 0; a < Dim; ++a)
+                                            y[a] = h * (si.index[u][a] - sj.index[v][a]);
+                                        const double w = si.weight[u] * sj.weight[v];
+                                        for (int a = 0; a < Dim; ++a)
+                                            acc[a] -= w * blob_kernel<Dim>(y, a, d2);
+                                    }
+                                }
+                            }
+                        }
+                    }
+                }
+                for (int a = 0; a < Dim; ++a)
+                    sums(a, i) += acc[a];
+            });
+    }
+
     int _n, _p;
-    double _d2, _delta;
+    double _d2, _delta, _cutoff;
     std::int64_t _nodes, _real_size, _complex_size;
     FftwArray<double> _in, _out;
     FftwArray<fftw_complex> _rho_hat, _prod;
@@ -301,16 +394,16 @@ template <int Dim, int Order> class Mesh final : public MeshSolverBase {
 
 } // namespace
 
-std::unique_ptr<MeshSolverBase> make_mesh_solver(int dim, int order, int cells, double delta) {
+std::unique_ptr<MeshSolverBase> make_mesh_solver(int dim, int order, int cells, double delta, double p3m_cutoff) {
     KINFLOW_REQUIRE(cells >= 16 && delta > 0, "ks mesh: bad grid (" << cells << " cells, delta " << delta << ")");
     if (dim == 2 && order == 2)
-        return std::make_unique<Mesh<2, 2>>(cells, delta);
+        return std::make_unique<Mesh<2, 2>>(cells, delta, p3m_cutoff);
     if (dim == 2 && order == 3)
-        return std::make_unique<Mesh<2, 3>>(cells, delta);
+        return std::make_unique<Mesh<2, 3>>(cells, delta, p3m_cutoff);
     if (dim == 3 && order == 2)
-        return std::make_unique<Mesh<3, 2>>(cells, delta);
+        return std::make_unique<Mesh<3, 2>>(cells, delta, p3m_cutoff);
     if (dim == 3 && order == 3)
-        return std::make_unique<Mesh<3, 3>>(cells, delta);
+        return std::make_unique<Mesh<3, 3>>(cells, delta, p3m_cutoff);
     throw Error("ks mesh: no solver for dim = " + std::to_string(dim) + ", order = " + std::to_string(order));
 }
 

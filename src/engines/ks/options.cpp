@@ -73,6 +73,10 @@ void describe(po::options_description& d, Options& o) {
         "ks.mesh_order", po::value(&o.mesh_order)->default_value(o.mesh_order),
         "solver = mesh: assignment/interpolation order, 2 (cloud-in-cell, 2^dim nodes) | 3 (triangular-shaped "
         "cloud, 3^dim nodes)")(
+        "ks.p3m_cutoff", po::value(&o.p3m_cutoff)->default_value(o.p3m_cutoff),
+        "solver = mesh: P3M short-range correction radius r_c in grid spacings, 0 (off) or 1..16: pairs closer "
+        "than r_c get the exact blob interaction instead of the mesh's (cell list over all positions, "
+        "allgathered; cost ~ N x neighbours x (mesh_order^dim)^2), so the result approaches the direct sum")(
         "ks.epsilon", po::value(&o.epsilon)->default_value(o.epsilon),
         "model = parabolic_parabolic: eps >= 0 in eps c_t = lap c - k^2 c + rho (0: the elliptic limit "
         "-lap c + k^2 c = rho, mean dropped when k = 0)")(
@@ -160,6 +164,9 @@ Params validate(const Options& o, double dt) {
     if (o.mesh_order != 2 && o.mesh_order != 3)
         throw OptionError("ks.mesh_order", std::to_string(o.mesh_order), "must be 2 (cloud-in-cell) or 3 (TSC)");
     p.mesh_order = o.mesh_order;
+    if (o.p3m_cutoff != 0.0)
+        check_range("ks.p3m_cutoff", o.p3m_cutoff, 1.0, 16.0);
+    p.p3m_cutoff = o.p3m_cutoff;
     check_range("ks.epsilon", o.epsilon, 0.0, 1e12);
     p.epsilon = o.epsilon;
     check_range("ks.k", o.k, 0.0, 1e12);

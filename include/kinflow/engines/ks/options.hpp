@@ -25,6 +25,7 @@ struct Options {
     std::string solver = "direct";            ///< direct | mesh (parabolic_elliptic)
     int mesh_cells = 0;                       ///< grid cells per axis; 0: 256 (2D), 64 (3D)
     int mesh_order = 2;                       ///< assignment order: 2 (cloud-in-cell) | 3 (triangular-shaped cloud)
+    double p3m_cutoff = 0.0;                  ///< short-range correction radius in grid spacings (0: off)
     double epsilon = 1.0;                     ///< parabolic_parabolic: eps in eps c_t = lap c - k^2 c + rho
     double k = 0.0;                           ///< parabolic_parabolic: screening k
     int modes = 16;                           ///< parabolic_parabolic: H, modes |j_k| <= H/2 per axis
@@ -61,6 +62,7 @@ struct Params {
     Solver solver = Solver::Direct;
     int mesh_cells = 256; ///< resolved (never 0)
     int mesh_order = 2;
+    double p3m_cutoff = 0.0;
     double epsilon = 1.0;
     double k = 0.0;
     int modes = 16;

@@ -13,12 +13,19 @@
 // the interaction conserves the centre of mass to round-off. The error against the direct sum
 // is O((h/delta)^2) near the blob scale and O((h/L)^2) in the far field.
 //
+// P3M correction (ks.p3m_cutoff = r_c/h > 0): for every pair closer than r_c the mesh's own pair
+// interaction sum_{g,g'} W(X_i - x_g) G(x_g - x_g') W(X_j - x_g') is replaced by the exact
+// (X_i - X_j) g(|X_i - X_j|^2 + delta^2), found with a cell list over all positions (replicated);
+// the correction is antisymmetric, so the centre of mass stays conserved, and the result
+// converges to the direct sum as r_c grows (Hockney & Eastwood ch. 7 use a force split instead).
+//
 // Ranks: each rank deposits its own particles (Kokkos::atomic_add) on a full grid, the grids are
 // summed with one allreduce, every rank runs the (replicated) FFTs and interpolates its own
 // particles. The summation order of the allreduce depends on the rank count, so results agree
 // across rank counts to round-off (not bit-for-bit; tests check 1e-12 relative).
 #include <cstdint>
 #include <memory>
+#include <vector>
 
 #include "kinflow/comm/communicator.hpp"
 #include "kinflow/core/kokkos_types.hpp"
@@ -39,13 +46,19 @@ class MeshSolverBase {
     virtual ~MeshSolverBase() = default;
     /// Collective over `comm`. target: [dim, >= n_local] positions (SoA rows); on return
     /// sums(k, i) holds the mesh approximation of S_i for i < n_local (other columns untouched).
+    /// `all`: every position as host [dim, N] SoA rows in global-id order, needed (non-null) when
+    /// needs_all_positions(); `target_first`: global id of target 0.
     virtual void evaluate(const comm::Communicator& comm,
                           const Kokkos::View<const double**, Kokkos::LayoutRight, MemSpace>& target,
-                          std::int64_t n_local, const Kokkos::View<double**, Kokkos::LayoutRight, MemSpace>& sums) = 0;
+                          std::int64_t n_local, std::int64_t target_first, const std::vector<double>* all,
+                          const Kokkos::View<double**, Kokkos::LayoutRight, MemSpace>& sums) = 0;
+    /// Whether evaluate() needs every position (the P3M correction).
+    virtual bool needs_all_positions() const = 0;
     virtual const MeshInfo& info() const = 0;
 };
 
-/// dim 2 or 3, order 2 or 3, cells >= 16 nodes per axis, delta > 0.
-std::unique_ptr<MeshSolverBase> make_mesh_solver(int dim, int order, int cells, double delta);
+/// dim 2 or 3, order 2 or 3, cells >= 16 nodes per axis, delta > 0; p3m_cutoff in grid spacings
+/// (0: no short-range correction).
+std::unique_ptr<MeshSolverBase> make_mesh_solver(int dim, int order, int cells, double delta, double p3m_cutoff);
 
 } // namespace kinflow::ks::detail

@@ -1,12 +1,29 @@
 #pragma once
-// Short-range neighbour statistics for the solvers without an all-pairs pass (mesh, particle–field):
-// a cell list over every position (replicated on each rank), cells of side s >= delta.
+// Cell lists over every position (replicated on each rank) for the solvers without an all-pairs
+// pass: the neighbour statistics of the mesh and particle–field solvers, and the mesh solver's
+// short-range (P3M) correction.
 #include <cstdint>
 #include <vector>
 
 #include "kinflow/core/kokkos_types.hpp"
 
 namespace kinflow::ks::detail {
+
+/// Positions sorted by cell: cells of side `side` (>= the requested radius) over the bounding box,
+/// at most ~4N + 64 cells; within a cell in global-id order. Device views, copyable into kernels.
+struct CellList {
+    int dim = 2;
+    double lo[3] = {0, 0, 0};
+    double side = 1.0;
+    std::int64_t cells[3] = {1, 1, 1};
+    Kokkos::View<std::int64_t*, MemSpace> start;                    ///< [n_cells + 1]
+    Kokkos::View<double**, Kokkos::LayoutRight, MemSpace> position; ///< [dim, N] sorted
+    Kokkos::View<std::int64_t*, MemSpace> id;                       ///< [N] global id of each sorted row
+
+    /// `all`: host [dim, N] SoA rows in global-id order; every pair closer than `radius` lies in
+    /// neighbouring cells (3^dim cells searched).
+    static CellList build(int dim, const std::vector<double>& all, std::int64_t n_global, double radius);
+};
 
 /// For the local targets i < n_local (target: [dim, >= n_local] SoA rows, global ids target_first + i)
 /// against all N positions (`all`: host [dim, N] SoA rows in global-id order):
