@@ -109,20 +109,22 @@ template <int Dim> class Field final : public FieldSolverBase {
     }
 
     /// rho_hat_j = (M/(N L^d)) sum_i e^{-2 pi i j.X_i/L}: per chunk and mode one sequential pass over
-    /// the chunk's particles, chunk partials added in chunk (global-id) order.
+    /// the chunk's particles, chunk partials added in chunk (global-id) order. Only the modes from
+    /// j = 0 on in row-major order are summed (j lexicographically >= 0); rho_hat_{-j} = conj(rho_hat_j)
+    /// exactly, so c stays real.
     void compute_rho(const comm::Communicator& comm, const comm::BlockDecomposition& dec, const ConstSoaView& target) {
         const std::int64_t n_local = dec.n_local();
         phases(target, n_local);
-        const std::int64_t nc = dec.n_chunks_local(), chunk = dec.chunk, nm = _nm;
+        const std::int64_t nc = dec.n_chunks_local(), chunk = dec.chunk, centre = _nm / 2, nh = _nm - centre;
         Kokkos::View<double**, Kokkos::LayoutRight, MemSpace> partial(
-            "kinflow::ks::field_rho_partial", static_cast<std::size_t>(nc), static_cast<std::size_t>(2 * nm));
+            "kinflow::ks::field_rho_partial", static_cast<std::size_t>(nc), static_cast<std::size_t>(2 * nh));
         auto t = _phase;
         const int m1 = _m1, h2 = _h2;
         Kokkos::parallel_for(
-            "kinflow::ks::field_rho", Kokkos::RangePolicy<ExecSpace>(0, nc * nm), KOKKOS_LAMBDA(const std::int64_t w) {
-                const std::int64_t c = w / nm, m = w % nm;
+            "kinflow::ks::field_rho", Kokkos::RangePolicy<ExecSpace>(0, nc * nh), KOKKOS_LAMBDA(const std::int64_t w) {
+                const std::int64_t c = w / nh, h = w % nh;
                 int j[Dim];
-                std::int64_t rest = m;
+                std::int64_t rest = centre + h;
                 for (int a = Dim - 1; a >= 0; --a) {
                     j[a] = static_cast<int>(rest % m1) - h2;
                     rest /= m1;
@@ -142,26 +144,30 @@ template <int Dim> class Field final : public FieldSolverBase {
                     sr += re;
                     si += im;
                 }
-                partial(c, 2 * m) = sr;
-                partial(c, 2 * m + 1) = -si; // e^{-i j.theta}
+                partial(c, 2 * h) = sr;
+                partial(c, 2 * h + 1) = -si; // e^{-i j.theta}
             });
         auto host = Kokkos::create_mirror_view_and_copy(Kokkos::HostSpace(), partial);
         std::vector<double> local(host.data(), host.data() + host.size());
         const std::vector<double> all = comm.size() > 1 ? comm.allgatherv(local) : local;
-        KINFLOW_REQUIRE(static_cast<std::int64_t>(all.size()) == dec.n_chunks_global * 2 * nm,
+        KINFLOW_REQUIRE(static_cast<std::int64_t>(all.size()) == dec.n_chunks_global * 2 * nh,
                         "ks field: gathered " << all.size() << " chunk partials");
-        std::vector<double> sum(static_cast<std::size_t>(2 * nm), 0.0);
+        std::vector<double> sum(static_cast<std::size_t>(2 * nh), 0.0);
         for (std::int64_t c = 0; c < dec.n_chunks_global; ++c) {
-            for (std::int64_t v = 0; v < 2 * nm; ++v)
-                sum[static_cast<std::size_t>(v)] += all[static_cast<std::size_t>(c * 2 * nm + v)];
+            for (std::int64_t v = 0; v < 2 * nh; ++v)
+                sum[static_cast<std::size_t>(v)] += all[static_cast<std::size_t>(c * 2 * nh + v)];
         }
-        for (std::int64_t m = 0; m < nm; ++m) {
-            _rho[static_cast<std::size_t>(m)] = std::complex<double>(_scale * sum[static_cast<std::size_t>(2 * m)],
-                                                                     _scale * sum[static_cast<std::size_t>(2 * m + 1)]);
+        for (std::int64_t h = 0; h < nh; ++h) {
+            const std::complex<double> z(_scale * sum[static_cast<std::size_t>(2 * h)],
+                                         _scale * sum[static_cast<std::size_t>(2 * h + 1)]);
+            _rho[static_cast<std::size_t>(centre + h)] = z;
+            _rho[static_cast<std::size_t>(centre - h)] = std::conj(z); // mode -j (index nm - 1 - m)
         }
     }
 
-    /// sums(a, i) = d_a c(X_i) = -sum_j (2 pi j_a / L) Im(c_hat_j e^{2 pi i j.X_i/L}), modes in order.
+    /// sums(a, i) = d_a c(X_i) = -sum_j (2 pi j_a / L) Im(c_hat_j e^{2 pi i j.X_i/L}); the modes j and
+    /// -j contribute alike (c_hat_{-j} = conj(c_hat_j)), so twice the sum over j > 0
+    /// (lexicographically), in row-major order.
     void gradient(std::int64_t n_local, const SoaView& sums) {
         auto hm = Kokkos::create_mirror_view(_modes);
         for (std::int64_t m = 0; m < _nm; ++m) {
@@ -171,7 +177,7 @@ template <int Dim> class Field final : public FieldSolverBase {
         Kokkos::deep_copy(_modes, hm);
         auto modes = _modes;
         auto t = _phase;
-        const int h2 = _h2;
+        const int h2 = _h2, m1 = _m1;
         const double w = 2.0 * kPi / _box;
         Kokkos::parallel_for(
             "kinflow::ks::field_gradient", Kokkos::RangePolicy<ExecSpace>(0, n_local),
@@ -179,21 +185,28 @@ template <int Dim> class Field final : public FieldSolverBase {
                 double g[Dim];
                 for (int a = 0; a < Dim; ++a)
                     g[a] = 0.0;
-                std::int64_t m = 0;
-                for (int j0 = -h2; j0 <= h2; ++j0) {
+                for (int j0 = 0; j0 <= h2; ++j0) {
                     double r0, i0;
                     phase(t, i, 0, j0, r0, i0);
-                    for (int j1 = -h2; j1 <= h2; ++j1) {
-                        double r1, i1;
-                        phase(t, i, 1, j1, r1, i1);
-                        const double r01 = r0 * r1 - i0 * i1, i01 = r0 * i1 + i0 * r1;
-                        if constexpr (Dim == 2) {
-                            const double im = modes(m, 0) * i01 + modes(m, 1) * r01; // Im(c_hat e)
+                    if constexpr (Dim == 2) {
+                        const int j1s = j0 == 0 ? 1 : -h2;
+                        std::int64_t m = static_cast<std::int64_t>(j0 + h2) * m1 + (j1s + h2);
+                        for (int j1 = j1s; j1 <= h2; ++j1, ++m) {
+                            double r1, i1;
+                            phase(t, i, 1, j1, r1, i1);
+                            const double re = r0 * r1 - i0 * i1, ie = r0 * i1 + i0 * r1;
+                            const double im = modes(m, 0) * ie + modes(m, 1) * re; // Im(c_hat e)
                             g[0] -= w * j0 * im;
                             g[1] -= w * j1 * im;
-                            ++m;
-                        } else {
-                            for (int j2 = -h2; j2 <= h2; ++j2, ++m) {
+                        }
+                    } else {
+                        for (int j1 = j0 == 0 ? 0 : -h2; j1 <= h2; ++j1) {
+                            double r1, i1;
+                            phase(t, i, 1, j1, r1, i1);
+                            const double r01 = r0 * r1 - i0 * i1, i01 = r0 * i1 + i0 * r1;
+                            const int j2s = (j0 == 0 && j1 == 0) ? 1 : -h2;
+                            std::int64_t m = (static_cast<std::int64_t>(j0 + h2) * m1 + (j1 + h2)) * m1 + (j2s + h2);
+                            for (int j2 = j2s; j2 <= h2; ++j2, ++m) {
                                 double r2, i2;
                                 phase(t, i, 2, j2, r2, i2);
                                 const double re = r01 * r2 - i01 * i2, ie = r01 * i2 + i01 * r2;
@@ -206,7 +219,7 @@ template <int Dim> class Field final : public FieldSolverBase {
                     }
                 }
                 for (int a = 0; a < Dim; ++a)
-                    sums(a, i) = g[a];
+                    sums(a, i) = 2.0 * g[a];
             });
     }
 

@@ -12,10 +12,10 @@
 // e^{2 pi i j.X_i/L}. (VERIFICATION.md and the issue write rho_hat without the 1/L^d: with that
 // convention c_hat is L^d times the coefficients here and c = L^{-d} sum_j c_hat_j e^{...}.)
 //
-// Cost O(N (H+1)^d) per step (direct Fourier sums). rho_hat is summed per reduction chunk
-// (comm::BlockDecomposition; one sequential pass per chunk and mode) and the chunk partials are
-// added in chunk order on every rank, so the field, the drift and the trajectory are
-// bit-identical for any number of ranks and threads.
+// Cost O(N (H+1)^d / 2) per step (direct Fourier sums over half the modes: c is real). rho_hat is summed per reduction
+// chunk (comm::BlockDecomposition; one sequential pass per chunk and mode) and the chunk partials are added in chunk
+// order on every rank, so the field, the drift and the trajectory are bit-identical for any number of ranks and
+// threads.
 #include <complex>
 #include <cstdint>
 #include <memory>
