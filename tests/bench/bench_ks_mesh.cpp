@@ -57,8 +57,9 @@ int main(int argc, char** argv) {
         const double p3m = argc > 6 ? std::atof(argv[6]) : 0.0;
         if (comm.is_root()) {
             std::printf(
-                "bench-ks-mesh: dim=%d ranks=%d threads/rank=%d exec=%s steps=%d (wall s/step, max over ranks)\n", dim,
-                comm.size(), concurrency(), ExecSpace::name(), steps);
+                "bench-ks-mesh: dim=%d ranks=%d threads/rank=%d exec=%s steps=%d p3m_cutoff=%g (wall s/step, max over "
+                "ranks)\n",
+                dim, comm.size(), concurrency(), ExecSpace::name(), steps, p3m);
             std::printf("%10s %6s %12s %12s %10s %12s\n", "N", "cells", "mesh s/step", "direct", "ratio",
                         "mesh L2 err");
         }
