@@ -240,7 +240,7 @@ template <int Dim, int Order> class Mesh final : public MeshSolverBase {
                     x[a] = target(a, i);
                 Stencil<Dim, Order> st;
                 if (!st.build(x, origin, inv_h, n))
-                    outside() = 1;
+                    Kokkos::atomic_add(&outside(), 1);
                 for (int c = 0; c < Stencil<Dim, Order>::kNodes; ++c)
                     Kokkos::atomic_add(&grid(st.node[c]), st.weight[c]);
             });
