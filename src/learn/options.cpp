@@ -121,6 +121,9 @@ void describe(po::options_description& d, TrainOptions& o) {
         "train.model_file", po::value(&o.model_file)->default_value(o.model_file),
         "trained model (LibTorch archive: weights, architecture, normalisation, objective, schedule, conditions); "
         "the checkpoint is MODEL_FILE.ckpt")(
+        "train.loss_file", po::value(&o.loss_file)->default_value(o.loss_file),
+        "loss history, CSV `step,loss,lr` (one row per step, written by rank 0, appended by --resume); empty = "
+        "MODEL_FILE.loss.csv")(
         "train.checkpoint_every", po::value(&o.checkpoint_every)->default_value(o.checkpoint_every),
         "checkpoint interval in steps (0 = only at the end); a checkpoint holds model, optimizer, step, RNG state, "
         "normalisation and deck; `kinflow-train DECK --resume` continues from it")(
@@ -231,6 +234,7 @@ TrainConfig validate(const TrainOptions& o, std::int64_t seed) {
     c.threads = o.threads;
     if (o.model_file.empty()) throw OptionError("train.model_file", o.model_file, "must not be empty");
     c.model_file = o.model_file;
+    c.loss_file = o.loss_file.empty() ? o.model_file + ".loss.csv" : o.loss_file;
     check_range("train.checkpoint_every", o.checkpoint_every, std::int64_t{0}, std::numeric_limits<std::int64_t>::max());
     check_range("train.stop_after", o.stop_after, std::int64_t{0}, std::numeric_limits<std::int64_t>::max());
     c.checkpoint_every = o.checkpoint_every;

@@ -4,6 +4,7 @@
 #include <algorithm>
 #include <chrono>
 #include <cmath>
+#include <fstream>
 #include <iomanip>
 #include <sstream>
 
@@ -344,11 +345,35 @@ TrainSummary train(const comm::Communicator& comm, const TrainConfig& config, co
                   << "  lr " << std::setprecision(3) << trainer.lr_at(step) << "  " << std::setprecision(4) << rate
                   << " steps/s  " << rate * static_cast<double>(s.global_batch) << " samples/s" << std::endl;
     };
+    // Loss history: rank 0 writes one row per step (the loss is the allreduced global one, the same
+    // on every rank); a resumed run appends to the rows its checkpoint's steps already wrote.
+    // Rows past the checkpoint (written by an interrupted run after its last checkpoint) are dropped.
+    std::ofstream loss_log;
+    if (comm.rank() == 0) {
+        std::string kept = "step,loss,lr\n";
+        if (resume && s.first_step > 0) {
+            std::ifstream old(config.loss_file);
+            std::string line;
+            std::getline(old, line); // header
+            while (std::getline(old, line)) {
+                if (line.empty() || std::stoll(line) > s.first_step) break;
+                kept += line + '\n';
+            }
+        }
+        loss_log.open(config.loss_file, std::ios::trunc);
+        if (!loss_log) throw Error("train.loss_file: cannot open '" + config.loss_file + "' for writing");
+        loss_log << kept << std::setprecision(9);
+    }
     double loss = 0.0;
     trainer.run(last, [&](std::int64_t step, double l) {
         loss = l;
+        if (loss_log.is_open()) loss_log << step << ',' << l << ',' << trainer.lr_at(step) << '\n';
         report(step, l, false);
     });
+    if (loss_log.is_open()) {
+        loss_log.flush();
+        if (!loss_log) throw Error("train.loss_file: write to '" + config.loss_file + "' failed");
+    }
     s.seconds = elapsed();
     s.step = trainer.step();
     s.loss = loss;

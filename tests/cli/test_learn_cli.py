@@ -217,6 +217,11 @@ def test_resume_gives_the_same_model_as_an_uninterrupted_run(tmp_path):
         r = run(SAMPLE, [sample_deck(tmp_path, model, tmp_path / out, name=out + ".ini"), "--quiet"])
         assert r.returncode == 0, r.stderr
     np.testing.assert_array_equal(positions(tmp_path / "w.h5"), positions(tmp_path / "p.h5"))  # bit-identical
+    # the loss history of the interrupted and resumed run is the uninterrupted one, row for row
+    whole_log = (tmp_path / "whole.pt.loss.csv").read_text().splitlines()
+    part_log = (tmp_path / "part.pt.loss.csv").read_text().splitlines()
+    assert whole_log[0] == "step,loss,lr" and len(whole_log) == 61
+    assert part_log == whole_log
 
 
 def test_same_global_batch_on_one_and_two_ranks(tmp_path):

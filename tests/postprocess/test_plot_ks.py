@@ -242,7 +242,7 @@ def test_real_3d_kolmogorov_run_plots(tmp_path):
     ("--ks.flow=cellular", ["command line", "ks.flow", "cellular", "dim = 2"]),
     # the bad key is run.dt, from the deck: the message names the deck file and the bound
     ("--ks.adaptive_dt=false", ["deck.ini", "run.dt", "'0.002'", "dt <= 0.000102026", "delta/4", "adaptive_dt"]),
-    ("--ks.solver=mesh", ["command line", "ks.solver", "mesh"]),
+    ("--ks.mesh_cells=8", ["command line", "ks.mesh_cells", "'8'"]),
 ])
 def test_real_bad_input_one_line(tmp_path, override, needles):
     out = tmp_path / "out" / "bad.h5"

@@ -34,6 +34,7 @@ struct TrainOptions {
     double vp_eps = 1e-3;
     int threads = 1;
     std::string model_file = "out/model.pt";
+    std::string loss_file; ///< empty: model_file + ".loss.csv"
     std::int64_t checkpoint_every = 0;
     std::int64_t stop_after = 0;
 };
@@ -88,6 +89,7 @@ struct TrainConfig {
     double beta_min = 0.1, beta_max = 20.0, vp_eps = 1e-3;
     int threads = 1;
     std::string model_file;
+    std::string loss_file; ///< CSV step,loss,lr written by rank 0 (appended on --resume)
     std::int64_t checkpoint_every = 0, stop_after = 0;
     std::uint64_t seed = 42;
     std::string deck; ///< resolved deck text (recorded in checkpoints and the model file)
