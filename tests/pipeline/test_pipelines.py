@@ -1,0 +1,181 @@
+"""The three pipelines end to end at CI size (pipeline/kinflow_pipeline.py with the shipped pipeline
+decks and --set overrides to tiny sizes), each asserting that the learned samples beat a trivial
+baseline, plus postprocess/report.py on the runs' files and the pipeline's bad-input errors.
+
+Baselines (all measured in the same run, against a simulation whose seed no training run used):
+* KS: W2 of the fresh run's *initial* particles to its time-T particles; the learned maps must be
+  well below it (< 0.6x), and their m2 closer to the simulated m2 than the initial m2 is.
+* Fokker-Planck: W2 of the initial particles to the time-T particles (< 0.5x for every sampler).
+* Boltzmann: a time-blind model (the m4 of all snapshots pooled): the generated m4(t) must have a
+  smaller mean error against the exact BKW curve.
+"""
+import json
+import os
+import subprocess
+import sys
+from pathlib import Path
+
+import numpy as np
+import pytest
+
+SRC = Path(os.environ.get("KINFLOW_SOURCE_DIR", Path(__file__).resolve().parents[2]))
+BUILD = Path(os.environ.get("KINFLOW_BUILD_DIR", SRC / "build"))
+PIPELINE = SRC / "pipeline" / "kinflow_pipeline.py"
+REPORT = SRC / "postprocess" / "report.py"
+
+pytestmark = pytest.mark.skipif(not (BUILD / "drivers" / "kinflow-train").exists(),
+                                reason="needs a build with LibTorch (kinflow-train)")
+
+TINY = {  # KS at a quarter of the deck's particles and short training; FP and BKW at the deck's data
+    # and training size (the W2 of a bimodal 1D marginal and m4 need ~10^4-10^5 samples to resolve),
+    # with fewer sampler steps / generation times
+    "ks_aggregation": ["simulate.ks.particles=1024", "train.hidden=64", "train.w2map.steps=1200",
+                       "train.w2map.batch_size=256", "train.fm.steps=800", "train.fm.batch_size=512",
+                       "sample.fm.nfe=20", "compare.max_points=1024"],
+    "fokker_planck": ["sample.dsm_sde.nfe=200"],
+    "boltzmann": ["generate.times=5", "compare.max_points=1000"],
+}
+DECKS = {"ks_aggregation": "pipeline_ks_aggregation.ini", "fokker_planck": "pipeline_fokker_planck.ini",
+         "boltzmann": "pipeline_boltzmann.ini"}
+
+
+def pipeline(*args):
+    return subprocess.run([sys.executable, str(PIPELINE), *map(str, args), "--build", str(BUILD)],
+                          capture_output=True, text=True, timeout=900)
+
+
+@pytest.fixture(scope="module")
+def runs(tmp_path_factory):
+    """Each pipeline once, tiny, shared by the tests below."""
+    out = {}
+
+    def get(kind):
+        if kind not in out:
+            d = tmp_path_factory.mktemp(kind)
+            sets = [a for s in TINY[kind] for a in ("--set", s)]
+            r = pipeline(SRC / "inputs" / DECKS[kind], "--out", d, "--quiet", *sets)
+            assert r.returncode == 0, r.stderr
+            out[kind] = (d, json.loads((d / "summary.json").read_text()), r.stdout)
+        return out[kind]
+
+    return get
+
+
+def test_ks_aggregation_learned_maps_beat_the_initial_state(runs):
+    d, s, _ = runs("ks_aggregation")
+    m, b = s["metrics"], s["baselines"]
+    assert s["problem"]["chi_test"] not in s["problem"]["chi_train"]
+    assert s["problem"]["particles"] == 1024  # --set simulate.ks.particles reached the engine
+    for k in ("w2map", "fm"):
+        assert m[k]["w2"] < 0.6 * b["initial"]["w2"], (k, m[k], b)
+        assert abs(m[k]["m2"] - m["simulated"]["m2"]) < abs(b["initial"]["m2"] - m["simulated"]["m2"]), (k, m[k])
+    # aggregation happened: the simulated peak density is well above the initial one
+    assert m["simulated"]["peak_density"] > 3 * b["initial"]["peak_density"]
+    t = s["timings"]
+    assert t["simulate_test_s"] > 0 and t["train_w2map_s"] > 0 and t["speedup_w2map"] > 0
+    for name in ("test", ):
+        assert Path(s["files"][name]).is_file()
+    # every driver call is recorded, re-runnable
+    assert (d / "commands.sh").read_text().count("kinflow-simulate") == len(s["problem"]["chi_train"]) + 1
+
+
+def test_fokker_planck_samplers_beat_the_initial_state(runs):
+    _, s, _ = runs("fokker_planck")
+    base = s["baselines"]["initial"]["w2"]
+    for k in ("dsm_ode", "dsm_sde", "fm_ode"):
+        assert s["metrics"][k]["w2"] < 0.5 * base, (k, s["metrics"][k], base)
+    assert s["ode_sde_gap"]["w2"] < 0.5 * base
+
+
+def test_boltzmann_generated_m4_follows_time(runs):
+    _, s, _ = runs("boltzmann")
+    m, b = s["metrics"], s["baselines"]
+    assert m["m4_mean_abs_error_generated"] < b["m4_mean_abs_error_time_blind"], (m, b)
+    curve = s["m4_curve"]
+    # the exact curve rises from 12.6 to ~15: the generated one must rise too (by more than 4 SE)
+    rise = curve[-1]["m4_generated"] - curve[0]["m4_generated"]
+    se = np.hypot(curve[-1]["m4_generated_se"], curve[0]["m4_generated_se"])
+    assert rise > 4 * se, curve
+
+
+@pytest.mark.parametrize("kind", ["ks_aggregation", "fokker_planck", "boltzmann"])
+def test_report_page_from_the_run_files(runs, kind, tmp_path):
+    d, s, stdout = runs(kind)
+    for name in ("densities.png", "loss.png", "metrics.png", "report.png", "report.html"):
+        p = d / name
+        assert p.is_file() and p.stat().st_size > 1000, name
+        if name.endswith(".png"):
+            assert p.read_bytes()[:8] == b"\x89PNG\r\n\x1a\n"
+    page = (d / "report.html").read_text()
+    assert "<table>" in page and "densities.png" in page and "loss.png" in page
+    # the page shows the run's own numbers
+    if kind == "ks_aggregation":
+        assert f"{s['metrics']['fm']['w2']:.4g}" in page
+    elif kind == "fokker_planck":
+        assert f"{s['ode_sde_gap']['w2']:.4g}" in page
+    else:
+        assert f"{s['metrics']['m4_mean_abs_error_generated']:.4g}" in page
+    # loss histories exist, one row per step
+    for info in s["files"]["models"].values():
+        if "loss_file" in info:
+            rows = Path(info["loss_file"]).read_text().splitlines()
+            assert rows[0] == "step,loss,lr" and len(rows) > 100
+    # report.py runs again by hand on the same directory
+    r = subprocess.run([sys.executable, str(REPORT), str(d), "--quiet"], capture_output=True, text=True, timeout=300)
+    assert r.returncode == 0, r.stderr
+
+
+def test_report_on_a_directory_without_summary_is_one_line(tmp_path):
+    r = subprocess.run([sys.executable, str(REPORT), str(tmp_path)], capture_output=True, text=True, timeout=60)
+    assert r.returncode == 1
+    assert "summary.json not found" in r.stderr and len(r.stderr.strip().splitlines()) == 1
+
+
+@pytest.mark.parametrize("case", ["unknown_kind", "chi_test_in_training", "one_chi", "bad_number", "bad_set",
+                                  "missing_deck", "missing_base_deck", "unknown_key", "wrong_model_section",
+                                  "unknown_section"])
+def test_pipeline_bad_input_is_one_line(tmp_path, case):
+    deck = SRC / "inputs" / "pipeline_ks_aggregation.ini"
+    extra = {"unknown_kind": ["--set", "pipeline.kind=nbody"],
+             "chi_test_in_training": ["--set", "simulate.chi_test=2"],
+             "one_chi": ["--set", "simulate.chi_train=2"],
+             "bad_number": ["--set", "compare.max_points=many"],
+             "bad_set": ["--set", "max_points=3"],
+             "missing_deck": [],
+             "unknown_key": ["--set", "compare.max_point=3"],
+             "wrong_model_section": ["--set", "train.dsm.steps=3"],
+             "unknown_section": ["--set", "simulation.x=3"],
+             "missing_base_deck": ["--set", "simulate.deck=inputs/nope.ini"]}[case]
+    if case == "missing_deck":
+        deck = tmp_path / "nope.ini"
+    r = pipeline(deck, "--out", tmp_path / "run", "--quiet", *extra)
+    assert r.returncode == 1, r.stdout
+    lines = r.stderr.strip().splitlines()
+    assert len(lines) == 1 and lines[0].startswith("kinflow-pipeline: error:"), r.stderr
+    expect = {"unknown_kind": "nbody", "chi_test_in_training": "training value", "one_chi": "at least two",
+              "bad_number": "max_points", "bad_set": "section.key=value", "missing_deck": "not found",
+              "missing_base_deck": "nope.ini", "unknown_key": "max_point",
+              "wrong_model_section": "train.dsm", "unknown_section": "[simulation]"}[case]
+    assert expect in lines[0]
+    assert not (tmp_path / "run" / "summary.json").exists()
+
+
+def test_report_regenerates_the_readme_block(runs, tmp_path):
+    d, s, _ = runs("ks_aggregation")
+    readme = tmp_path / "README.md"
+    readme.write_text("intro\n<!-- pipeline:ks_aggregation:begin -->\nold numbers\n<!-- pipeline:ks_aggregation:end -->\nrest\n")
+    image = tmp_path / "docs" / "ks.png"
+    r = subprocess.run([sys.executable, str(REPORT), str(d), "--quiet", "--readme", str(readme), "--image", str(image)],
+                       capture_output=True, text=True, timeout=300)
+    assert r.returncode == 0, r.stderr
+    text = readme.read_text()
+    assert "old numbers" not in text and text.startswith("intro\n") and text.endswith("rest\n")
+    assert "![pipeline ks_aggregation report](docs/ks.png)" in text
+    assert f"| fm generated | {s['metrics']['fm']['w2']:.4g} |" in text
+    assert image.read_bytes() == (d / "report.png").read_bytes()
+    # a README without the block is an error, and stays untouched
+    other = tmp_path / "OTHER.md"
+    other.write_text("no block\n")
+    r = subprocess.run([sys.executable, str(REPORT), str(d), "--quiet", "--readme", str(other), "--image", str(image)],
+                       capture_output=True, text=True, timeout=300)
+    assert r.returncode == 1 and "no block" in r.stderr and other.read_text() == "no block\n"
