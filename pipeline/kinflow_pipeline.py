@@ -191,7 +191,7 @@ class Runner:
             raise PipelineError(f"stage '{name}' failed (exit {r.returncode}): {' | '.join(tail)} "
                                 f"(log: {self.dir / 'logs' / (name + '.log')})")
         self.timings[name] = seconds
-        return seconds, r.stdout
+        return seconds, r.stdout + r.stderr  # summaries on stdout, the progress/done lines on stderr
 
     def compare(self, name, a, b, snapshot_a=-1, snapshot_b=-1, max_points=2000, seed=0):
         js = self.dir / "logs" / f"{name}.json"
