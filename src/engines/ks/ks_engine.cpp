@@ -42,8 +42,8 @@ KsEngine::KsEngine(const comm::Communicator& comm, const Params& params, std::ui
     if (params.model == Model::ParabolicParabolic) {
         _field = detail::make_field_solver(params);
     } else if (params.solver == Solver::Mesh) {
-        _mesh =
-            detail::make_mesh_solver(params.dim, params.mesh_order, params.mesh_cells, params.delta, params.p3m_cutoff);
+        _mesh = detail::make_mesh_solver(comm, params.dim, params.mesh_order, params.mesh_cells, params.delta,
+                                         params.p3m_cutoff, params.mesh_fft);
     }
 }
 

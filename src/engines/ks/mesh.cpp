@@ -4,9 +4,11 @@
 
 #include <algorithm>
 #include <cmath>
+#include <cstddef>
 #include <limits>
 #include <vector>
 
+#include <fftw3-mpi.h>
 #include <fftw3.h>
 
 #include <Kokkos_Core.hpp>
@@ -115,23 +117,52 @@ template <class T> struct FftwArray {
 
 template <int Dim, int Order> class Mesh final : public MeshSolverBase {
   public:
-    Mesh(int cells, double delta, double p3m_cutoff)
+    Mesh(MPI_Comm comm, bool distributed, int cells, double delta, double p3m_cutoff)
         : _n(cells), _p(2 * cells), _d2(delta * delta), _delta(delta), _cutoff(p3m_cutoff), _nodes(ipow(cells)),
-          _real_size(ipow(2 * cells)), _complex_size(ipow(2 * cells) / (2 * cells) * (cells + 1)), _in(_real_size),
-          _out(_real_size), _rho_hat(_complex_size), _prod(_complex_size),
-          _grid("kinflow::ks::mesh_grid", static_cast<std::size_t>(_nodes)),
+          _dist(distributed), _comm(comm), _grid("kinflow::ks::mesh_grid", static_cast<std::size_t>(_nodes)),
           _field("kinflow::ks::mesh_field", Dim, static_cast<std::size_t>(_nodes)),
           _outside("kinflow::ks::mesh_outside") {
-        for (int k = 0; k < Dim; ++k)
-            _kernel_hat.push_back(std::make_unique<FftwArray<fftw_complex>>(_complex_size));
-        int dims[Dim];
-        for (int a = 0; a < Dim; ++a)
-            dims[a] = _p;
-        _forward = fftw_plan_dft_r2c(Dim, dims, _in.p, _rho_hat.p, FFTW_ESTIMATE);
-        _backward = fftw_plan_dft_c2r(Dim, dims, _prod.p, _out.p, FFTW_ESTIMATE);
-        KINFLOW_REQUIRE(_forward && _backward, "ks mesh: FFTW could not plan a " << _p << "^" << Dim << " transform");
+        const std::int64_t complex_size = ipow(_p) / _p * (_p / 2 + 1);
+        std::int64_t complex_alloc = complex_size, real_alloc = ipow(_p);
+        if (_dist) {
+            init_fftw_mpi();
+            // r2c over the complex dimensions p x ... x (p/2 + 1), output transposed (first two axes swapped)
+            std::ptrdiff_t cdims[Dim], rdims[Dim];
+            for (int a = 0; a < Dim; ++a)
+                cdims[a] = rdims[a] = _p;
+            cdims[Dim - 1] = _p / 2 + 1;
+            std::ptrdiff_t n0 = 0, s0 = 0, n1 = 0, s1 = 0;
+            const std::ptrdiff_t alloc = fftw_mpi_local_size_transposed(Dim, cdims, _comm, &n0, &s0, &n1, &s1);
+            _rows = n0;
+            _row0 = s0;
+            _last = 2 * (_p / 2 + 1); // FFTW-MPI's padded real layout
+            _complex_local = n1 * (complex_size / cdims[1]);
+            complex_alloc = std::max<std::int64_t>(alloc, 1);
+            real_alloc = 2 * complex_alloc;
+            allocate(real_alloc, complex_alloc);
+            _forward =
+                fftw_mpi_plan_dft_r2c(Dim, rdims, _in->p, _rho_hat->p, _comm, FFTW_ESTIMATE | FFTW_MPI_TRANSPOSED_OUT);
+            _backward =
+                fftw_mpi_plan_dft_c2r(Dim, rdims, _prod->p, _out->p, _comm, FFTW_ESTIMATE | FFTW_MPI_TRANSPOSED_IN);
+            slab_ownership();
+        } else {
+            _rows = _p;
+            _row0 = 0;
+            _last = _p;
+            _complex_local = complex_size;
+            allocate(real_alloc, complex_alloc);
+            int dims[Dim];
+            for (int a = 0; a < Dim; ++a)
+                dims[a] = _p;
+            _forward = fftw_plan_dft_r2c(Dim, dims, _in->p, _rho_hat->p, FFTW_ESTIMATE);
+            _backward = fftw_plan_dft_c2r(Dim, dims, _prod->p, _out->p, FFTW_ESTIMATE);
+        }
+        _real_local = _rows * (ipow(_p) / _p) / _p * _last;
+        KINFLOW_REQUIRE(_forward && _backward, "ks mesh: FFTW could not plan a " << _p << "^" << Dim << " transform"
+                                                                                 << (_dist ? " (MPI)" : ""));
         _info.cells = _n;
         _info.padded = _p;
+        _info.distributed = _dist;
     }
     ~Mesh() override {
         fftw_destroy_plan(_forward);
@@ -155,6 +186,55 @@ template <int Dim, int Order> class Mesh final : public MeshSolverBase {
     }
 
   private:
+    /// fftw_mpi_init once per process (MPI is initialised by then: comm::Environment).
+    static void init_fftw_mpi() {
+        static bool done = false;
+        if (!done) {
+            fftw_mpi_init();
+            done = true;
+        }
+    }
+
+    void allocate(std::int64_t real_alloc, std::int64_t complex_alloc) {
+        const auto nr = static_cast<std::size_t>(real_alloc), nc = static_cast<std::size_t>(complex_alloc);
+        _in = std::make_unique<FftwArray<double>>(nr);
+        _out = std::make_unique<FftwArray<double>>(nr);
+        _rho_hat = std::make_unique<FftwArray<fftw_complex>>(nc);
+        _prod = std::make_unique<FftwArray<fftw_complex>>(nc);
+        for (int k = 0; k < Dim; ++k)
+            _kernel_hat.push_back(std::make_unique<FftwArray<fftw_complex>>(nc));
+    }
+
+    /// Distributed: which grid nodes (rows < n of the slabs) every rank owns; the slabs are
+    /// contiguous and in rank order, so they split the flat n^Dim grid into consecutive blocks.
+    void slab_ownership() {
+        const std::int64_t row_nodes = _nodes / _n;
+        const std::int64_t own_rows = std::max<std::int64_t>(0, std::min<std::int64_t>(_row0 + _rows, _n) - _row0);
+        long long mine[2] = {static_cast<long long>(_row0), static_cast<long long>(own_rows * row_nodes)};
+        int size = 1;
+        MPI_Comm_size(_comm, &size);
+        std::vector<long long> all(2 * static_cast<std::size_t>(size));
+        KINFLOW_REQUIRE(MPI_Allgather(mine, 2, MPI_LONG_LONG, all.data(), 2, MPI_LONG_LONG, _comm) == MPI_SUCCESS,
+                        "ks mesh: MPI_Allgather failed");
+        _counts.assign(static_cast<std::size_t>(size), 0);
+        _displs.assign(static_cast<std::size_t>(size), 0);
+        std::int64_t offset = 0;
+        for (int r = 0; r < size; ++r) {
+            const auto count = static_cast<std::int64_t>(all[2 * static_cast<std::size_t>(r) + 1]);
+            KINFLOW_REQUIRE(count == 0 || all[2 * static_cast<std::size_t>(r)] * row_nodes == offset,
+                            "ks mesh: FFTW-MPI slabs are not in rank order");
+            _counts[static_cast<std::size_t>(r)] = static_cast<int>(count);
+            _displs[static_cast<std::size_t>(r)] = static_cast<int>(offset);
+            offset += count;
+        }
+        KINFLOW_REQUIRE(offset == _nodes, "ks mesh: FFTW-MPI slabs do not cover the grid");
+        int rank = 0;
+        MPI_Comm_rank(_comm, &rank);
+        _own_first = _displs[static_cast<std::size_t>(rank)];
+        _own_count = _counts[static_cast<std::size_t>(rank)];
+        _slab.resize(static_cast<std::size_t>(std::max<std::int64_t>(_own_count, 1)));
+    }
+
     static std::int64_t ipow(int n) { return Dim == 2 ? std::int64_t{n} * n : std::int64_t{n} * n * n; }
 
     /// Grid over the global bounding box: spacing h = largest side / (n - 4) (at least delta / (n - 4)),
@@ -196,30 +276,40 @@ template <int Dim, int Order> class Mesh final : public MeshSolverBase {
 
     /// kernel_hat[k] = FFT of G_k(o h) = o_k h g(h^2 |o|^2 + delta^2) at the signed offsets
     /// o in (-n, n) (index o mod 2n; offset -n is never used and set to 0), divided by (2n)^Dim
-    /// (FFTW's transforms are unnormalized).
+    /// (FFTW's transforms are unnormalized). Distributed: each rank fills its slab rows, and the
+    /// transform leaves kernel_hat in the same (transposed) layout as the density's.
     void transform_kernel() {
-        const double h = _info.spacing, scale = 1.0 / static_cast<double>(_real_size);
+        const double h = _info.spacing, scale = 1.0 / static_cast<double>(ipow(_p));
+        const std::int64_t local = _rows * (ipow(_p) / _p); // unpadded values in this rank's slab
         for (int k = 0; k < Dim; ++k) {
-            for (std::int64_t idx = 0; idx < _real_size; ++idx) {
-                std::int64_t rest = idx;
+            std::fill(_in->p, _in->p + _real_local, 0.0);
+            for (std::int64_t t = 0; t < local; ++t) {
+                std::int64_t rest = t;
                 double y[Dim];
                 bool unused = false;
                 for (int a = Dim - 1; a >= 0; --a) {
-                    const int q = static_cast<int>(rest % _p);
+                    const auto q = a > 0 ? rest % _p : rest + _row0;
                     rest /= _p;
                     unused = unused || q == _n;
-                    y[a] = h * (q < _n ? q : q - _p);
+                    y[a] = h * static_cast<double>(q < _n ? q : q - _p);
                 }
                 double r2 = 0.0;
                 for (int a = 0; a < Dim; ++a)
                     r2 += y[a] * y[a];
                 const double s = r2 + _d2;
                 const double g = Dim == 2 ? 1.0 / s : 1.0 / (s * std::sqrt(s));
-                _in.p[idx] = unused ? 0.0 : scale * y[k] * g;
+                _in->p[t / _p * _last + t % _p] = unused ? 0.0 : scale * y[k] * g;
             }
-            fftw_execute_dft_r2c(_forward, _in.p, _kernel_hat[static_cast<std::size_t>(k)]->p);
+            forward(_kernel_hat[static_cast<std::size_t>(k)]->p);
         }
         ++_info.kernel_transforms;
+    }
+
+    void forward(fftw_complex* out) {
+        if (_dist)
+            fftw_mpi_execute_dft_r2c(_forward, _in->p, out);
+        else
+            fftw_execute_dft_r2c(_forward, _in->p, out);
     }
 
     /// Particle counts on the grid: every rank deposits its own particles, then one allreduce.
@@ -248,42 +338,65 @@ template <int Dim, int Order> class Mesh final : public MeshSolverBase {
         Kokkos::deep_copy(flag, outside);
         KINFLOW_REQUIRE(flag == 0, "ks mesh: a particle fell outside the grid (bounding box)");
         auto host = Kokkos::create_mirror_view_and_copy(Kokkos::HostSpace(), grid);
+        std::fill(_in->p, _in->p + _real_local, 0.0);
+        if (_dist) {
+            // each rank receives the summed nodes of its slab, then the zero-padded copy of those
+            KINFLOW_REQUIRE(comm.raw() == _comm, "ks mesh: evaluate() on another communicator than the plans'");
+            KINFLOW_REQUIRE(MPI_Reduce_scatter(host.data(), _slab.data(), _counts.data(), MPI_DOUBLE, MPI_SUM, _comm) ==
+                                MPI_SUCCESS,
+                            "ks mesh: MPI_Reduce_scatter failed");
+            for (std::int64_t m = 0; m < _own_count; ++m)
+                _in->p[slab_index(_own_first + m)] = _slab[static_cast<std::size_t>(m)];
+            return;
+        }
         if (comm.size() > 1) {
             _buffer.assign(host.data(), host.data() + host.size());
             comm.sum(_buffer);
             std::copy(_buffer.begin(), _buffer.end(), host.data());
         }
         // zero-padded copy into the FFT input
-        std::fill(_in.p, _in.p + _real_size, 0.0);
         for (std::int64_t node = 0; node < _nodes; ++node)
-            _in.p[padded_index(node)] = host(node);
+            _in->p[slab_index(node)] = host(node);
     }
 
-    /// Flat index in the padded (2n)^Dim array of grid node `node` (flat in n^Dim).
-    std::int64_t padded_index(std::int64_t node) const {
+    /// Index in this rank's (padded) real FFT array of grid node `node` (flat in n^Dim; its first
+    /// index must lie in the rank's slab, always so when replicated).
+    std::int64_t slab_index(std::int64_t node) const {
         if constexpr (Dim == 2) {
-            return (node / _n) * _p + node % _n;
+            return (node / _n - _row0) * _last + node % _n;
         } else {
             const std::int64_t k = node % _n, j = (node / _n) % _n, i = node / (std::int64_t{_n} * _n);
-            return (i * _p + j) * _p + k;
+            return ((i - _row0) * _p + j) * _last + k;
         }
     }
 
-    /// field_k = (counts * G_k) on the grid nodes, through the transforms.
+    /// field_k = (counts * G_k) on the grid nodes, through the transforms (distributed: each
+    /// rank's slab rows, then allgathered).
     void convolve() {
-        fftw_execute_dft_r2c(_forward, _in.p, _rho_hat.p);
+        forward(_rho_hat->p);
         auto host = Kokkos::create_mirror_view(_field);
         for (int k = 0; k < Dim; ++k) {
             const fftw_complex* kh = _kernel_hat[static_cast<std::size_t>(k)]->p;
-            for (std::int64_t m = 0; m < _complex_size; ++m) {
-                const double ar = _rho_hat.p[m][0], ai = _rho_hat.p[m][1];
+            const fftw_complex* rho = _rho_hat->p;
+            fftw_complex* prod = _prod->p;
+            for (std::int64_t m = 0; m < _complex_local; ++m) {
+                const double ar = rho[m][0], ai = rho[m][1];
                 const double br = kh[m][0], bi = kh[m][1];
-                _prod.p[m][0] = ar * br - ai * bi;
-                _prod.p[m][1] = ar * bi + ai * br;
+                prod[m][0] = ar * br - ai * bi;
+                prod[m][1] = ar * bi + ai * br;
             }
             fftw_execute(_backward);
-            for (std::int64_t node = 0; node < _nodes; ++node)
-                host(k, node) = _out.p[padded_index(node)];
+            double* row = host.data() + static_cast<std::int64_t>(k) * _nodes;
+            if (_dist) {
+                for (std::int64_t m = 0; m < _own_count; ++m)
+                    row[_own_first + m] = _out->p[slab_index(_own_first + m)];
+                KINFLOW_REQUIRE(MPI_Allgatherv(MPI_IN_PLACE, 0, MPI_DATATYPE_NULL, row, _counts.data(), _displs.data(),
+                                               MPI_DOUBLE, _comm) == MPI_SUCCESS,
+                                "ks mesh: MPI_Allgatherv failed");
+            } else {
+                for (std::int64_t node = 0; node < _nodes; ++node)
+                    row[node] = _out->p[slab_index(node)];
+            }
         }
         Kokkos::deep_copy(_field, host);
     }
@@ -380,11 +493,19 @@ template <int Dim, int Order> class Mesh final : public MeshSolverBase {
 
     int _n, _p;
     double _d2, _delta, _cutoff;
-    std::int64_t _nodes, _real_size, _complex_size;
-    FftwArray<double> _in, _out;
-    FftwArray<fftw_complex> _rho_hat, _prod;
+    std::int64_t _nodes;
+    bool _dist;
+    MPI_Comm _comm;
+    std::int64_t _rows = 0, _row0 = 0; ///< this rank's slab: first-axis rows of the padded array
+    std::int64_t _last = 0;            ///< last-axis stride of the real FFT arrays (padded when distributed)
+    std::int64_t _real_local = 0, _complex_local = 0;
+    std::unique_ptr<FftwArray<double>> _in, _out;
+    std::unique_ptr<FftwArray<fftw_complex>> _rho_hat, _prod;
     std::vector<std::unique_ptr<FftwArray<fftw_complex>>> _kernel_hat;
     fftw_plan _forward = nullptr, _backward = nullptr;
+    std::vector<int> _counts, _displs;           ///< distributed: grid nodes owned per rank
+    std::int64_t _own_first = 0, _own_count = 0; ///< distributed: this rank's nodes
+    std::vector<double> _slab;                   ///< distributed: summed counts of this rank's nodes
     ScalarView _grid;
     SoaView _field;
     Kokkos::View<int, MemSpace> _outside;
@@ -394,16 +515,25 @@ template <int Dim, int Order> class Mesh final : public MeshSolverBase {
 
 } // namespace
 
-std::unique_ptr<MeshSolverBase> make_mesh_solver(int dim, int order, int cells, double delta, double p3m_cutoff) {
+bool mesh_fft_distributed(MeshFft mode, int ranks, int dim, int cells) {
+    if (mode != MeshFft::Auto)
+        return mode == MeshFft::Distributed;
+    const std::int64_t p = 2 * std::int64_t{cells};
+    return ranks > 1 && (dim == 2 ? p * p >= 1024 * 1024 : p * p * p >= 128 * 128 * 128);
+}
+
+std::unique_ptr<MeshSolverBase> make_mesh_solver(const comm::Communicator& comm, int dim, int order, int cells,
+                                                 double delta, double p3m_cutoff, MeshFft fft) {
     KINFLOW_REQUIRE(cells >= 16 && delta > 0, "ks mesh: bad grid (" << cells << " cells, delta " << delta << ")");
+    const bool dist = mesh_fft_distributed(fft, comm.size(), dim, cells);
     if (dim == 2 && order == 2)
-        return std::make_unique<Mesh<2, 2>>(cells, delta, p3m_cutoff);
+        return std::make_unique<Mesh<2, 2>>(comm.raw(), dist, cells, delta, p3m_cutoff);
     if (dim == 2 && order == 3)
-        return std::make_unique<Mesh<2, 3>>(cells, delta, p3m_cutoff);
+        return std::make_unique<Mesh<2, 3>>(comm.raw(), dist, cells, delta, p3m_cutoff);
     if (dim == 3 && order == 2)
-        return std::make_unique<Mesh<3, 2>>(cells, delta, p3m_cutoff);
+        return std::make_unique<Mesh<3, 2>>(comm.raw(), dist, cells, delta, p3m_cutoff);
     if (dim == 3 && order == 3)
-        return std::make_unique<Mesh<3, 3>>(cells, delta, p3m_cutoff);
+        return std::make_unique<Mesh<3, 3>>(comm.raw(), dist, cells, delta, p3m_cutoff);
     throw Error("ks mesh: no solver for dim = " + std::to_string(dim) + ", order = " + std::to_string(order));
 }
 

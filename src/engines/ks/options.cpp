@@ -64,8 +64,8 @@ void describe(po::options_description& d, Options& o) {
         "interaction sum (model = parabolic_elliptic): direct (all pairs, O(N^2) per step, bit-identical for any "
         "rank count) | mesh (particle-mesh: counts deposited on a mesh_cells^dim grid over the particles' bounding "
         "box, convolved with grad K_delta sampled on the grid by zero-padded FFTs (Hockney, FFTW), interpolated back "
-        "with the same assignment; O(N + G log G); the grid is replicated on every rank and summed with "
-        "MPI_Allreduce)")(
+        "with the same assignment; O(N + G log G); the grid is summed over the ranks and transformed as ks.mesh_fft "
+        "says)")(
         "ks.mesh_cells", po::value(&o.mesh_cells)->default_value(o.mesh_cells),
         "solver = mesh: grid cells per axis (the FFTs run on twice that); 0 = 256 in 2D, 64 in 3D; else 16..4096 "
         "(2D), 16..256 (3D). The spacing is the bounding box's largest side / (mesh_cells - 4), so accuracy needs it "
@@ -77,6 +77,14 @@ void describe(po::options_description& d, Options& o) {
         "solver = mesh: P3M short-range correction radius r_c in grid spacings, 0 (off) or 1..16: pairs closer "
         "than r_c get the exact blob interaction instead of the mesh's (cell list over all positions, "
         "allgathered; cost ~ N x neighbours x (mesh_order^dim)^2), so the result approaches the direct sum")(
+        "ks.mesh_fft", po::value(&o.mesh_fft)->default_value(o.mesh_fft),
+        "solver = mesh: how the zero-padded FFTs run over the ranks: replicated (every rank holds the whole "
+        "(2 mesh_cells)^dim grid, the deposit is summed with MPI_Allreduce and every rank runs the full FFTs) | "
+        "distributed (FFTW-MPI slab decomposition along the first axis: the deposit is summed with "
+        "MPI_Reduce_scatter into each rank's slab, the transforms and the kernel multiply run on the slabs, the "
+        "field is assembled with MPI_Allgatherv; less FFT time and memory per rank) | auto (distributed when "
+        "ranks > 1 and the padded grid has at least 1024^2 (2D) / 128^3 (3D) points, i.e. mesh_cells >= 512 "
+        "(2D) / 64 (3D); replicated otherwise). Both agree to round-off")(
         "ks.epsilon", po::value(&o.epsilon)->default_value(o.epsilon),
         "model = parabolic_parabolic: eps >= 0 in eps c_t = lap c - k^2 c + rho (0: the elliptic limit "
         "-lap c + k^2 c = rho, mean dropped when k = 0)")(
@@ -167,6 +175,10 @@ Params validate(const Options& o, double dt) {
     if (o.p3m_cutoff != 0.0)
         check_range("ks.p3m_cutoff", o.p3m_cutoff, 1.0, 16.0);
     p.p3m_cutoff = o.p3m_cutoff;
+    check_choice("ks.mesh_fft", o.mesh_fft, {"auto", "replicated", "distributed"});
+    p.mesh_fft = o.mesh_fft == "auto"         ? MeshFft::Auto
+                 : o.mesh_fft == "replicated" ? MeshFft::Replicated
+                                              : MeshFft::Distributed;
     check_range("ks.epsilon", o.epsilon, 0.0, 1e12);
     p.epsilon = o.epsilon;
     check_range("ks.k", o.k, 0.0, 1e12);

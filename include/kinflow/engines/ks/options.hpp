@@ -26,6 +26,7 @@ struct Options {
     int mesh_cells = 0;                       ///< grid cells per axis; 0: 256 (2D), 64 (3D)
     int mesh_order = 2;                       ///< assignment order: 2 (cloud-in-cell) | 3 (triangular-shaped cloud)
     double p3m_cutoff = 0.0;                  ///< short-range correction radius in grid spacings (0: off)
+    std::string mesh_fft = "auto";            ///< auto | replicated | distributed (mesh FFTs over ranks)
     double epsilon = 1.0;                     ///< parabolic_parabolic: eps in eps c_t = lap c - k^2 c + rho
     double k = 0.0;                           ///< parabolic_parabolic: screening k
     int modes = 16;                           ///< parabolic_parabolic: H, modes |j_k| <= H/2 per axis
@@ -42,6 +43,7 @@ enum class Flow { None, Shear, Cellular, Kolmogorov, Abc };
 enum class Exchange { Allgather, Ring };
 enum class Model { ParabolicElliptic, ParabolicParabolic };
 enum class Solver { Direct, Mesh };
+enum class MeshFft { Auto, Replicated, Distributed };
 enum class FieldInit { Elliptic, Zero };
 
 /// Options checked and converted.
@@ -63,6 +65,7 @@ struct Params {
     int mesh_cells = 256; ///< resolved (never 0)
     int mesh_order = 2;
     double p3m_cutoff = 0.0;
+    MeshFft mesh_fft = MeshFft::Auto; ///< resolved against the rank count by the mesh solver
     double epsilon = 1.0;
     double k = 0.0;
     int modes = 16;

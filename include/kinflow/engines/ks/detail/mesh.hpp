@@ -19,16 +19,25 @@
 // the correction is antisymmetric, so the centre of mass stays conserved, and the result
 // converges to the direct sum as r_c grows (Hockney & Eastwood ch. 7 use a force split instead).
 //
-// Ranks: each rank deposits its own particles (Kokkos::atomic_add) on a full grid, the grids are
-// summed with one allreduce, every rank runs the (replicated) FFTs and interpolates its own
-// particles. The summation order of the allreduce depends on the rank count, so results agree
-// across rank counts to round-off (not bit-for-bit; tests check 1e-12 relative).
+// Ranks (ks.mesh_fft): each rank deposits its own particles (Kokkos::atomic_add) on a full
+// n^dim grid and interpolates its own particles from a full field (particles are not spatially
+// decomposed). Replicated: the grids are summed with one allreduce and every rank runs the same
+// full FFTs. Distributed: FFTW-MPI slab decomposition of the padded (2n)^dim array along its first
+// axis (fftw_mpi_local_size_transposed); the grids are summed with MPI_Reduce_scatter so each rank
+// receives the summed rows of its slab (rows >= n are the zero padding), the forward r2c leaves its
+// output transposed (FFTW_MPI_TRANSPOSED_OUT) and the inverse c2r takes it so (TRANSPOSED_IN), the
+// kernel transform is computed once per spacing by the same plan, so it lies in the same
+// distributed layout and the product is pointwise on each rank's part; the field rows are then
+// assembled on every rank with MPI_Allgatherv. The summation order of the reductions depends on
+// the rank count and the transforms' algorithms on the mode, so results agree across rank counts
+// and modes to round-off (not bit-for-bit; tests check 1e-12 relative).
 #include <cstdint>
 #include <memory>
 #include <vector>
 
 #include "kinflow/comm/communicator.hpp"
 #include "kinflow/core/kokkos_types.hpp"
+#include "kinflow/engines/ks/options.hpp"
 
 namespace kinflow::ks::detail {
 
@@ -39,6 +48,7 @@ struct MeshInfo {
     double spacing = 0.0;               ///< h
     double lo[3] = {0, 0, 0};           ///< position of node 0
     std::int64_t kernel_transforms = 0; ///< how often the kernel's FFT was (re)computed
+    bool distributed = false;           ///< FFTs distributed over the ranks (ks.mesh_fft resolved)
 };
 
 class MeshSolverBase {
@@ -57,8 +67,14 @@ class MeshSolverBase {
     virtual const MeshInfo& info() const = 0;
 };
 
+/// ks.mesh_fft resolved for `ranks` ranks: Distributed, Replicated, or for Auto distributed when
+/// ranks > 1 and the padded grid (2 cells)^dim has at least 1024^2 (2D) / 128^3 (3D) points.
+bool mesh_fft_distributed(MeshFft mode, int ranks, int dim, int cells);
+
 /// dim 2 or 3, order 2 or 3, cells >= 16 nodes per axis, delta > 0; p3m_cutoff in grid spacings
-/// (0: no short-range correction).
-std::unique_ptr<MeshSolverBase> make_mesh_solver(int dim, int order, int cells, double delta, double p3m_cutoff);
+/// (0: no short-range correction). Collective over `comm` when the FFTs are distributed (the FFTW-MPI
+/// plans are made on it); evaluate() must then be called with the same communicator.
+std::unique_ptr<MeshSolverBase> make_mesh_solver(const comm::Communicator& comm, int dim, int order, int cells,
+                                                 double delta, double p3m_cutoff, MeshFft fft);
 
 } // namespace kinflow::ks::detail
