@@ -117,6 +117,18 @@ std::vector<std::int64_t> Communicator::gatherv(const std::vector<std::int64_t>&
     return gatherv_impl(_comm, _rank, _size, local, MPI_INT64_T, root);
 }
 
+void Communicator::reduce_scatter_sum(const double* in, double* out, const std::vector<int>& counts) const {
+    KINFLOW_REQUIRE(static_cast<int>(counts.size()) == _size, "reduce_scatter_sum: one count per rank");
+    check(MPI_Reduce_scatter(in, out, counts.data(), MPI_DOUBLE, MPI_SUM, _comm), "MPI_Reduce_scatter");
+}
+
+void Communicator::allgatherv_in_place(double* buf, const std::vector<int>& counts, const std::vector<int>& displs) const {
+    KINFLOW_REQUIRE(static_cast<int>(counts.size()) == _size && displs.size() == counts.size(),
+                    "allgatherv_in_place: one count and displacement per rank");
+    check(MPI_Allgatherv(MPI_IN_PLACE, 0, MPI_DATATYPE_NULL, buf, counts.data(), displs.data(), MPI_DOUBLE, _comm),
+          "MPI_Allgatherv");
+}
+
 void Communicator::broadcast(std::string& s, int root) const {
     long n = static_cast<long>(s.size());
     check(MPI_Bcast(&n, 1, MPI_LONG, root, _comm), "MPI_Bcast");

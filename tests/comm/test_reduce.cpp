@@ -1,9 +1,13 @@
 // Decomposition and reproducible sums: the same bits for any rank count.
 #include <gtest/gtest.h>
 
+#include <algorithm>
 #include <cmath>
+#include <vector>
 
+#include "kinflow/comm/communicator.hpp"
 #include "kinflow/comm/reduce.hpp"
+#include "kinflow/core/error.hpp"
 
 using namespace kinflow;
 
@@ -53,4 +57,41 @@ TEST(MpiReduce, OrderedSumIsBitIdenticalToTheSerialChunkOrder) {
     double plain = 0;
     for (std::int64_t g = 0; g < n; ++g) plain += value_of(g);
     EXPECT_NEAR(s[0], plain, 1e-12 * 1e9);
+}
+
+// The two block collectives the distributed mesh FFT uses, against values every rank can compute
+// on its own: rank r contributes v_r(i) = (r + 1) * 1000 + i, so block b of the sum is
+// sum_r v_r(i) = 1000 P (P + 1)/2 + P i for the indices i of block b; blocks of unequal length
+// (rank r owns r + 1 elements, one rank may own none) exercise the displacements.
+TEST(MpiCommunicator, ReduceScatterSumAndAllgathervInPlace) {
+    const auto comm = comm::Communicator::world();
+    const int p = comm.size(), r = comm.rank();
+    std::vector<int> counts(static_cast<std::size_t>(p)), displs(static_cast<std::size_t>(p));
+    int total = 0;
+    for (int b = 0; b < p; ++b) {
+        counts[static_cast<std::size_t>(b)] = b == p - 1 && p > 1 ? 0 : b + 1;
+        displs[static_cast<std::size_t>(b)] = total;
+        total += counts[static_cast<std::size_t>(b)];
+    }
+    std::vector<double> in(static_cast<std::size_t>(total)), out(static_cast<std::size_t>(std::max(1, counts[r])));
+    for (int i = 0; i < total; ++i) in[static_cast<std::size_t>(i)] = (r + 1) * 1000.0 + i;
+    comm.reduce_scatter_sum(in.data(), out.data(), counts);
+    for (int m = 0; m < counts[static_cast<std::size_t>(r)]; ++m) {
+        const int i = displs[static_cast<std::size_t>(r)] + m;
+        EXPECT_EQ(out[static_cast<std::size_t>(m)], 1000.0 * p * (p + 1) / 2 + static_cast<double>(p) * i);
+    }
+    // every rank fills its own block with -(rank + 1) - i; after the gather all blocks are there
+    std::vector<double> buf(static_cast<std::size_t>(total), 0.0);
+    for (int m = 0; m < counts[static_cast<std::size_t>(r)]; ++m) {
+        const int i = displs[static_cast<std::size_t>(r)] + m;
+        buf[static_cast<std::size_t>(i)] = -(r + 1.0) - i;
+    }
+    comm.allgatherv_in_place(buf.data(), counts, displs);
+    for (int b = 0; b < p; ++b)
+        for (int m = 0; m < counts[static_cast<std::size_t>(b)]; ++m) {
+            const int i = displs[static_cast<std::size_t>(b)] + m;
+            EXPECT_EQ(buf[static_cast<std::size_t>(i)], -(b + 1.0) - i);
+        }
+    EXPECT_THROW(comm.reduce_scatter_sum(in.data(), out.data(), std::vector<int>(static_cast<std::size_t>(p) + 1, 0)),
+                 Error);
 }

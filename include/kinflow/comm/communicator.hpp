@@ -48,6 +48,11 @@ class Communicator {
     /// Concatenation in rank order on `root` only (empty elsewhere).
     std::vector<double> gatherv(const std::vector<double>& local, int root = 0) const;
     std::vector<std::int64_t> gatherv(const std::vector<std::int64_t>& local, int root = 0) const;
+    /// Elementwise sum over ranks of `in` (sum of counts elements), rank r receiving block r
+    /// (counts[r] elements, blocks consecutive in rank order) in `out`.
+    void reduce_scatter_sum(const double* in, double* out, const std::vector<int>& counts) const;
+    /// In place: block r of `buf` (counts[r] elements at displs[r]) comes from rank r, on every rank.
+    void allgatherv_in_place(double* buf, const std::vector<int>& counts, const std::vector<int>& displs) const;
     void broadcast(std::string& s, int root = 0) const;
     void broadcast(std::vector<double>& v, int root = 0) const;
     /// Abort every rank (for errors that may differ between ranks).

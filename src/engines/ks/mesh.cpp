@@ -119,7 +119,8 @@ template <int Dim, int Order> class Mesh final : public MeshSolverBase {
   public:
     Mesh(MPI_Comm comm, bool distributed, int cells, double delta, double p3m_cutoff)
         : _n(cells), _p(2 * cells), _d2(delta * delta), _delta(delta), _cutoff(p3m_cutoff), _nodes(ipow(cells)),
-          _dist(distributed), _comm(comm), _grid("kinflow::ks::mesh_grid", static_cast<std::size_t>(_nodes)),
+          _dist(distributed), _comm(comm), _mpi(comm),
+          _grid("kinflow::ks::mesh_grid", static_cast<std::size_t>(_nodes)),
           _field("kinflow::ks::mesh_field", Dim, static_cast<std::size_t>(_nodes)),
           _outside("kinflow::ks::mesh_outside") {
         const std::int64_t complex_size = ipow(_p) / _p * (_p / 2 + 1);
@@ -210,12 +211,8 @@ template <int Dim, int Order> class Mesh final : public MeshSolverBase {
     void slab_ownership() {
         const std::int64_t row_nodes = _nodes / _n;
         const std::int64_t own_rows = std::max<std::int64_t>(0, std::min<std::int64_t>(_row0 + _rows, _n) - _row0);
-        long long mine[2] = {static_cast<long long>(_row0), static_cast<long long>(own_rows * row_nodes)};
-        int size = 1;
-        MPI_Comm_size(_comm, &size);
-        std::vector<long long> all(2 * static_cast<std::size_t>(size));
-        KINFLOW_REQUIRE(MPI_Allgather(mine, 2, MPI_LONG_LONG, all.data(), 2, MPI_LONG_LONG, _comm) == MPI_SUCCESS,
-                        "ks mesh: MPI_Allgather failed");
+        const int size = _mpi.size();
+        const auto all = _mpi.allgatherv(std::vector<std::int64_t>{_row0, own_rows * row_nodes});
         _counts.assign(static_cast<std::size_t>(size), 0);
         _displs.assign(static_cast<std::size_t>(size), 0);
         std::int64_t offset = 0;
@@ -228,8 +225,7 @@ template <int Dim, int Order> class Mesh final : public MeshSolverBase {
             offset += count;
         }
         KINFLOW_REQUIRE(offset == _nodes, "ks mesh: FFTW-MPI slabs do not cover the grid");
-        int rank = 0;
-        MPI_Comm_rank(_comm, &rank);
+        const int rank = _mpi.rank();
         _own_first = _displs[static_cast<std::size_t>(rank)];
         _own_count = _counts[static_cast<std::size_t>(rank)];
         _slab.resize(static_cast<std::size_t>(std::max<std::int64_t>(_own_count, 1)));
@@ -342,9 +338,7 @@ template <int Dim, int Order> class Mesh final : public MeshSolverBase {
         if (_dist) {
             // each rank receives the summed nodes of its slab, then the zero-padded copy of those
             KINFLOW_REQUIRE(comm.raw() == _comm, "ks mesh: evaluate() on another communicator than the plans'");
-            KINFLOW_REQUIRE(MPI_Reduce_scatter(host.data(), _slab.data(), _counts.data(), MPI_DOUBLE, MPI_SUM, _comm) ==
-                                MPI_SUCCESS,
-                            "ks mesh: MPI_Reduce_scatter failed");
+            _mpi.reduce_scatter_sum(host.data(), _slab.data(), _counts);
             for (std::int64_t m = 0; m < _own_count; ++m)
                 _in->p[slab_index(_own_first + m)] = _slab[static_cast<std::size_t>(m)];
             return;
@@ -390,9 +384,7 @@ template <int Dim, int Order> class Mesh final : public MeshSolverBase {
             if (_dist) {
                 for (std::int64_t m = 0; m < _own_count; ++m)
                     row[_own_first + m] = _out->p[slab_index(_own_first + m)];
-                KINFLOW_REQUIRE(MPI_Allgatherv(MPI_IN_PLACE, 0, MPI_DATATYPE_NULL, row, _counts.data(), _displs.data(),
-                                               MPI_DOUBLE, _comm) == MPI_SUCCESS,
-                                "ks mesh: MPI_Allgatherv failed");
+                _mpi.allgatherv_in_place(row, _counts, _displs);
             } else {
                 for (std::int64_t node = 0; node < _nodes; ++node)
                     row[node] = _out->p[slab_index(node)];
@@ -495,7 +487,8 @@ template <int Dim, int Order> class Mesh final : public MeshSolverBase {
     double _d2, _delta, _cutoff;
     std::int64_t _nodes;
     bool _dist;
-    MPI_Comm _comm;
+    MPI_Comm _comm; ///< for the FFTW-MPI plans; every other collective goes through _mpi
+    comm::Communicator _mpi;
     std::int64_t _rows = 0, _row0 = 0; ///< this rank's slab: first-axis rows of the padded array
     std::int64_t _last = 0;            ///< last-axis stride of the real FFT arrays (padded when distributed)
     std::int64_t _real_local = 0, _complex_local = 0;
