@@ -265,6 +265,15 @@ def fmt(v):
     return float(f"{v:.6g}")
 
 
+def simulate_run(run, base, extra, out, seed, name, *args):
+    """kinflow-simulate on deck `base` with the [simulate] engine overrides `extra`, seed and output
+    RUN_DIR/sim/NAME.h5; returns the path and the driver's output."""
+    path = out / "sim" / f"{name}.h5"
+    _, log = run(f"simulate_{name}", "kinflow-simulate",
+                 [base, *args, f"--run.seed={seed}", f"--output.file={path}", *[f"--{k}={v}" for k, v in extra.items()]])
+    return path, log
+
+
 # ---- pipeline 1: Keller-Segel aggregation ---------------------------------------------------------
 
 def tag(v):
@@ -308,11 +317,8 @@ def run_ks_aggregation(deck, run, out):
     loop_seconds = {}
 
     def simulate(chi, s, name):
-        path = out / "sim" / f"{name}.h5"
-        args = [base, f"--ks.chi={chi:.17g}", f"--run.seed={s}", f"--output.file={path}"]
-        args += [f"--{k}={v}" for k, v in extra.items()]
-        _, stdout = run(f"simulate_{name}", "kinflow-simulate", args)
-        loop_seconds[name] = simulate_seconds(stdout)
+        path, log = simulate_run(run, base, extra, out, s, name, f"--ks.chi={chi:.17g}")
+        loop_seconds[name] = simulate_seconds(log)
         return path
 
     train_files = [simulate(c, seed + 1 + i, f"train_chi{tag(c)}") for i, c in enumerate(chis)]
@@ -400,10 +406,7 @@ def run_fokker_planck(deck, run, out):
         (out / d).mkdir(exist_ok=True)
 
     def simulate(s, name):
-        path = out / "sim" / f"{name}.h5"
-        run(f"simulate_{name}", "kinflow-simulate",
-            [base, f"--run.seed={s}", f"--output.file={path}", *[f"--{k}={v}" for k, v in extra.items()]])
-        return path
+        return simulate_run(run, base, extra, out, s, name)[0]
 
     train_file = simulate(seed + 1, "train")
     ref_file = simulate(seed + 1000, "reference")
@@ -474,10 +477,7 @@ def run_boltzmann(deck, run, out):
         (out / d).mkdir(exist_ok=True)
 
     def simulate(s, name):
-        path = out / "sim" / f"{name}.h5"
-        run(f"simulate_{name}", "kinflow-simulate",
-            [base, f"--run.seed={s}", f"--output.file={path}", *[f"--{k}={v}" for k, v in extra.items()]])
-        return path
+        return simulate_run(run, base, extra, out, s, name)[0]
 
     train_file = simulate(seed + 1, "train")
     ref_file = simulate(seed + 1000, "reference")

@@ -19,71 +19,12 @@
 #include "kinflow/engines/ks/ks_engine.hpp"
 #include "kinflow/io/snapshot_reader.hpp"
 #include "kinflow/io/snapshot_writer.hpp"
+#include "ks_support.hpp"
 #include "support.hpp"
 
 using namespace kinflow;
 using ks::Params;
-
-namespace {
-
-Params base_params(int dim, std::int64_t n) {
-    Params p;
-    p.dim = dim;
-    p.particles = n;
-    p.mass = 4.0 * kPi;
-    p.chi = 1.0;
-    p.mu = 1.0;
-    p.delta = 0.05;
-    p.init_std = 1.0;
-    p.blowup_fraction = 0.0;
-    return p;
-}
-
-double diag(const Diagnostics& d, const std::string& name) {
-    for (const auto& kv : d) {
-        if (kv.first == name)
-            return kv.second;
-    }
-    ADD_FAILURE() << "no diagnostic " << name;
-    return NAN;
-}
-
-/// m2 = (M/N) sum |X_i|^2 on rank 0 (host, from the gathered positions).
-double host_m2(const std::vector<double>& x, double mass, int dim) {
-    const std::size_t n = x.size() / static_cast<std::size_t>(dim);
-    double s = 0.0;
-    for (double v : x)
-        s += v * v;
-    return mass / static_cast<double>(n) * s;
-}
-
-/// Set every position from a host array [n_local, dim].
-void set_positions(ParticleSet& p, const std::vector<double>& x) {
-    auto h = Kokkos::create_mirror_view(p.position);
-    ASSERT_EQ(h.size(), x.size());
-    std::memcpy(h.data(), x.data(), x.size() * sizeof(double));
-    Kokkos::deep_copy(p.position, h);
-}
-
-std::vector<double> host_positions(const ParticleSet& p) {
-    auto h = Kokkos::create_mirror_view_and_copy(Kokkos::HostSpace(), p.position);
-    return std::vector<double>(h.data(), h.data() + h.size());
-}
-
-/// Expect an OptionError naming `key` whose message contains every needle.
-void expect_option_error(const ks::Options& o, double dt, const std::string& key,
-                         std::vector<std::string> needles = {}) {
-    try {
-        ks::validate(o, dt);
-        ADD_FAILURE() << "no error for " << key;
-    } catch (const OptionError& e) {
-        EXPECT_EQ(e.key(), key) << e.what();
-        for (const auto& s : needles)
-            EXPECT_NE(std::string(e.what()).find(s), std::string::npos) << s << " in: " << e.what();
-    }
-}
-
-} // namespace
+using namespace kinflow::ks_test;
 
 // ---- options ----------------------------------------------------------------------------------
 

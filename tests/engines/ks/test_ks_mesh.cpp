@@ -17,46 +17,14 @@
 #include "kinflow/core/options.hpp"
 #include "kinflow/engines/ks/ks_engine.hpp"
 #include "kinflow/engines/ks/options.hpp"
+#include "ks_support.hpp"
 #include "support.hpp"
 
 using namespace kinflow;
 using ks::Params;
+using namespace kinflow::ks_test;
 
 namespace {
-
-Params base_params(int dim, std::int64_t n) {
-    Params p;
-    p.dim = dim;
-    p.particles = n;
-    p.mass = 4.0 * kPi;
-    p.chi = 1.0;
-    p.mu = 1.0;
-    p.delta = 0.05;
-    p.init_std = 1.0;
-    p.blowup_fraction = 0.0;
-    return p;
-}
-
-double diag(const Diagnostics& d, const std::string& name) {
-    for (const auto& kv : d) {
-        if (kv.first == name)
-            return kv.second;
-    }
-    ADD_FAILURE() << "no diagnostic " << name;
-    return NAN;
-}
-
-std::vector<double> host_rows(const VectorView& v) {
-    auto h = Kokkos::create_mirror_view_and_copy(Kokkos::HostSpace(), v);
-    return std::vector<double>(h.data(), h.data() + h.size());
-}
-
-void set_positions(ParticleSet& p, const std::vector<double>& x) {
-    auto h = Kokkos::create_mirror_view(p.position);
-    ASSERT_EQ(h.size(), x.size());
-    std::memcpy(h.data(), x.data(), x.size() * sizeof(double));
-    Kokkos::deep_copy(p.position, h);
-}
 
 /// sqrt(sum |a - b|^2 / sum |b|^2).
 double rel_l2(const std::vector<double>& a, const std::vector<double>& b) {
@@ -74,27 +42,6 @@ std::vector<double> initial_drift(Params p) {
     ParticleSet ps;
     engine.init(ps);
     return host_rows(engine.drift(ps));
-}
-
-std::vector<double> host_positions(const ParticleSet& p) { return host_rows(p.position); }
-
-double host_m2(const std::vector<double>& x, double mass, int dim) {
-    double s = 0.0;
-    for (double v : x)
-        s += v * v;
-    return mass / static_cast<double>(x.size() / static_cast<std::size_t>(dim)) * s;
-}
-
-void expect_option_error(const ks::Options& o, double dt, const std::string& key,
-                         std::vector<std::string> needles = {}) {
-    try {
-        ks::validate(o, dt);
-        ADD_FAILURE() << "no error for " << key;
-    } catch (const OptionError& e) {
-        EXPECT_EQ(e.key(), key) << e.what();
-        for (const auto& s : needles)
-            EXPECT_NE(std::string(e.what()).find(s), std::string::npos) << s << " in: " << e.what();
-    }
 }
 
 Params mesh_params(int dim, std::int64_t n) {
