@@ -555,10 +555,39 @@ def run_boltzmann(deck, run, out):
 
 KINDS = {"ks_aggregation": run_ks_aggregation, "fokker_planck": run_fokker_planck, "boltzmann": run_boltzmann}
 
+DECK_KEYS = """pipeline deck keys (INI; every key can be overridden with --set section.key=value):
+  [pipeline]  kind = ks_aggregation | fokker_planck | boltzmann (required)
+              out = run directory (required unless --out); ranks = MPI ranks per driver call (2);
+              seed = base seed (1): training runs seed+1.., the reference/test run seed+1000,
+              samplers seed+2000..; model initialisation and minibatches use seed
+  [simulate]  deck = the kinflow-simulate deck, relative to the repository (required);
+              section.key = value: any key of that deck, passed as --section.key=value
+              (e.g. ks.particles = 4096; --set simulate.ks.particles=1024);
+              ks_aggregation only: chi_train = comma list (>= 2 values), chi_test = one value
+              not among them
+  [train]     keys of kinflow-train's [train] section shared by every model of the pipeline
+              (hidden, layers, steps, lr, batch_size, ...; see kinflow-train --help); boltzmann
+              also takes objective = fm | otfm and source = gaussian | snapshot:0 here
+  [train.OBJECTIVE]  per-model kinflow-train keys: ks_aggregation w2map, fm; fokker_planck
+              dsm, fm; boltzmann fm | otfm
+  [sample.NAME]  kinflow-sample keys (method, nfe, ...): ks_aggregation sample.w2map,
+              sample.fm; fokker_planck sample.dsm_ode (default rk4, nfe 100), sample.dsm_sde
+              (euler-maruyama, nfe 500), sample.fm_ode (rk4, nfe 40); boltzmann sample.fm
+  [generate]  count = samples per generated set (fokker_planck 10000; boltzmann 50000 with a
+              gaussian source, else one per reference particle); times = generation times of
+              boltzmann (13), equally spaced over the snapshot times
+  [compare]   max_points = subsample for exact W2 (2000, 2..20000); density_bins = histogram
+              cells per axis for the ks_aggregation peak density (40)
+Unknown sections and keys of [pipeline], [simulate], [generate], [compare] are errors; keys of
+[train*] and [sample.*] are checked by the drivers (a bad one fails its stage with the driver's
+message and the log's path).
+outputs: RUN_DIR/summary.json, decks/, logs/, commands.sh, sim/, models/ (MODEL.pt,
+MODEL.pt.loss.csv), gen/, and report.png/html, densities.png, loss.png, metrics.png."""
+
 
 def main(argv=None):
-    p = argparse.ArgumentParser(prog=PROG, description=__doc__.split("\n\n")[0],
-                                formatter_class=argparse.RawDescriptionHelpFormatter)
+    p = argparse.ArgumentParser(prog=PROG, description=__doc__.split("Every comparison")[0].strip(),
+                                epilog=DECK_KEYS, formatter_class=argparse.RawDescriptionHelpFormatter)
     p.add_argument("deck", help="pipeline deck (inputs/pipeline_*.ini)")
     p.add_argument("--out", help="run directory (default: [pipeline] out)")
     p.add_argument("--ranks", type=int, help="MPI ranks per driver call (default: [pipeline] ranks)")

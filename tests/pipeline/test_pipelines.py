@@ -179,3 +179,18 @@ def test_report_regenerates_the_readme_block(runs, tmp_path):
     r = subprocess.run([sys.executable, str(REPORT), str(d), "--quiet", "--readme", str(other), "--image", str(image)],
                        capture_output=True, text=True, timeout=300)
     assert r.returncode == 1 and "no block" in r.stderr and other.read_text() == "no block\n"
+
+
+def test_help_documents_every_deck_key():
+    r = subprocess.run([sys.executable, str(PIPELINE), "--help"], capture_output=True, text=True, timeout=60)
+    assert r.returncode == 0
+    sys.path.insert(0, str(PIPELINE.parent))
+    import kinflow_pipeline as kp
+    for section, keys in kp.Deck.KNOWN.items():
+        assert f"[{section}]" in r.stdout
+        for key in keys:
+            assert f"{key} =" in r.stdout, (section, key)
+    for kind in kp.KINDS:
+        assert kind in r.stdout
+    for section in ("[train]", "[train.OBJECTIVE]", "[sample.NAME]", "sample.dsm_ode", "sample.dsm_sde", "sample.fm_ode"):
+        assert section in r.stdout
