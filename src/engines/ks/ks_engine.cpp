@@ -120,7 +120,7 @@ void KsEngine::init(ParticleSet& p) {
     }
 }
 
-std::vector<double> KsEngine::gather_positions(const ParticleSet& p) const {
+std::vector<double> KsEngine::local_positions(const ParticleSet& p) const {
     const int dim = _params.dim;
     const std::size_t n = p.size();
     auto h = Kokkos::create_mirror_view_and_copy(Kokkos::HostSpace(), p.position);
@@ -129,6 +129,12 @@ std::vector<double> KsEngine::gather_positions(const ParticleSet& p) const {
         for (int k = 0; k < dim; ++k)
             local[static_cast<std::size_t>(k) * n + i] = h(i, static_cast<std::size_t>(k));
     }
+    return local;
+}
+
+std::vector<double> KsEngine::gather_positions(const ParticleSet& p) const {
+    const int dim = _params.dim;
+    std::vector<double> local = local_positions(p);
     if (_comm.size() == 1)
         return local;
     const std::vector<double> blocks = _comm.allgatherv(local); // rank blocks, each [dim, nb]
@@ -187,15 +193,7 @@ double KsEngine::evaluate(const ParticleSet& p, bool extras, double dt) {
     }
     const bool interact = (_params.chi != 0.0 && _dec.n_global > 1) || extras;
     if (interact) {
-        // This rank's positions as SoA rows on the host (MPI buffers are host-staged).
         const int dim = _params.dim;
-        const std::size_t n = p.size();
-        auto h = Kokkos::create_mirror_view_and_copy(Kokkos::HostSpace(), p.position);
-        std::vector<double> local(static_cast<std::size_t>(dim) * n);
-        for (std::size_t i = 0; i < n; ++i) {
-            for (int k = 0; k < dim; ++k)
-                local[static_cast<std::size_t>(k) * n + i] = h(i, static_cast<std::size_t>(k));
-        }
         auto source_h = Kokkos::create_mirror_view(_ws.source);
         // Copy a packed block of nb particles into source columns [col, col + nb).
         auto unpack = [&](const double* block, std::size_t nb, std::size_t col) {
@@ -206,19 +204,14 @@ double KsEngine::evaluate(const ParticleSet& p, bool extras, double dt) {
         };
         if (_params.exchange == Exchange::Allgather || _comm.size() == 1) {
             // Every position, in global-id order, then one pass over all sources.
-            const std::vector<double> all = _comm.size() > 1 ? _comm.allgatherv(local) : local;
-            std::size_t offset = 0;
-            for (int r = 0; r < _comm.size(); ++r) {
-                const auto d = comm::BlockDecomposition::make(_dec.n_global, _comm.size(), r);
-                const auto nb = static_cast<std::size_t>(d.n_local());
-                unpack(all.data() + offset, nb, static_cast<std::size_t>(d.begin));
-                offset += static_cast<std::size_t>(dim) * nb;
-            }
+            const std::vector<double> all = gather_positions(p);
+            unpack(all.data(), static_cast<std::size_t>(_dec.n_global), 0);
             Kokkos::deep_copy(_ws.source, source_h);
             _stepper->accumulate(_ws, _dec.n_global, 0, extras);
         } else {
             // One block at a time, in rank (= global-id) order: each particle's sum continues the
             // same chain as with allgather, with O(N/P) positions held per rank.
+            const std::vector<double> local = local_positions(p);
             for (int r = 0; r < _comm.size(); ++r) {
                 std::vector<double> block = _comm.rank() == r ? local : std::vector<double>();
                 _comm.broadcast(block, r);

@@ -308,7 +308,8 @@ template <int Dim, int Order> class Mesh final : public MeshSolverBase {
             fftw_execute_dft_r2c(_forward, _in->p, out);
     }
 
-    /// Particle counts on the grid: every rank deposits its own particles, then one allreduce.
+    /// Particle counts on the grid: every rank deposits its own particles, then the sum over ranks
+    /// (allreduce when replicated, reduce-scatter to the slab owners when distributed).
     void deposit(const comm::Communicator& comm, const ConstSoaView& target, std::int64_t n_local) {
         auto grid = _grid;
         auto outside = _outside;

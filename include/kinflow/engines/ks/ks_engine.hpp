@@ -121,6 +121,8 @@ class KsEngine {
     /// delta-neighbour counts too); returns the global max |interaction drift|. `dt` is the step the
     /// particle–field update uses (0: the committed field).
     double evaluate(const ParticleSet& p, bool extras, double dt);
+    /// This rank's positions as SoA rows [dim, n_local] on the host (MPI buffers are host-staged).
+    std::vector<double> local_positions(const ParticleSet& p) const;
     /// Every position as [dim, N] SoA rows in global-id order (allgather).
     std::vector<double> gather_positions(const ParticleSet& p) const;
     void allocate(std::size_t n_local);
