@@ -3,7 +3,9 @@
 
 #include <gtest/gtest.h>
 
+#include <algorithm>
 #include <cmath>
+#include <cstdio>
 #include <cstring>
 #include <string>
 #include <vector>
@@ -75,6 +77,35 @@ inline void expect_option_error(const ks::Options& o, double dt, const std::stri
         for (const auto& s : needles)
             EXPECT_NE(std::string(e.what()).find(s), std::string::npos) << s << " in: " << e.what();
     }
+}
+
+/// The 2D virial law d m2/dt = 4 mu M (1 - chi M/(8 pi mu)): run `p` (2D, mass p.mass) to T
+/// with steps of at most dt and compare the slope (m2(T) - m2(0))/T with it within 4 standard
+/// errors of the martingale part, Var = 8 mu (M/N) int m2 dt (the simulated time is summed from
+/// the steps taken, so adaptive_dt may shorten them).
+inline void expect_second_moment_slope_2d(const ks::Params& p, double T, double dt, const char* label) {
+    const double mass = p.mass;
+    ks::KsEngine engine(comm::Communicator::self(), p, 31 + static_cast<int>(mass));
+    ParticleSet ps;
+    engine.init(ps);
+    const double m2_0 = host_m2(host_positions(ps), mass, 2);
+    double t = 0, integral = 0, m2 = m2_0;
+    int steps = 0;
+    while (t < T - 1e-12) {
+        const auto r = engine.step(ps, steps++, std::min(dt, T - t));
+        ASSERT_TRUE(r.advanced);
+        ASSERT_LE(r.dt, dt);
+        const double m2n = host_m2(host_positions(ps), mass, 2);
+        integral += 0.5 * (m2 + m2n) * r.dt;
+        m2 = m2n;
+        t += r.dt;
+    }
+    const double slope = (m2 - m2_0) / t;
+    const double exact = 4 * p.mu * mass * (1 - p.chi * mass / (8 * kPi * p.mu));
+    const double se = std::sqrt(8 * p.mu * mass / static_cast<double>(p.particles) * integral) / t;
+    std::printf("  [%s] M = %.4g: slope %.4g, exact %.4g, se %.3g, %d steps\n", label, mass, slope, exact, se, steps);
+    EXPECT_NEAR(slope, exact, 4 * se) << label << " M = " << mass;
+    EXPECT_LT(4 * se, 0.3 * std::fabs(exact));
 }
 
 } // namespace kinflow::ks_test

@@ -260,34 +260,13 @@ TEST(KsMesh, DiscreteVirialIdentity) {
 // The 2D virial law d m2/dt = 4 mu M (1 - chi M/(8 pi mu)) with the mesh solver, below and above
 // the critical mass, within 4 standard errors of the martingale part (as the direct-sum test).
 TEST(KsMesh, SecondMomentSlope2D) {
-    const auto self = comm::Communicator::self();
     for (double mass : {4 * kPi, 12 * kPi}) {
         Params p = mesh_params(2, 10000);
         p.mass = mass;
         p.delta = 0.03;
         p.adaptive_dt = true;
         const double T = mass < 8 * kPi ? 1.0 : 0.3, dt = 2.5e-3;
-        ks::KsEngine engine(self, p, 31 + static_cast<int>(mass));
-        ParticleSet ps;
-        engine.init(ps);
-        const double m2_0 = host_m2(host_positions(ps), mass, 2);
-        double t = 0, integral = 0, m2 = m2_0;
-        int steps = 0;
-        while (t < T - 1e-12) {
-            const auto r = engine.step(ps, steps++, std::min(dt, T - t));
-            ASSERT_TRUE(r.advanced);
-            const double m2n = host_m2(host_positions(ps), mass, 2);
-            integral += 0.5 * (m2 + m2n) * r.dt;
-            m2 = m2n;
-            t += r.dt;
-        }
-        const double slope = (m2 - m2_0) / t;
-        const double exact = 4 * p.mu * mass * (1 - p.chi * mass / (8 * kPi * p.mu));
-        const double se = std::sqrt(8 * p.mu * mass / p.particles * integral) / t;
-        std::printf("  [mesh m2 slope] M = %.4g: slope %.4g, exact %.4g, se %.3g, %d steps\n", mass, slope, exact, se,
-                    steps);
-        EXPECT_NEAR(slope, exact, 4 * se) << "M = " << mass;
-        EXPECT_LT(4 * se, 0.3 * std::fabs(exact));
+        expect_second_moment_slope_2d(p, T, dt, "mesh m2 slope");
     }
 }
 
