@@ -265,6 +265,18 @@ def fmt(v):
     return float(f"{v:.6g}")
 
 
+def simulation_setup(deck, out):
+    """The [simulate] deck (checked), its engine overrides (`section.key` entries), the base seed,
+    and the run directory's sim/, gen/, models/ folders."""
+    base = SRC / deck.raw("simulate", "deck")
+    if not base.is_file():
+        raise PipelineError(f"simulate.deck = {base}: not found")
+    extra = {k: v for k, v in deck.section("simulate").items() if "." in k}
+    for d in ("sim", "gen", "models"):
+        (out / d).mkdir(exist_ok=True)
+    return base, extra, deck.number("pipeline", "seed", 1, int, 0)
+
+
 def simulate_run(run, base, extra, out, seed, name, *args):
     """kinflow-simulate on deck `base` with the [simulate] engine overrides `extra`, seed and output
     RUN_DIR/sim/NAME.h5; returns the path and the driver's output."""
@@ -297,22 +309,15 @@ def sample_sections(deck, objective, model, out, extra, seed):
 
 
 def run_ks_aggregation(deck, run, out):
-    base = SRC / deck.raw("simulate", "deck")
-    if not base.is_file():
-        raise PipelineError(f"simulate.deck = {base}: not found")
     chis = deck.numbers("simulate", "chi_train", lo=0.0)
     chi_test = deck.numbers("simulate", "chi_test", lo=0.0)[0]
     if len(chis) < 2:
         raise PipelineError("simulate.chi_train: at least two values are needed to learn a chi dependence")
     if chi_test in chis:
         raise PipelineError(f"simulate.chi_test = {chi_test:g} is a training value: generation must be at a new chi")
-    extra = {k: v for k, v in deck.section("simulate").items() if "." in k}  # engine keys: ks.particles = ...
-    seed = deck.number("pipeline", "seed", 1, int, 0)
     points = deck.number("compare", "max_points", 2000, int, 2, 20000)
     bins = deck.number("compare", "density_bins", 40, int, 4, 1000)
-    (out / "sim").mkdir(exist_ok=True)
-    (out / "gen").mkdir(exist_ok=True)
-    (out / "models").mkdir(exist_ok=True)
+    base, extra, seed = simulation_setup(deck, out)
 
     loop_seconds = {}
 
@@ -395,15 +400,9 @@ def run_ks_aggregation(deck, run, out):
 # ---- pipeline 2: Fokker-Planck --------------------------------------------------------------------
 
 def run_fokker_planck(deck, run, out):
-    base = SRC / deck.raw("simulate", "deck")
-    if not base.is_file():
-        raise PipelineError(f"simulate.deck = {base}: not found")
-    extra = {k: v for k, v in deck.section("simulate").items() if "." in k}
-    seed = deck.number("pipeline", "seed", 1, int, 0)
     points = deck.number("compare", "max_points", 2000, int, 2, 20000)
     count = deck.number("generate", "count", 10000, int, 2)
-    for d in ("sim", "gen", "models"):
-        (out / d).mkdir(exist_ok=True)
+    base, extra, seed = simulation_setup(deck, out)
 
     def simulate(s, name):
         return simulate_run(run, base, extra, out, s, name)[0]
@@ -465,16 +464,10 @@ def fourth_moment(v):
 
 
 def run_boltzmann(deck, run, out):
-    base = SRC / deck.raw("simulate", "deck")
-    if not base.is_file():
-        raise PipelineError(f"simulate.deck = {base}: not found")
-    extra = {k: v for k, v in deck.section("simulate").items() if "." in k}
-    seed = deck.number("pipeline", "seed", 1, int, 0)
     count = deck.number("generate", "count", 50000, int, 2)
     n_times = deck.number("generate", "times", 13, int, 2, 1000)
     points = deck.number("compare", "max_points", 2000, int, 2, 20000)
-    for d in ("sim", "gen", "models"):
-        (out / d).mkdir(exist_ok=True)
+    base, extra, seed = simulation_setup(deck, out)
 
     def simulate(s, name):
         return simulate_run(run, base, extra, out, s, name)[0]
