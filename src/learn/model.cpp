@@ -22,22 +22,35 @@ torch::Tensor time_frequencies(int time_features) {
 MLPImpl::MLPImpl(const ModelSpec& spec) : _spec(spec) {
     KINFLOW_REQUIRE(spec.dim >= 1 && spec.hidden >= 1 && spec.layers >= 1 && spec.time_features % 2 == 0,
                     "bad model specification");
-    int in = spec.input_width();
+    KINFLOW_REQUIRE(!spec.film || spec.embed_width() > 0, "a film model needs time features or conditions");
+    int in = spec.first_width();
     for (int l = 0; l <= spec.layers; ++l) {
         const int out = l == spec.layers ? spec.dim : spec.hidden;
         _linears.push_back(register_module("linear" + std::to_string(l), torch::nn::Linear(in, out)));
         in = out;
     }
-    // Move every parameter into one flat buffer (weights then bias, layer by layer) and make its
-    // gradient a view of one flat gradient buffer: the optimizer, the allreduce, the EMA and
-    // the checkpoint then work on one tensor each.
+    std::vector<torch::nn::Linear> all = _linears;
+    if (spec.film) {
+        _embed = register_module("embed", torch::nn::Linear(spec.embed_width(), spec.hidden));
+        _film = register_module("film", torch::nn::Linear(spec.hidden, 2 * spec.layers * spec.hidden));
+        // Zero modulation at initialisation (gamma = beta = 0): training starts from the plain MLP
+        // on x, as adaLN-Zero in DiT (Peebles & Xie 2023) starts its blocks at the identity.
+        torch::NoGradGuard no_grad;
+        _film->weight.zero_();
+        _film->bias.zero_();
+        all.push_back(_embed);
+        all.push_back(_film);
+    }
+    // Move every parameter into one flat buffer (weights then bias, layer by layer; film: the
+    // embedding and modulation layers last) and make its gradient a view of one flat gradient
+    // buffer: the optimizer, the allreduce, the EMA and the checkpoint then work on one tensor each.
     std::int64_t total = 0;
-    for (auto& lin : _linears) total += lin->weight.numel() + lin->bias.numel();
+    for (auto& lin : all) total += lin->weight.numel() + lin->bias.numel();
     _flat = torch::empty({total});
     _flat_grad = torch::zeros({total + 1});
     torch::NoGradGuard no_grad;
     std::int64_t off = 0;
-    for (auto& lin : _linears) {
+    for (auto& lin : all) {
         for (torch::Tensor* p : {&lin->weight, &lin->bias}) {
             const std::int64_t n = p->numel();
             auto slice = _flat.narrow(0, off, n).view(p->sizes());
@@ -61,16 +74,37 @@ torch::Tensor MLPImpl::features(const torch::Tensor& x, const torch::Tensor& t, 
     return parts.size() == 1 ? x : torch::cat(parts, 1);
 }
 
+namespace {
+torch::Tensor apply_activation(Activation act, const torch::Tensor& h) {
+    switch (act) {
+    case Activation::SiLU: return torch::silu(h);
+    case Activation::GELU: return torch::gelu(h);
+    case Activation::Tanh: return torch::tanh(h);
+    }
+    return h;
+}
+} // namespace
+
+torch::Tensor MLPImpl::modulation(const torch::Tensor& e) {
+    return _film->forward(apply_activation(_spec.activation, _embed->forward(e)));
+}
+
 torch::Tensor MLPImpl::forward(const torch::Tensor& x, const torch::Tensor& t, const torch::Tensor& cond) {
     auto h = features(x, t, cond);
+    torch::Tensor gb;
+    if (_spec.film) {
+        gb = modulation(h.narrow(1, _spec.dim, _spec.embed_width()));
+        h = x;
+    }
+    const int H = _spec.hidden;
     for (std::size_t l = 0; l < _linears.size(); ++l) {
         h = _linears[l]->forward(h);
         if (l + 1 == _linears.size()) break;
-        switch (_spec.activation) {
-        case Activation::SiLU: h = torch::silu(h); break;
-        case Activation::GELU: h = torch::gelu(h); break;
-        case Activation::Tanh: h = torch::tanh(h); break;
+        if (_spec.film) {
+            const auto li = static_cast<std::int64_t>(l);
+            h = h * (1.0 + gb.narrow(1, 2 * li * H, H)) + gb.narrow(1, (2 * li + 1) * H, H);
         }
+        h = apply_activation(_spec.activation, h);
     }
     return h;
 }
@@ -105,6 +139,13 @@ void MLPWorkspace::reserve_activations(std::int64_t rows) {
     for (int l = 0; l < s.layers; ++l) {
         _z[l] = torch::empty({cap, s.hidden});
         _a[l] = torch::empty({cap, s.hidden});
+    }
+    if (s.film) {
+        _m.assign(static_cast<std::size_t>(s.layers), torch::Tensor());
+        for (int l = 0; l < s.layers; ++l) _m[l] = torch::empty({cap, s.hidden});
+        for (torch::Tensor* t : {&_ze, &_e, &_ge, &_gze}) *t = torch::empty({cap, s.hidden});
+        _gb = torch::empty({cap, 2 * s.layers * s.hidden});
+        _ggb = torch::empty({cap, 2 * s.layers * s.hidden});
     }
     _capacity = cap;
 }
@@ -141,15 +182,41 @@ void MLPWorkspace::activate(const torch::Tensor& z, torch::Tensor& a) {
     }
 }
 
+void MLPWorkspace::activate_backward(const torch::Tensor& grad_a, const torch::Tensor& z, const torch::Tensor& a,
+                                     torch::Tensor& grad_z) {
+    switch (_model->spec().activation) {
+    case Activation::SiLU: at::silu_backward_out(grad_z, grad_a, z); break;
+    case Activation::GELU: at::gelu_backward_out(grad_z, grad_a, z); break;
+    case Activation::Tanh: at::tanh_backward_out(grad_z, grad_a, a); break;
+    }
+}
+
 void MLPWorkspace::forward_rows(std::int64_t first, std::int64_t n) {
     const auto& lin = _model->linears();
-    const int L = _model->spec().layers;
+    const auto& s = _model->spec();
+    const int L = s.layers, H = s.hidden;
     torch::Tensor h = _in.narrow(0, first, n);
+    if (s.film) {
+        // Embedding and modulation of this chunk's [time features, conditions]; the first layer sees x.
+        auto ze = _ze.narrow(0, 0, n), e = _e.narrow(0, 0, n), gb = _gb.narrow(0, 0, n);
+        at::addmm_out(ze, _model->embed()->bias, h.narrow(1, s.dim, s.embed_width()), _model->embed()->weight.t());
+        activate(ze, e);
+        at::addmm_out(gb, _model->film()->bias, e, _model->film()->weight.t());
+        h = h.narrow(1, 0, s.dim);
+    }
     for (int l = 0; l < L; ++l) {
         auto z = _z[l].narrow(0, 0, n);
         auto a = _a[l].narrow(0, 0, n);
         at::addmm_out(z, lin[l]->bias, h, lin[l]->weight.t());
-        activate(z, a);
+        if (s.film) { // m = z (1 + gamma_l) + beta_l
+            auto m = _m[l].narrow(0, 0, n);
+            const auto gb = _gb.narrow(0, 0, n);
+            at::addcmul_out(m, z, z, gb.narrow(1, 2 * l * H, H));
+            m.add_(gb.narrow(1, (2 * l + 1) * H, H));
+            activate(m, a);
+        } else {
+            activate(z, a);
+        }
         h = a;
     }
     _y_rows = _y.narrow(0, 0, n);
@@ -158,14 +225,14 @@ void MLPWorkspace::forward_rows(std::int64_t first, std::int64_t n) {
 
 void MLPWorkspace::backward_rows(std::int64_t first, std::int64_t n, const torch::Tensor& grad_y, bool accumulate) {
     const auto& lin = _model->linears();
-    const auto act = _model->spec().activation;
-    const int L = _model->spec().layers;
+    const auto& s = _model->spec();
+    const int L = s.layers, H = s.hidden;
     auto ga = _ga.narrow(0, 0, n);
     auto gz = _gz.narrow(0, 0, n);
     // dW = g^T h and db = sum of g over rows, written or (later chunks) added.
-    auto weight_grads = [&](int l, const torch::Tensor& g, const torch::Tensor& h) {
-        auto gw = lin[l]->weight.grad();
-        auto gb = lin[l]->bias.grad();
+    auto weight_grads = [&](const torch::nn::Linear& layer, const torch::Tensor& g, const torch::Tensor& h) {
+        auto gw = layer->weight.grad();
+        auto gb = layer->bias.grad();
         if (!accumulate) {
             at::mm_out(gw, g.t(), h);
             at::sum_out(gb, g, {0});
@@ -174,18 +241,37 @@ void MLPWorkspace::backward_rows(std::int64_t first, std::int64_t n, const torch
             gb.add_(g.sum(0));
         }
     };
+    const auto input = _in.narrow(0, first, n);
     // Output layer: y = a_{L-1} W^T + b.
-    weight_grads(L, grad_y, _a[L - 1].narrow(0, 0, n));
+    weight_grads(lin[L], grad_y, _a[L - 1].narrow(0, 0, n));
     at::mm_out(ga, grad_y, lin[L]->weight);
     for (int l = L - 1; l >= 0; --l) {
-        const auto z = _z[l].narrow(0, 0, n);
-        switch (act) {
-        case Activation::SiLU: at::silu_backward_out(gz, ga, z); break;
-        case Activation::GELU: at::gelu_backward_out(gz, ga, z); break;
-        case Activation::Tanh: at::tanh_backward_out(gz, ga, _a[l].narrow(0, 0, n)); break;
+        const auto a = _a[l].narrow(0, 0, n);
+        if (s.film) {
+            // a = act(m), m = z (1 + gamma) + beta: dm = act'(m) da; dgamma = dm z; dbeta = dm; dz = dm (1 + gamma).
+            const auto z = _z[l].narrow(0, 0, n);
+            const auto gb = _gb.narrow(0, 0, n);
+            auto ggb = _ggb.narrow(0, 0, n);
+            auto dgamma = ggb.narrow(1, 2 * l * H, H), dbeta = ggb.narrow(1, (2 * l + 1) * H, H);
+            // (into the contiguous gz first: LibTorch 1.13's gelu_backward_out gave wrong values into a
+            // strided slice of _ggb here, measured by the autograd test; silu and tanh did not)
+            activate_backward(ga, _m[l].narrow(0, 0, n), a, gz);
+            dbeta.copy_(gz);
+            at::mul_out(dgamma, gz, z);
+            gz.addcmul_(dbeta, gb.narrow(1, 2 * l * H, H));
+        } else {
+            activate_backward(ga, _z[l].narrow(0, 0, n), a, gz);
         }
-        weight_grads(l, gz, l > 0 ? _a[l - 1].narrow(0, 0, n) : _in.narrow(0, first, n));
+        weight_grads(lin[l], gz, l > 0 ? _a[l - 1].narrow(0, 0, n) : input.narrow(1, 0, s.first_width()));
         if (l > 0) at::mm_out(ga, gz, lin[l]->weight);
+    }
+    if (s.film) { // back through the modulation layer and the embedding
+        const auto e = _e.narrow(0, 0, n), ggb = _ggb.narrow(0, 0, n);
+        auto ge = _ge.narrow(0, 0, n), gze = _gze.narrow(0, 0, n);
+        weight_grads(_model->film(), ggb, e);
+        at::mm_out(ge, ggb, _model->film()->weight);
+        activate_backward(ge, _ze.narrow(0, 0, n), e, gze);
+        weight_grads(_model->embed(), gze, input.narrow(1, s.dim, s.embed_width()));
     }
 }
 
@@ -228,9 +314,11 @@ void MLPWorkspace::evaluate(const torch::Tensor& x, double t, const torch::Tenso
     const auto& lin = _model->linears();
     const std::int64_t rows = x.size(0);
     reserve_activations(rows);
-    // The time features and conditions are the same for every row: fold W0[:, dim:] e into the bias.
+    // The time features and conditions are the same for every row: concat folds W0[:, dim:] e
+    // into the first bias; film evaluates the embedding and modulation once.
     const int extra = s.time_features + s.cond_dim;
     torch::Tensor bias0 = lin[0]->bias;
+    torch::Tensor gb;
     if (extra > 0) {
         auto& e = _extra;
         e.clear();
@@ -239,16 +327,27 @@ void MLPWorkspace::evaluate(const torch::Tensor& x, double t, const torch::Tenso
         for (float w : _omega) e.push_back(std::cos(w * static_cast<float>(t)));
         auto c = s.cond_dim > 0 ? cond_row.contiguous() : torch::Tensor();
         for (int k = 0; k < s.cond_dim; ++k) e.push_back(c.data_ptr<float>()[k]);
-        if (!_bias0.defined() || _bias0.numel() != s.hidden) _bias0 = torch::empty({s.hidden});
-        at::addmv_out(_bias0, lin[0]->bias, lin[0]->weight.narrow(1, s.dim, extra), torch::from_blob(e.data(), {extra}));
-        bias0 = _bias0;
+        const auto erow = torch::from_blob(e.data(), {extra});
+        if (s.film) {
+            _eval_gb = _model->modulation(erow.reshape({1, extra})).reshape({-1});
+            gb = _eval_gb;
+        } else {
+            if (!_bias0.defined() || _bias0.numel() != s.hidden) _bias0 = torch::empty({s.hidden});
+            at::addmv_out(_bias0, lin[0]->bias, lin[0]->weight.narrow(1, s.dim, extra), erow);
+            bias0 = _bias0;
+        }
     }
+    const int H = s.hidden;
     torch::Tensor h = x;
     for (int l = 0; l < s.layers; ++l) {
         auto z = _z[l].narrow(0, 0, rows);
         auto a = _a[l].narrow(0, 0, rows);
         if (l == 0) at::addmm_out(z, bias0, x, lin[0]->weight.narrow(1, 0, s.dim).t());
         else at::addmm_out(z, lin[l]->bias, h, lin[l]->weight.t());
+        if (gb.defined()) {
+            z.mul_(1.0 + gb.narrow(0, 2 * l * H, H));
+            z.add_(gb.narrow(0, (2 * l + 1) * H, H));
+        }
         activate(z, a);
         h = a;
     }
@@ -288,6 +387,7 @@ ModelInfo make_model_info(const TrainConfig& c, const Dataset& data) {
     info.spec.layers = c.layers;
     info.spec.activation = c.activation;
     info.spec.time_features = c.time_features;
+    info.spec.film = c.film;
     info.objective = c.objective;
     info.conditions = c.data.conditions;
     info.norm = data.normalization();
@@ -311,6 +411,7 @@ void write_info(torch::serialize::OutputArchive& ar, const ModelInfo& i) {
     ar.write("layers", c10::IValue(static_cast<std::int64_t>(i.spec.layers)));
     ar.write("activation", c10::IValue(std::string(to_string(i.spec.activation))));
     ar.write("time_features", c10::IValue(static_cast<std::int64_t>(i.spec.time_features)));
+    ar.write("condition_embedding", c10::IValue(std::string(i.spec.film ? "film" : "concat")));
     ar.write("conditions", c10::IValue(join(i.conditions, ',')));
     ar.write("mean", to_tensor(i.norm.mean));
     ar.write("std", to_tensor(i.norm.std));
@@ -351,6 +452,8 @@ ModelInfo read_info(torch::serialize::InputArchive& ar, const std::string& path)
         i.spec.layers = static_cast<int>(get("layers").toInt());
         i.spec.activation = parse_activation(get("activation").toStringRef());
         i.spec.time_features = static_cast<int>(get("time_features").toInt());
+        c10::IValue emb; // absent in model files written before FiLM: concat
+        i.spec.film = ar.try_read("condition_embedding", emb) && emb.toStringRef() == "film";
         i.conditions = split(get("conditions").toStringRef(), ',');
         i.norm.mean = tensor("mean");
         i.norm.std = tensor("std");

@@ -72,6 +72,19 @@ Activation parse_activation(const std::string& s) {
 
 std::string checkpoint_path(const std::string& model_file) { return model_file + ".ckpt"; }
 
+void check_device(const std::string& key, const std::string& device) {
+    if (device != "cuda") return;
+#ifdef KINFLOW_TORCH_CUDA
+    throw OptionError(key, device,
+                      "this LibTorch has CUDA, but kinflow's trainer and sampler run their hand-written passes on the "
+                      "CPU only so far; use cpu");
+#else
+    throw OptionError(key, device,
+                      "this kinflow is built against a CPU-only LibTorch (Debian's libtorch-dev); a GPU needs a "
+                      "CUDA-enabled LibTorch (Torch_DIR); use cpu");
+#endif
+}
+
 void describe(po::options_description& d, std::int64_t& seed) {
     d.add_options()("run.seed", po::value(&seed)->default_value(seed),
                     "master seed: parameter initialisation, minibatches, noise, builtin data; >= 0");
@@ -95,7 +108,14 @@ void describe(po::options_description& d, TrainOptions& o) {
         "gaussian and uniform live in normalised coordinates")(
         "train.condition", po::value(&o.condition)->default_value(o.condition),
         "comma list of conditioning values per file and snapshot: `time` (the snapshot time) or a key `section.name` "
-        "of the file's recorded deck (e.g. ks.chi); empty = unconditional")(
+        "of the file's recorded deck (e.g. ks.chi); empty = unconditional. Conditions are normalised by the mean and "
+        "standard deviation of the training values (recorded in the model file); `ks.chi,time` over several snapshots "
+        "makes one model for any (chi, t) in the training range")(
+        "train.condition_embedding", po::value(&o.condition_embedding)->default_value(o.condition_embedding),
+        "how the network sees the time features and conditions: concat (extra inputs of the first layer) | film (an "
+        "embedding MLP of width `hidden` maps [time features, conditions] to a scale and shift of every hidden layer, "
+        "h -> act((W h + b) (1 + gamma) + beta), zero-initialised so training starts from the unmodulated network; "
+        "FiLM, Perez et al. 2018). Needs time features or conditions")(
         "train.hidden", po::value(&o.hidden)->default_value(o.hidden), "MLP width, 1..4096")(
         "train.layers", po::value(&o.layers)->default_value(o.layers), "MLP hidden layers, 1..32")(
         "train.activation", po::value(&o.activation)->default_value(o.activation), "silu | gelu | tanh")(
@@ -118,6 +138,8 @@ void describe(po::options_description& d, TrainOptions& o) {
         "train.vp_eps", po::value(&o.vp_eps)->default_value(o.vp_eps),
         "dsm: smallest diffusion time (training and sampling stop at t = 1 - vp_eps), in (0, 0.5)")(
         "train.threads", po::value(&o.threads)->default_value(o.threads), "LibTorch intra-op threads per rank, 1..256")(
+        "train.device", po::value(&o.device)->default_value(o.device),
+        "cpu | cuda; cuda is rejected with a one-line reason (Debian's libtorch-dev is CPU-only; the GPU training path is not written yet)")(
         "train.model_file", po::value(&o.model_file)->default_value(o.model_file),
         "trained model (LibTorch archive: weights, architecture, normalisation, objective, schedule, conditions); "
         "the checkpoint is MODEL_FILE.ckpt")(
@@ -203,6 +225,13 @@ TrainConfig validate(const TrainOptions& o, std::int64_t seed) {
     c.layers = o.layers;
     c.activation = parse_activation(o.activation);
     c.time_features = c.objective == Objective::W2Map ? 0 : o.time_features;
+    check_choice("train.condition_embedding", o.condition_embedding, {"concat", "film"});
+    c.film = o.condition_embedding == "film";
+    if (c.film && c.time_features == 0 && c.data.conditions.empty()) {
+        throw OptionError("train.condition_embedding", o.condition_embedding,
+                          "film modulates the network by time and conditions; a w2map model without train.condition has "
+                          "neither (use concat)");
+    }
 
     check_range("train.batch_size", o.batch_size, std::int64_t{1}, std::int64_t{1} << 24);
     check_range("train.steps", o.steps, std::int64_t{0}, std::int64_t{1} << 40);
@@ -232,6 +261,8 @@ TrainConfig validate(const TrainOptions& o, std::int64_t seed) {
 
     check_range("train.threads", static_cast<std::int64_t>(o.threads), 1, 256);
     c.threads = o.threads;
+    check_choice("train.device", o.device, {"cpu", "cuda"});
+    check_device("train.device", o.device);
     if (o.model_file.empty()) throw OptionError("train.model_file", o.model_file, "must not be empty");
     c.model_file = o.model_file;
     c.loss_file = o.loss_file.empty() ? o.model_file + ".loss.csv" : o.loss_file;

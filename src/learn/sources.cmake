@@ -16,3 +16,8 @@ add_library(kinflow_sample
   sample/sampler.cpp)
 add_library(kinflow::sample ALIAS kinflow_sample)
 target_link_libraries(kinflow_sample PUBLIC kinflow_learn)
+# train.device / sample.device = cuda: the reason given for refusing it depends on whether this
+# LibTorch has CUDA (TorchConfig sets TORCH_CUDA_LIBRARIES only then).
+if(TORCH_CUDA_LIBRARIES)
+  target_compile_definitions(kinflow_learn PRIVATE KINFLOW_TORCH_CUDA)
+endif()

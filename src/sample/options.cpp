@@ -6,6 +6,7 @@
 #include <boost/program_options.hpp>
 
 #include "kinflow/core/options.hpp"
+#include "kinflow/learn/options.hpp"
 
 namespace kinflow::sample {
 
@@ -46,7 +47,9 @@ void describe(po::options_description& d, SampleOptions& o) {
         "file holding the source snapshot for models trained with source = snapshot:<index> (default: the "
         "training data file)")(
         "sample.batch", po::value(&o.batch)->default_value(o.batch), "rows per network evaluation (memory), >= 1")(
-        "sample.threads", po::value(&o.threads)->default_value(o.threads), "LibTorch intra-op threads per rank, 1..256");
+        "sample.threads", po::value(&o.threads)->default_value(o.threads), "LibTorch intra-op threads per rank, 1..256")(
+        "sample.device", po::value(&o.device)->default_value(o.device),
+        "cpu | cuda; cuda is rejected with a one-line reason (Debian's libtorch-dev is CPU-only; the GPU sampling path is not written yet)");
 }
 
 void describe_output(po::options_description& d, std::string& file) {
@@ -81,6 +84,8 @@ SampleConfig validate(const SampleOptions& o, std::int64_t seed, const std::stri
     c.batch = o.batch;
     check_range("sample.threads", static_cast<std::int64_t>(o.threads), 1, 256);
     c.threads = o.threads;
+    check_choice("sample.device", o.device, {"cpu", "cuda"});
+    learn::check_device("sample.device", o.device);
     if (output_file.empty()) throw OptionError("output.file", output_file, "must not be empty");
     c.output_file = output_file;
     return c;

@@ -14,8 +14,9 @@
 using namespace kinflow;
 
 namespace {
-learn::ModelSpec spec(learn::Activation act, int cond_dim = 2) {
+learn::ModelSpec spec(learn::Activation act, int cond_dim = 2, bool film = false) {
     learn::ModelSpec s;
+    s.film = film;
     s.dim = 3;
     s.cond_dim = cond_dim;
     s.hidden = 24;
@@ -25,12 +26,23 @@ learn::ModelSpec spec(learn::Activation act, int cond_dim = 2) {
     return s;
 }
 double rel_diff(const torch::Tensor& a, const torch::Tensor& b) { return ((a - b).norm() / b.norm()).item<double>(); }
+
+/// Give a film model's zero-initialised modulation layer random weights (a trained model's state),
+/// so that every FiLM path carries a gradient.
+void randomize_film(learn::MLP& m) {
+    if (!m->spec().film) return;
+    torch::NoGradGuard ng;
+    m->film()->weight.normal_(0.0, 0.3);
+    m->film()->bias.normal_(0.0, 0.3);
+}
 } // namespace
 
 TEST(LearnModel, HandWrittenBackwardMatchesAutograd) {
+    for (bool film : {false, true})
     for (auto act : {learn::Activation::SiLU, learn::Activation::GELU, learn::Activation::Tanh}) {
         torch::manual_seed(3);
-        learn::MLP m(spec(act));
+        learn::MLP m(spec(act, 2, film));
+        randomize_film(m);
         const std::int64_t n = 97;
         const auto x = torch::randn({n, 3}), t = torch::rand({n}), c = torch::randn({n, 2}), target = torch::randn({n, 3});
         // Autograd: the parameters' .grad() are views of the flat gradient buffer.
@@ -46,7 +58,7 @@ TEST(LearnModel, HandWrittenBackwardMatchesAutograd) {
         const auto y = ws.forward().clone();
         EXPECT_LT(rel_diff(y, m->forward(x, t, c).detach()), 1e-6);
         ws.backward(2.0 * (y - target) / (n * 3.0));
-        EXPECT_LT(rel_diff(g.narrow(0, 0, m->parameter_count()), reference), 1e-5) << learn::to_string(act);
+        EXPECT_LT(rel_diff(g.narrow(0, 0, m->parameter_count()), reference), 1e-5) << learn::to_string(act) << " film " << film;
         // The chunked step (7 rows at a time, gradients summed over chunks): the same loss and gradient.
         g.fill_(123.0f);
         ws.set_features(x, t, c);
@@ -60,19 +72,96 @@ TEST(LearnModel, HandWrittenBackwardMatchesAutograd) {
 }
 
 TEST(LearnModel, FoldedEvaluationMatchesForward) {
+    for (bool film : {false, true}) {
+        torch::manual_seed(4);
+        learn::MLP m(spec(learn::Activation::SiLU, 2, film));
+        randomize_film(m);
+        learn::MLPWorkspace ws(m);
+        const auto x = torch::randn({50, 3});
+        const auto c = torch::tensor({0.3f, -1.2f});
+        auto out = torch::empty({50, 3});
+        ws.evaluate(x, 0.37, c, out);
+        torch::NoGradGuard ng;
+        const auto ref = m->forward(x, torch::full({50}, 0.37f), c.expand({50, 2}));
+        EXPECT_LT(rel_diff(out, ref), 1e-6) << "film " << film;
+    }
     torch::manual_seed(4);
     learn::MLP m(spec(learn::Activation::SiLU));
-    learn::MLPWorkspace ws(m);
-    const auto x = torch::randn({50, 3});
-    const auto c = torch::tensor({0.3f, -1.2f});
-    auto out = torch::empty({50, 3});
-    ws.evaluate(x, 0.37, c, out);
-    torch::NoGradGuard ng;
-    const auto ref = m->forward(x, torch::full({50}, 0.37f), c.expand({50, 2}));
-    EXPECT_LT(rel_diff(out, ref), 1e-6);
     // Parameters live in the flat buffer.
     m->flat_parameters().zero_();
     EXPECT_EQ(m->linears()[0]->weight.abs().sum().item<float>(), 0.0f);
+}
+
+TEST(LearnModel, FilmShapesAndZeroInitialModulation) {
+    // Widths: first layer x only (3), embedding [8 time features, 2 conditions] -> 24, modulation
+    // 24 -> 2 x 3 layers x 24; the flat buffer holds exactly these parameters.
+    torch::manual_seed(8);
+    learn::MLP m(spec(learn::Activation::SiLU, 2, true));
+    EXPECT_EQ(m->linears()[0]->weight.sizes(), (std::vector<std::int64_t>{24, 3}));
+    EXPECT_EQ(m->embed()->weight.sizes(), (std::vector<std::int64_t>{24, 10}));
+    EXPECT_EQ(m->film()->weight.sizes(), (std::vector<std::int64_t>{144, 24}));
+    const std::int64_t expected = (3 * 24 + 24) + 2 * (24 * 24 + 24) + (24 * 3 + 3) + (10 * 24 + 24) + (24 * 144 + 144);
+    EXPECT_EQ(m->parameter_count(), expected);
+    EXPECT_EQ(m->film()->bias.data_ptr<float>() + 144, m->flat_parameters().data_ptr<float>() + expected);
+    const auto e = torch::randn({5, 10});
+    EXPECT_EQ(m->modulation(e).sizes(), (std::vector<std::int64_t>{5, 144}));
+    // Zero-initialised modulation: at initialisation the output does not depend on t or the condition.
+    torch::NoGradGuard ng;
+    const auto x = torch::randn({7, 3});
+    const auto a = m->forward(x, torch::full({7}, 0.1f), torch::zeros({7, 2}));
+    const auto b = m->forward(x, torch::full({7}, 0.9f), torch::ones({7, 2}));
+    EXPECT_TRUE(torch::equal(a, b));
+    // A film model without time features or conditions is refused.
+    auto bare = spec(learn::Activation::SiLU, 0, true);
+    bare.time_features = 0;
+    EXPECT_THROW(learn::MLP{bare}, Error);
+}
+
+TEST(LearnModel, FilmGradientMatchesFiniteDifferences) {
+    // Independent of autograd: central differences of the loss in float64 (a float64 copy of the
+    // network) against the hand-written float32 gradient, on parameters of every kind of layer.
+    torch::manual_seed(9);
+    const auto sp = spec(learn::Activation::Tanh, 2, true);
+    learn::MLP m(sp);
+    randomize_film(m);
+    learn::MLP m64(sp);
+    {
+        torch::NoGradGuard ng;
+        m64->flat_parameters().copy_(m->flat_parameters());
+    }
+    m64->to(torch::kFloat64);
+    const std::int64_t n = 13;
+    const auto x = torch::randn({n, 3}, torch::kFloat64), t = torch::rand({n}, torch::kFloat64);
+    const auto c = torch::randn({n, 2}, torch::kFloat64), target = torch::randn({n, 3}, torch::kFloat64);
+    learn::MLPWorkspace ws(m);
+    ws.set_features(x.to(torch::kFloat32), t.to(torch::kFloat32), c.to(torch::kFloat32));
+    ws.mse_step(target.to(torch::kFloat32), 1.0 / n, n);
+    const auto grad = m->flat_gradients();
+    auto params64 = m64->parameters();
+    torch::NoGradGuard ng;
+    auto loss64 = [&] { return (m64->forward(x, t, c) - target).pow(2).sum().item<double>() / n; };
+    // The flat index of the first element of each parameter tensor, in registration order.
+    std::int64_t offset = 0, checked = 0;
+    double worst = 0;
+    for (auto& p : params64) {
+        auto flat = p.view({-1});
+        for (std::int64_t k : {std::int64_t{0}, flat.numel() / 2, flat.numel() - 1}) {
+            const double h = 1e-6, v = flat[k].item<double>();
+            flat[k] = v + h;
+            const double up = loss64();
+            flat[k] = v - h;
+            const double down = loss64();
+            flat[k] = v;
+            const double fd = (up - down) / (2 * h);
+            const double hw = grad[offset + k].item<double>();
+            worst = std::max(worst, std::fabs(fd - hw) / (std::fabs(fd) + 1e-3));
+            ++checked;
+        }
+        offset += flat.numel();
+    }
+    std::printf("  film gradient: %lld entries, worst relative difference %.2e\n", static_cast<long long>(checked), worst);
+    EXPECT_EQ(offset, m->parameter_count());
+    EXPECT_LT(worst, 1e-3); // float32 forward/backward against float64 differences
 }
 
 TEST(LearnModel, ModelFileRoundTrip) {
@@ -105,7 +194,16 @@ TEST(LearnModel, ModelFileRoundTrip) {
     EXPECT_EQ(back.info.beta_max, 12.0);
     EXPECT_EQ(back.info.step, 77);
     EXPECT_EQ(back.info.deck, info.deck);
+    EXPECT_FALSE(back.info.spec.film);
     EXPECT_THROW(learn::load_model_file(test::scratch("missing.pt")), Error);
+    // A film model keeps its embedding and modulation weights.
+    info.spec.film = true;
+    learn::MLP mf(info.spec);
+    randomize_film(mf);
+    learn::save_model_file(path, info, mf->flat_parameters());
+    const auto film_back = learn::load_model_file(path);
+    EXPECT_TRUE(film_back.info.spec.film);
+    EXPECT_TRUE(torch::equal(film_back.model->flat_parameters(), mf->flat_parameters()));
 }
 
 TEST(LearnSampler, IntegratorsConvergeAtTheirOrder) {

@@ -75,6 +75,12 @@ TEST(LearnOptions, BadValuesNameTheKey) {
     EXPECT_EQ(with([](auto& o) { o.threads = 0; }), "train.threads");
     EXPECT_EQ(with([](auto& o) { o.model_file = ""; }), "train.model_file");
     EXPECT_EQ(with([](auto& o) { o.checkpoint_every = -1; }), "train.checkpoint_every");
+    EXPECT_EQ(with([](auto& o) { o.condition_embedding = "adaln"; }), "train.condition_embedding");
+    // film needs something to modulate by: an unconditional map has no time input and no condition
+    EXPECT_EQ(with([](auto& o) { o.objective = "w2map"; o.condition_embedding = "film"; }), "train.condition_embedding");
+    EXPECT_EQ(with([](auto& o) { o.condition_embedding = "film"; }), ""); // fm: time features
+    EXPECT_EQ(with([](auto& o) { o.device = "tpu"; }), "train.device");
+    EXPECT_EQ(with([](auto& o) { o.device = "cuda"; }), "train.device"); // CPU-only LibTorch, or no GPU path yet
 }
 
 TEST(SampleOptions, BadValuesNameTheKey) {
@@ -90,6 +96,8 @@ TEST(SampleOptions, BadValuesNameTheKey) {
     EXPECT_EQ(with([](auto& o) { o.nfe = 0; }), "sample.nfe");
     EXPECT_EQ(with([](auto& o) { o.count = -1; }), "sample.count");
     EXPECT_EQ(with([](auto& o) { o.condition = "0.5, x"; }), "sample.condition");
+    EXPECT_EQ(with([](auto& o) { o.device = "cuda"; }), "sample.device");
+    EXPECT_EQ(with([](auto& o) { o.device = "gpu"; }), "sample.device");
     EXPECT_EQ(bad_sample_key(o, ""), "output.file");
     o.condition = "0.5, 2";
     EXPECT_EQ(sample::validate(o, 1, "x.h5").condition, (std::vector<double>{0.5, 2.0}));

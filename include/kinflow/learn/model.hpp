@@ -27,8 +27,12 @@ struct MLPImpl : torch::nn::Module {
     /// Network output for rows x [B, dim], times t [B] (ignored without time features) and
     /// normalised conditions cond [B, cond_dim] (undefined when cond_dim = 0). Autograd-enabled.
     torch::Tensor forward(const torch::Tensor& x, const torch::Tensor& t, const torch::Tensor& cond = {});
-    /// The input row [x, sin(w t), cos(w t), cond] of the first layer.
+    /// The input row [x, sin(w t), cos(w t), cond] (concat: of the first layer; film: x, then the
+    /// embedding's inputs).
     torch::Tensor features(const torch::Tensor& x, const torch::Tensor& t, const torch::Tensor& cond) const;
+    /// FiLM scale and shift [B, 2 layers hidden] (gamma_0, beta_0, gamma_1, ...) of the embedding
+    /// inputs e = [sin(w t), cos(w t), cond] [B, embed_width]; film models only.
+    torch::Tensor modulation(const torch::Tensor& e);
 
     const ModelSpec& spec() const { return _spec; }
     /// The buffer every parameter is a view of (weights and bias of each layer in order).
@@ -39,11 +43,15 @@ struct MLPImpl : torch::nn::Module {
     torch::Tensor& flat_gradients() { return _flat_grad; }
     std::int64_t parameter_count() const { return _flat.numel(); }
     const std::vector<torch::nn::Linear>& linears() const { return _linears; }
+    /// film: the embedding layer (embed_width -> hidden) and the modulation layer (hidden -> 2 layers hidden).
+    const torch::nn::Linear& embed() const { return _embed; }
+    const torch::nn::Linear& film() const { return _film; }
     const torch::Tensor& omega() const { return _omega; }
 
   private:
     ModelSpec _spec;
     std::vector<torch::nn::Linear> _linears;
+    torch::nn::Linear _embed{nullptr}, _film{nullptr};
     torch::Tensor _flat, _flat_grad, _omega;
 };
 TORCH_MODULE(MLP);
@@ -78,6 +86,7 @@ class MLPWorkspace {
     void reserve(std::int64_t rows);
     void reserve_activations(std::int64_t rows);
     void activate(const torch::Tensor& z, torch::Tensor& a);
+    void activate_backward(const torch::Tensor& grad_a, const torch::Tensor& z, const torch::Tensor& a, torch::Tensor& grad_z);
     void forward_rows(std::int64_t first, std::int64_t n);
     void backward_rows(std::int64_t first, std::int64_t n, const torch::Tensor& grad_y, bool accumulate);
     MLP _model;
@@ -85,6 +94,9 @@ class MLPWorkspace {
     torch::Tensor _in, _y, _y_rows, _gy, _ga, _gz, _bias0, _emb;
     std::vector<float> _omega, _extra; // time frequencies; folded time/condition inputs (evaluate)
     std::vector<torch::Tensor> _z, _a; // pre-activations and activations of the hidden layers
+    std::vector<torch::Tensor> _m;     // film: modulated pre-activations z (1 + gamma) + beta
+    torch::Tensor _ze, _e, _gb, _ggb, _ge, _gze; // film: embedding pre-activation/activation, modulation, their gradients
+    torch::Tensor _eval_gb;                      // film: the modulation of evaluate()'s time and condition
 };
 
 } // namespace kinflow::learn

@@ -17,6 +17,7 @@ struct TrainOptions {
     std::string snapshot = "-1";
     std::string source = "gaussian";
     std::string condition;
+    std::string condition_embedding = "concat";
     int hidden = 64;
     int layers = 3;
     std::string activation = "silu";
@@ -33,6 +34,7 @@ struct TrainOptions {
     double beta_max = 20.0;
     double vp_eps = 1e-3;
     int threads = 1;
+    std::string device = "cpu";
     std::string model_file = "out/model.pt";
     std::string loss_file; ///< empty: model_file + ".loss.csv"
     std::int64_t checkpoint_every = 0;
@@ -70,7 +72,13 @@ struct ModelSpec {
     int layers = 3;
     Activation activation = Activation::SiLU;
     int time_features = 16; ///< 0: no time input (w2map)
+    /// false (`concat`): time features and conditions are extra inputs of the first layer;
+    /// true (`film`): they feed an embedding MLP whose output scales and shifts every hidden
+    /// layer (FiLM, Perez et al. 2018), and the first layer sees x only.
+    bool film = false;
     int input_width() const { return dim + time_features + cond_dim; }
+    int embed_width() const { return time_features + cond_dim; }    ///< inputs of the FiLM embedding
+    int first_width() const { return film ? dim : input_width(); } ///< inputs of the first layer
 };
 
 /// Everything kinflow-train needs, checked.
@@ -80,6 +88,7 @@ struct TrainConfig {
     std::string data_text; ///< the deck value of train.data (recorded in the model file)
     std::string source_text;
     int hidden = 64, layers = 3, time_features = 16;
+    bool film = false; ///< train.condition_embedding = film
     Activation activation = Activation::SiLU;
     std::int64_t batch_size = 256, steps = 2000, warmup = 0;
     double lr = 1e-3;
@@ -99,6 +108,10 @@ void describe(boost::program_options::options_description& run, std::int64_t& se
 void describe(boost::program_options::options_description& train, TrainOptions& o);
 /// Check every key; throws OptionError naming the key.
 TrainConfig validate(const TrainOptions& o, std::int64_t seed);
+
+/// `cuda` is accepted only by a build against a CUDA-enabled LibTorch (KINFLOW_TORCH_CUDA);
+/// throws OptionError naming `key` otherwise.
+void check_device(const std::string& key, const std::string& device);
 
 /// Path of the checkpoint that belongs to a model file.
 std::string checkpoint_path(const std::string& model_file);

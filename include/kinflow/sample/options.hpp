@@ -17,6 +17,7 @@ struct SampleOptions {
     std::string source_file;
     std::int64_t batch = 2048;
     int threads = 1;
+    std::string device = "cpu";
 };
 
 enum class Method { Euler, Heun, RK4, EulerMaruyama };
