@@ -31,6 +31,8 @@ struct Args {
     int projections = 200;
     std::int64_t seed = 0;
     bool save_attrs = false;
+    bool no_sinkhorn = false;
+    int bootstrap = 0;
 };
 
 std::vector<double> read_positions(const std::string& path, int index, int& dim, double& time) {
@@ -69,7 +71,12 @@ int run(int argc, char** argv, const comm::Communicator& comm) {
         "projections", po::value(&a.projections)->default_value(200), "directions for sliced W2 (all points), >= 1")(
         "seed", po::value(&a.seed)->default_value(0), "seed for subsampling and projections")(
         "json", po::value(&a.json), "also write the metrics as JSON to this file")(
-        "save-attrs", po::bool_switch(&a.save_attrs), "also store the metrics as attributes metric_* of B's root group");
+        "save-attrs", po::bool_switch(&a.save_attrs), "also store the metrics as attributes metric_* of B's root group")(
+        "no-sinkhorn", po::bool_switch(&a.no_sinkhorn), "skip the Sinkhorn W2 (the slowest metric at thousands of points)")(
+        "bootstrap", po::value(&a.bootstrap)->default_value(0),
+        "standard errors from B bootstrap resamples, 0 (off) or 2..1000: both subsamples are resampled with "
+        "replacement (independently, or with the same rows when A and B have equal size: paired data stay paired), "
+        "and each metric's SE is the standard deviation of its B recomputed values: w2_exact_se, mean_error_se");
     po::positional_options_description pos;
     pos.add("a", 1).add("b", 1);
     po::variables_map vm;
@@ -90,6 +97,7 @@ int run(int argc, char** argv, const comm::Communicator& comm) {
         check_range("max-points", a.max_points, std::int64_t{2}, std::int64_t{20000});
         check_positive("sinkhorn-eps", a.sinkhorn_eps);
         check_range("projections", static_cast<std::int64_t>(a.projections), 1, 100000);
+        if (a.bootstrap != 0) check_range("bootstrap", static_cast<std::int64_t>(a.bootstrap), 2, 1000);
     } catch (const OptionError& e) {
         throw drivers::SetupError(std::string("command line: ") + e.what());
     }
@@ -119,8 +127,11 @@ int run(int argc, char** argv, const comm::Communicator& comm) {
     for (std::size_t i = 0; i < k; ++i)
         for (int d = 0; d < dim; ++d) cmean += (sa[i * dim + d] - sb[((i * 7919) % k) * dim + d]) * (sa[i * dim + d] - sb[((i * 7919) % k) * dim + d]);
     cmean /= static_cast<double>(k);
-    const auto sk = metrics::sinkhorn_w2_squared(ka, kb, a.sinkhorn_eps * std::max(cmean, 1e-300), 500, 1e-6);
-    m.emplace_back("w2_sinkhorn", std::sqrt(sk.cost));
+    metrics::SinkhornResult sk;
+    if (!a.no_sinkhorn) {
+        sk = metrics::sinkhorn_w2_squared(ka, kb, a.sinkhorn_eps * std::max(cmean, 1e-300), 500, 1e-6);
+        m.emplace_back("w2_sinkhorn", std::sqrt(sk.cost));
+    }
     m.emplace_back("sliced_w2", std::sqrt(metrics::sliced_w2_squared(ca, cb, a.projections, static_cast<std::uint64_t>(a.seed) + 1)));
     m.emplace_back("energy_distance", metrics::energy_distance(ka, kb));
     std::vector<double> ma, mb, Sa, Sb;
@@ -132,11 +143,44 @@ int run(int argc, char** argv, const comm::Communicator& comm) {
     m.emplace_back("mean_error", std::sqrt(dm));
     m.emplace_back("cov_error_fro", std::sqrt(ds));
     m.emplace_back("w2_gaussian_fit", std::sqrt(std::max(0.0, metrics::gaussian_w2_squared(ma, Sa, mb, Sb, dim))));
+    if (a.bootstrap > 0) {
+        // Bootstrap (Efron 1979): resample both subsamples with replacement and recompute. Equal
+        // sizes use the same row draw for both (keeps paired rows paired, as the subsample does).
+        std::mt19937_64 gen(static_cast<std::uint64_t>(a.seed) + 7);
+        std::uniform_int_distribution<std::size_t> row(0, k - 1);
+        std::vector<double> ra(sa.size()), rb(sb.size());
+        std::vector<std::vector<double>> vals(2);
+        for (int r = 0; r < a.bootstrap; ++r) {
+            for (std::size_t i = 0; i < k; ++i) {
+                const std::size_t ia = row(gen), ib = na == nb ? ia : row(gen);
+                std::copy(sa.begin() + ia * dim, sa.begin() + (ia + 1) * dim, ra.begin() + i * dim);
+                std::copy(sb.begin() + ib * dim, sb.begin() + (ib + 1) * dim, rb.begin() + i * dim);
+            }
+            const metrics::Cloud qa{ra.data(), k, dim}, qb{rb.data(), k, dim};
+            vals[0].push_back(std::sqrt(metrics::w2_squared_exact(ra.data(), rb.data(), k, dim)));
+            std::vector<double> pa, pb, Qa, Qb;
+            metrics::mean_cov(qa, pa, Qa);
+            metrics::mean_cov(qb, pb, Qb);
+            double e = 0;
+            for (int d = 0; d < dim; ++d) e += (pa[d] - pb[d]) * (pa[d] - pb[d]);
+            vals[1].push_back(std::sqrt(e));
+        }
+        auto sd = [](const std::vector<double>& v) {
+            double mean = 0, var = 0;
+            for (double x : v) mean += x / static_cast<double>(v.size());
+            for (double x : v) var += (x - mean) * (x - mean) / static_cast<double>(v.size() - 1);
+            return std::sqrt(var);
+        };
+        m.emplace_back("w2_exact_se", sd(vals[0]));
+        m.emplace_back("mean_error_se", sd(vals[1]));
+    }
 
     std::printf("kinflow-compare: A = %s (snapshot t = %g, %zu points), B = %s (t = %g, %zu points), dim %d\n", a.a.c_str(),
                 ta, na, a.b.c_str(), tb, nb, dim);
-    std::printf("  subsample for exact/Sinkhorn/energy: %zu points; Sinkhorn eps = %g x mean sq. distance (%d iterations)\n", k,
-                a.sinkhorn_eps, sk.iterations);
+    if (a.no_sinkhorn) std::printf("  subsample for exact/energy: %zu points\n", k);
+    else std::printf("  subsample for exact/Sinkhorn/energy: %zu points; Sinkhorn eps = %g x mean sq. distance (%d iterations)\n",
+                     k, a.sinkhorn_eps, sk.iterations);
+    if (a.bootstrap > 0) std::printf("  standard errors (_se) from %d bootstrap resamples\n", a.bootstrap);
     for (const auto& kv : m) std::printf("  %-16s %.6g\n", kv.first.c_str(), kv.second);
     if (!a.json.empty()) {
         std::ofstream js(a.json);
