@@ -31,8 +31,8 @@ MLPImpl::MLPImpl(const ModelSpec& spec) : _spec(spec) {
     }
     std::vector<torch::nn::Linear> all = _linears;
     if (spec.film) {
-        _embed = register_module("embed", torch::nn::Linear(spec.embed_width(), spec.hidden));
-        _film = register_module("film", torch::nn::Linear(spec.hidden, 2 * spec.layers * spec.hidden));
+        _embed = register_module("embed", torch::nn::Linear(spec.embed_width(), spec.film_width));
+        _film = register_module("film", torch::nn::Linear(spec.film_width, 2 * spec.layers * spec.hidden));
         // Zero modulation at initialisation (gamma = beta = 0): training starts from the plain MLP
         // on x, as adaLN-Zero in DiT (Peebles & Xie 2023) starts its blocks at the identity.
         torch::NoGradGuard no_grad;
@@ -143,7 +143,7 @@ void MLPWorkspace::reserve_activations(std::int64_t rows) {
     if (s.film) {
         _m.assign(static_cast<std::size_t>(s.layers), torch::Tensor());
         for (int l = 0; l < s.layers; ++l) _m[l] = torch::empty({cap, s.hidden});
-        for (torch::Tensor* t : {&_ze, &_e, &_ge, &_gze}) *t = torch::empty({cap, s.hidden});
+        for (torch::Tensor* t : {&_ze, &_e, &_ge, &_gze}) *t = torch::empty({cap, s.film_width});
         _gb = torch::empty({cap, 2 * s.layers * s.hidden});
         _ggb = torch::empty({cap, 2 * s.layers * s.hidden});
     }
@@ -388,6 +388,7 @@ ModelInfo make_model_info(const TrainConfig& c, const Dataset& data) {
     info.spec.activation = c.activation;
     info.spec.time_features = c.time_features;
     info.spec.film = c.film;
+    info.spec.film_width = c.film_width;
     info.objective = c.objective;
     info.conditions = c.data.conditions;
     info.norm = data.normalization();
@@ -412,6 +413,7 @@ void write_info(torch::serialize::OutputArchive& ar, const ModelInfo& i) {
     ar.write("activation", c10::IValue(std::string(to_string(i.spec.activation))));
     ar.write("time_features", c10::IValue(static_cast<std::int64_t>(i.spec.time_features)));
     ar.write("condition_embedding", c10::IValue(std::string(i.spec.film ? "film" : "concat")));
+    ar.write("film_width", c10::IValue(static_cast<std::int64_t>(i.spec.film_width)));
     ar.write("conditions", c10::IValue(join(i.conditions, ',')));
     ar.write("mean", to_tensor(i.norm.mean));
     ar.write("std", to_tensor(i.norm.std));
@@ -454,6 +456,7 @@ ModelInfo read_info(torch::serialize::InputArchive& ar, const std::string& path)
         i.spec.time_features = static_cast<int>(get("time_features").toInt());
         c10::IValue emb; // absent in model files written before FiLM: concat
         i.spec.film = ar.try_read("condition_embedding", emb) && emb.toStringRef() == "film";
+        if (i.spec.film) i.spec.film_width = static_cast<int>(get("film_width").toInt());
         i.conditions = split(get("conditions").toStringRef(), ',');
         i.norm.mean = tensor("mean");
         i.norm.std = tensor("std");

@@ -74,6 +74,7 @@ MLP make_model(const TrainConfig& c, const Dataset& data) {
     spec.activation = c.activation;
     spec.time_features = c.time_features;
     spec.film = c.film;
+    spec.film_width = c.film_width;
     return MLP(spec);
 }
 
@@ -281,8 +282,9 @@ void Trainer::load_checkpoint(const std::string& path) {
     if (ck.spec.activation != s.activation) mismatch("train.activation", to_string(ck.spec.activation), to_string(s.activation));
     if (ck.spec.time_features != s.time_features)
         mismatch("train.time_features", std::to_string(ck.spec.time_features), std::to_string(s.time_features));
-    if (ck.spec.film != s.film)
-        mismatch("train.condition_embedding", ck.spec.film ? "film" : "concat", s.film ? "film" : "concat");
+    if (ck.spec.film != s.film || (s.film && ck.spec.film_width != s.film_width))
+        mismatch("train.condition_embedding/film_width", ck.spec.film ? "film/" + std::to_string(ck.spec.film_width) : "concat",
+                 s.film ? "film/" + std::to_string(s.film_width) : "concat");
     if (ck.spec.dim != s.dim || ck.spec.cond_dim != s.cond_dim || ck.data != _info.data)
         mismatch("train.data", ck.data + " (dim " + std::to_string(ck.spec.dim) + ")", _info.data + " (dim " + std::to_string(s.dim) + ")");
     torch::Tensor params, m, v, ema, rng;

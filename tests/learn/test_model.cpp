@@ -93,14 +93,16 @@ TEST(LearnModel, FoldedEvaluationMatchesForward) {
 }
 
 TEST(LearnModel, FilmShapesAndZeroInitialModulation) {
-    // Widths: first layer x only (3), embedding [8 time features, 2 conditions] -> 24, modulation
-    // 24 -> 2 x 3 layers x 24; the flat buffer holds exactly these parameters.
+    // Widths: first layer x only (3), embedding [8 time features, 2 conditions] -> film_width 5,
+    // modulation 5 -> 2 x 3 layers x 24; the flat buffer holds exactly these parameters.
     torch::manual_seed(8);
-    learn::MLP m(spec(learn::Activation::SiLU, 2, true));
+    auto sp = spec(learn::Activation::SiLU, 2, true);
+    sp.film_width = 5;
+    learn::MLP m(sp);
     EXPECT_EQ(m->linears()[0]->weight.sizes(), (std::vector<std::int64_t>{24, 3}));
-    EXPECT_EQ(m->embed()->weight.sizes(), (std::vector<std::int64_t>{24, 10}));
-    EXPECT_EQ(m->film()->weight.sizes(), (std::vector<std::int64_t>{144, 24}));
-    const std::int64_t expected = (3 * 24 + 24) + 2 * (24 * 24 + 24) + (24 * 3 + 3) + (10 * 24 + 24) + (24 * 144 + 144);
+    EXPECT_EQ(m->embed()->weight.sizes(), (std::vector<std::int64_t>{5, 10}));
+    EXPECT_EQ(m->film()->weight.sizes(), (std::vector<std::int64_t>{144, 5}));
+    const std::int64_t expected = (3 * 24 + 24) + 2 * (24 * 24 + 24) + (24 * 3 + 3) + (10 * 5 + 5) + (5 * 144 + 144);
     EXPECT_EQ(m->parameter_count(), expected);
     EXPECT_EQ(m->film()->bias.data_ptr<float>() + 144, m->flat_parameters().data_ptr<float>() + expected);
     const auto e = torch::randn({5, 10});
@@ -198,11 +200,13 @@ TEST(LearnModel, ModelFileRoundTrip) {
     EXPECT_THROW(learn::load_model_file(test::scratch("missing.pt")), Error);
     // A film model keeps its embedding and modulation weights.
     info.spec.film = true;
+    info.spec.film_width = 7;
     learn::MLP mf(info.spec);
     randomize_film(mf);
     learn::save_model_file(path, info, mf->flat_parameters());
     const auto film_back = learn::load_model_file(path);
     EXPECT_TRUE(film_back.info.spec.film);
+    EXPECT_EQ(film_back.info.spec.film_width, 7);
     EXPECT_TRUE(torch::equal(film_back.model->flat_parameters(), mf->flat_parameters()));
 }
 

@@ -79,6 +79,7 @@ TEST(LearnOptions, BadValuesNameTheKey) {
     // film needs something to modulate by: an unconditional map has no time input and no condition
     EXPECT_EQ(with([](auto& o) { o.objective = "w2map"; o.condition_embedding = "film"; }), "train.condition_embedding");
     EXPECT_EQ(with([](auto& o) { o.condition_embedding = "film"; }), ""); // fm: time features
+    EXPECT_EQ(with([](auto& o) { o.condition_embedding = "film"; o.film_width = 0; }), "train.film_width");
     EXPECT_EQ(with([](auto& o) { o.device = "tpu"; }), "train.device");
     EXPECT_EQ(with([](auto& o) { o.device = "cuda"; }), "train.device"); // CPU-only LibTorch, or no GPU path yet
 }

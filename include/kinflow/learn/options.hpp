@@ -18,6 +18,7 @@ struct TrainOptions {
     std::string source = "gaussian";
     std::string condition;
     std::string condition_embedding = "concat";
+    int film_width = 32;
     int hidden = 64;
     int layers = 3;
     std::string activation = "silu";
@@ -76,6 +77,7 @@ struct ModelSpec {
     /// true (`film`): they feed an embedding MLP whose output scales and shifts every hidden
     /// layer (FiLM, Perez et al. 2018), and the first layer sees x only.
     bool film = false;
+    int film_width = 32; ///< film: width of the embedding MLP's hidden layer
     int input_width() const { return dim + time_features + cond_dim; }
     int embed_width() const { return time_features + cond_dim; }    ///< inputs of the FiLM embedding
     int first_width() const { return film ? dim : input_width(); } ///< inputs of the first layer
@@ -89,6 +91,7 @@ struct TrainConfig {
     std::string source_text;
     int hidden = 64, layers = 3, time_features = 16;
     bool film = false; ///< train.condition_embedding = film
+    int film_width = 32;
     Activation activation = Activation::SiLU;
     std::int64_t batch_size = 256, steps = 2000, warmup = 0;
     double lr = 1e-3;
