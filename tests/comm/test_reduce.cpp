@@ -2,6 +2,7 @@
 #include <gtest/gtest.h>
 
 #include <algorithm>
+#include <array>
 #include <cmath>
 #include <vector>
 
@@ -30,16 +31,22 @@ TEST(Decomposition, CoversAllIdsInChunkAlignedBlocks) {
 // Value of particle with global id g: badly scaled on purpose so that the order matters.
 KOKKOS_INLINE_FUNCTION double value_of(std::int64_t g) { return std::sin(0.37 * g) * std::pow(10.0, (g % 17) - 8); }
 
-TEST(MpiReduce, OrderedSumIsBitIdenticalToTheSerialChunkOrder) {
-    const auto world = comm::Communicator::world();
-    const std::int64_t n = 10007;
-    const auto dec = comm::BlockDecomposition::make(n, world.size(), world.rank());
+// {sum v, sum v^2} over this rank's block. A free function: nvcc does not allow a device lambda in
+// a TEST body (gtest's TestBody is private).
+std::array<double, 2> ordered_sum_of_values(const comm::Communicator& world, const comm::BlockDecomposition& dec) {
     const std::int64_t first = dec.begin;
-    const auto s = comm::ordered_sum<2>(world, dec, KOKKOS_LAMBDA(const std::size_t i, double* acc) {
+    return comm::ordered_sum<2>(world, dec, KOKKOS_LAMBDA(const std::size_t i, double* acc) {
         const double v = value_of(first + static_cast<std::int64_t>(i));
         acc[0] += v;
         acc[1] += v * v;
     });
+}
+
+TEST(MpiReduce, OrderedSumIsBitIdenticalToTheSerialChunkOrder) {
+    const auto world = comm::Communicator::world();
+    const std::int64_t n = 10007;
+    const auto dec = comm::BlockDecomposition::make(n, world.size(), world.rank());
+    const auto s = ordered_sum_of_values(world, dec);
     // Independent serial evaluation in the same chunk order.
     double ref0 = 0, ref1 = 0;
     for (std::int64_t c = 0; c < dec.n_chunks_global; ++c) {

@@ -38,6 +38,61 @@ struct Means {
 constexpr int kSums1 = 4 * kMaxSpecies + 4; ///< per species count and sum v; sum m v; sum m|v|^2/2
 constexpr int kSums2 = 5 * kMaxSpecies;     ///< per species sums of c_k^2, |c|^4, |c|^6
 
+/// Per species (s < kMaxSpecies): acc[4s] = count, acc[4s + 1 + k] = sum of v_k; ordered (rank-
+/// and thread-count independent) sum over all ranks.
+std::array<double, kSums1> species_velocity_sums(const comm::Communicator& comm, const comm::BlockDecomposition& dec,
+                                                 const VectorView& vel, const SpeciesView& sp) {
+    return comm::ordered_sum<kSums1>(
+        comm, dec, KOKKOS_LAMBDA(const std::size_t i, double* acc) {
+            const int s = sp(i);
+            acc[4 * s] += 1.0;
+            for (int k = 0; k < 3; ++k)
+                acc[4 * s + 1 + k] += vel(i, k);
+        });
+}
+
+/// Largest |v_i - u| over this rank's particles of species s (0 if it has none).
+double max_speed_about(const ExecSpace& space, const VectorView& vel, const SpeciesView& sp, std::size_t n, int s,
+                       double u0, double u1, double u2) {
+    double m = 0.0;
+    Kokkos::parallel_reduce(
+        "kinflow::dsmc::max_speed", Kokkos::RangePolicy<ExecSpace>(space, 0, n),
+        KOKKOS_LAMBDA(const std::size_t i, double& x) {
+            if (sp(i) != s)
+                return;
+            const double c0 = vel(i, 0) - u0, c1 = vel(i, 1) - u1, c2 = vel(i, 2) - u2;
+            const double c = math::sqrt(c0 * c0 + c1 * c1 + c2 * c2);
+            if (c > x)
+                x = c;
+        },
+        Kokkos::Max<double>(m));
+    return m;
+}
+
+/// keys(i) = (32 random bits of particle id(i) at this step) << 32 | i.
+void shuffle_keys(const ExecSpace& space, const CounterRng& rng, std::uint64_t n_step, const IdView& id,
+                  const Kokkos::View<std::uint64_t*, MemSpace>& keys) {
+    Kokkos::parallel_for(
+        "kinflow::dsmc::shuffle_keys", Kokkos::RangePolicy<ExecSpace>(space, 0, keys.extent(0)),
+        KOKKOS_LAMBDA(const std::size_t i) {
+            const auto r = rng.raw(n_step, static_cast<std::uint64_t>(id(i)), 0);
+            keys(i) = (static_cast<std::uint64_t>(r.v[0]) << 32) | static_cast<std::uint64_t>(i);
+        });
+}
+
+/// dest(local index in the low 32 bits of keys(k)) = the rank q with cut(q) <= k < cut(q + 1).
+void shuffle_destinations(const ExecSpace& space, const Kokkos::View<std::uint64_t*, MemSpace>& keys,
+                          const Kokkos::View<std::int64_t*, MemSpace>& cut, int P, const comm::RankView& dest) {
+    Kokkos::parallel_for(
+        "kinflow::dsmc::shuffle_dest", Kokkos::RangePolicy<ExecSpace>(space, 0, keys.extent(0)),
+        KOKKOS_LAMBDA(const std::size_t k) {
+            int q = 0;
+            while (q + 1 < P && static_cast<std::int64_t>(k) >= cut(q + 1))
+                ++q;
+            dest(static_cast<std::size_t>(keys(k) & 0xFFFFFFFFULL)) = q;
+        });
+}
+
 } // namespace
 
 DsmcEngine::DsmcEngine(const comm::Communicator& comm, const Params& params, std::uint64_t seed)
@@ -176,13 +231,7 @@ void DsmcEngine::speed_bounds(const ParticleSet& p, std::vector<double>& max_spe
     const int ns = _params.n_species;
     auto vel = p.velocity;
     auto sp = p.species;
-    const auto s1 = comm::ordered_sum<kSums1>(
-        _comm, _dec, KOKKOS_LAMBDA(const std::size_t i, double* acc) {
-            const int s = sp(i);
-            acc[4 * s] += 1.0;
-            for (int k = 0; k < 3; ++k)
-                acc[4 * s + 1 + k] += vel(i, k);
-        });
+    const auto s1 = species_velocity_sums(_comm, _dec, vel, sp);
     max_speed.assign(static_cast<std::size_t>(ns), 0.0);
     mean.assign(static_cast<std::size_t>(ns), {0.0, 0.0, 0.0});
     for (int s = 0; s < ns; ++s) {
@@ -191,18 +240,7 @@ void DsmcEngine::speed_bounds(const ParticleSet& p, std::vector<double>& max_spe
         const double u1 = n > 0 ? s1[static_cast<std::size_t>(4 * s + 2)] / n : 0.0;
         const double u2 = n > 0 ? s1[static_cast<std::size_t>(4 * s + 3)] / n : 0.0;
         mean[static_cast<std::size_t>(s)] = {u0, u1, u2};
-        double m = 0.0;
-        Kokkos::parallel_reduce(
-            "kinflow::dsmc::max_speed", Kokkos::RangePolicy<ExecSpace>(0, p.size()),
-            KOKKOS_LAMBDA(const std::size_t i, double& x) {
-                if (sp(i) != s)
-                    return;
-                const double c0 = vel(i, 0) - u0, c1 = vel(i, 1) - u1, c2 = vel(i, 2) - u2;
-                const double c = math::sqrt(c0 * c0 + c1 * c1 + c2 * c2);
-                if (c > x)
-                    x = c;
-            },
-            Kokkos::Max<double>(m));
+        const double m = max_speed_about(ExecSpace(), vel, sp, p.size(), s, u0, u1, u2);
         max_speed[static_cast<std::size_t>(s)] = _comm.max(std::max(m, 0.0));
     }
 }
@@ -261,21 +299,10 @@ void DsmcEngine::shuffle(ParticleSet& p, std::int64_t step) const {
     Kokkos::View<std::uint64_t*, MemSpace> keys("kinflow::dsmc::shuffle_keys", n);
     const CounterRng rng(_seed, RngPurpose::Shuffle);
     const auto n_step = static_cast<std::uint64_t>(step);
-    auto id = p.id;
-    Kokkos::parallel_for(
-        "kinflow::dsmc::shuffle_keys", Kokkos::RangePolicy<ExecSpace>(0, n), KOKKOS_LAMBDA(const std::size_t i) {
-            const auto r = rng.raw(n_step, static_cast<std::uint64_t>(id(i)), 0);
-            keys(i) = (static_cast<std::uint64_t>(r.v[0]) << 32) | static_cast<std::uint64_t>(i);
-        });
+    shuffle_keys(ExecSpace(), rng, n_step, p.id, keys);
     Kokkos::sort(keys);
     comm::RankView dest("kinflow::dsmc::shuffle_dest", n);
-    Kokkos::parallel_for(
-        "kinflow::dsmc::shuffle_dest", Kokkos::RangePolicy<ExecSpace>(0, n), KOKKOS_LAMBDA(const std::size_t k) {
-            int q = 0;
-            while (q + 1 < P && static_cast<std::int64_t>(k) >= cut(q + 1))
-                ++q;
-            dest(static_cast<std::size_t>(keys(k) & 0xFFFFFFFFULL)) = q;
-        });
+    shuffle_destinations(ExecSpace(), keys, cut, P, dest);
     comm::migrate(_comm, p, dest);
     KINFLOW_REQUIRE(static_cast<std::int64_t>(p.size()) == _dec.n_local(),
                     "dsmc: shuffle left " << p.size() << " particles, expected " << _dec.n_local());

@@ -115,6 +115,138 @@ template <class T> struct FftwArray {
     FftwArray& operator=(const FftwArray&) = delete;
 };
 
+/// The grid as kernels see it: the node-0 corner, the inverse spacing and n nodes per axis.
+struct GridGeometry {
+    double lo[3] = {0.0, 0.0, 0.0};
+    double inv_h = 1.0;
+    int n = 0;
+};
+
+/// Local extent of the targets along axis a: {min, max} over i < n_local, a NaN counted as +inf
+/// in the max (so the caller's finiteness check sees it).
+inline void local_extent(const ExecSpace& space, const ConstSoaView& target, int a, std::int64_t n_local, double& mn,
+                         double& mx) {
+    const double inf = std::numeric_limits<double>::infinity();
+    Kokkos::parallel_reduce(
+        "kinflow::ks::mesh_box_min", Kokkos::RangePolicy<ExecSpace>(space, 0, n_local),
+        KOKKOS_LAMBDA(const std::int64_t i, double& m) { m = target(a, i) < m ? target(a, i) : m; },
+        Kokkos::Min<double>(mn));
+    Kokkos::parallel_reduce(
+        "kinflow::ks::mesh_box_max", Kokkos::RangePolicy<ExecSpace>(space, 0, n_local),
+        KOKKOS_LAMBDA(const std::int64_t i, double& m) {
+            // NaN compares false both ways: make it +inf so the check below sees it
+            const double v = target(a, i) == target(a, i) ? target(a, i) : inf;
+            m = v > m ? v : m;
+        },
+        Kokkos::Max<double>(mx));
+}
+
+/// grid(node) += assignment weight of every local particle (atomic scatter); outside() counts the
+/// particles whose stencil had to be clamped into the grid.
+template <int Dim, int Order>
+void mesh_deposit(const ExecSpace& space, const ConstSoaView& target, std::int64_t n_local, const GridGeometry& geo,
+                  const ScalarView& grid, const Kokkos::View<int, MemSpace>& outside) {
+    Kokkos::parallel_for(
+        "kinflow::ks::mesh_deposit", Kokkos::RangePolicy<ExecSpace>(space, 0, n_local),
+        KOKKOS_LAMBDA(const std::int64_t i) {
+            double x[Dim];
+            for (int a = 0; a < Dim; ++a)
+                x[a] = target(a, i);
+            Stencil<Dim, Order> st;
+            if (!st.build(x, geo.lo, geo.inv_h, geo.n))
+                Kokkos::atomic_add(&outside(), 1);
+            for (int c = 0; c < Stencil<Dim, Order>::kNodes; ++c)
+                Kokkos::atomic_add(&grid(st.node[c]), st.weight[c]);
+        });
+}
+
+/// sums(k, i) = field_k interpolated at the local particles with the deposit's weights.
+template <int Dim, int Order>
+void mesh_interpolate(const ExecSpace& space, const ConstSoaView& target, std::int64_t n_local, const GridGeometry& geo,
+                      const SoaView& field, const SoaView& sums) {
+    Kokkos::parallel_for(
+        "kinflow::ks::mesh_interpolate", Kokkos::RangePolicy<ExecSpace>(space, 0, n_local),
+        KOKKOS_LAMBDA(const std::int64_t i) {
+            double x[Dim];
+            for (int a = 0; a < Dim; ++a)
+                x[a] = target(a, i);
+            Stencil<Dim, Order> st;
+            st.build(x, geo.lo, geo.inv_h, geo.n); // inside: checked by the deposit of the same positions
+            for (int k = 0; k < Dim; ++k) {
+                double s = 0.0;
+                for (int c = 0; c < Stencil<Dim, Order>::kNodes; ++c)
+                    s += st.weight[c] * field(k, st.node[c]);
+                sums(k, i) = s;
+            }
+        });
+}
+
+/// P3M: sums(a, i) += exact - mesh pair interaction of every pair closer than sqrt(rc2), the
+/// sources found in the 3^Dim cells around particle i of the cell list (cell order); h the grid
+/// spacing, d2 = delta^2.
+template <int Dim, int Order>
+void mesh_p3m_correct(const ExecSpace& space, const CellList& cl, const ConstSoaView& target, std::int64_t n_local,
+                      std::int64_t target_first, const GridGeometry& geo, double h, double rc2, double d2,
+                      const SoaView& sums) {
+    auto start = cl.start;
+    auto pos = cl.position;
+    auto id = cl.id;
+    const double clo0 = cl.lo[0], clo1 = cl.lo[1], clo2 = cl.lo[2], inv_s = 1.0 / cl.side;
+    const std::int64_t nc0 = cl.cells[0], nc1 = cl.cells[1], nc2 = cl.cells[2];
+    constexpr int K = Stencil<Dim, Order>::kNodes;
+    Kokkos::parallel_for(
+        "kinflow::ks::mesh_p3m", Kokkos::RangePolicy<ExecSpace>(space, 0, n_local),
+        KOKKOS_LAMBDA(const std::int64_t i) {
+            const double corner[3] = {clo0, clo1, clo2};
+            const std::int64_t ncell[3] = {nc0, nc1, Dim == 3 ? nc2 : 1};
+            double x[Dim], acc[Dim];
+            std::int64_t from[3] = {0, 0, 0}, to[3] = {0, 0, 0};
+            for (int a = 0; a < Dim; ++a) {
+                x[a] = target(a, i);
+                acc[a] = 0.0;
+                std::int64_t q = static_cast<std::int64_t>((x[a] - corner[a]) * inv_s);
+                q = q < 0 ? 0 : (q > ncell[a] - 1 ? ncell[a] - 1 : q);
+                from[a] = q > 0 ? q - 1 : 0;
+                to[a] = q < ncell[a] - 1 ? q + 1 : q;
+            }
+            Stencil<Dim, Order> si, sj;
+            si.build(x, geo.lo, geo.inv_h, geo.n);
+            const std::int64_t self = target_first + i;
+            for (std::int64_t p = from[0]; p <= to[0]; ++p) {
+                for (std::int64_t q = from[1]; q <= to[1]; ++q) {
+                    for (std::int64_t r = from[2]; r <= to[2]; ++r) {
+                        const std::int64_t c = Dim == 2 ? p * ncell[1] + q : (p * ncell[1] + q) * ncell[2] + r;
+                        for (std::int64_t k = start(c); k < start(c + 1); ++k) {
+                            double xj[Dim], dx[Dim], r2 = 0.0;
+                            for (int a = 0; a < Dim; ++a) {
+                                xj[a] = pos(a, k);
+                                dx[a] = x[a] - xj[a];
+                                r2 += dx[a] * dx[a];
+                            }
+                            if (!(r2 < rc2) || id(k) == self)
+                                continue;
+                            sj.build(xj, geo.lo, geo.inv_h, geo.n);
+                            for (int a = 0; a < Dim; ++a)
+                                acc[a] += blob_kernel<Dim>(dx, a, d2);
+                            for (int u = 0; u < K; ++u) {
+                                for (int v = 0; v < K; ++v) {
+                                    double y[Dim];
+                                    for (int a = 0; a < Dim; ++a)
+                                        y[a] = h * (si.index[u][a] - sj.index[v][a]);
+                                    const double w = si.weight[u] * sj.weight[v];
+                                    for (int a = 0; a < Dim; ++a)
+                                        acc[a] -= w * blob_kernel<Dim>(y, a, d2);
+                                }
+                            }
+                        }
+                    }
+                }
+            }
+            for (int a = 0; a < Dim; ++a)
+                sums(a, i) += acc[a];
+        });
+}
+
 template <int Dim, int Order> class Mesh final : public MeshSolverBase {
   public:
     Mesh(MPI_Comm comm, bool distributed, int cells, double delta, double p3m_cutoff)
@@ -231,6 +363,16 @@ template <int Dim, int Order> class Mesh final : public MeshSolverBase {
         _slab.resize(static_cast<std::size_t>(std::max<std::int64_t>(_own_count, 1)));
     }
 
+    /// The current grid for the kernels (corner, 1/h, n).
+    GridGeometry geometry() const {
+        GridGeometry g;
+        for (int a = 0; a < 3; ++a)
+            g.lo[a] = _info.lo[a];
+        g.inv_h = 1.0 / _info.spacing;
+        g.n = _n;
+        return g;
+    }
+
     static std::int64_t ipow(int n) { return Dim == 2 ? std::int64_t{n} * n : std::int64_t{n} * n * n; }
 
     /// Grid over the global bounding box: spacing h = largest side / (n - 4) (at least delta / (n - 4)),
@@ -240,19 +382,7 @@ template <int Dim, int Order> class Mesh final : public MeshSolverBase {
         double lo[Dim], hi[Dim];
         for (int a = 0; a < Dim; ++a) {
             double mn = std::numeric_limits<double>::max(), mx = std::numeric_limits<double>::lowest();
-            const double inf = std::numeric_limits<double>::infinity();
-            Kokkos::parallel_reduce(
-                "kinflow::ks::mesh_box_min", Kokkos::RangePolicy<ExecSpace>(0, n_local),
-                KOKKOS_LAMBDA(const std::int64_t i, double& m) { m = target(a, i) < m ? target(a, i) : m; },
-                Kokkos::Min<double>(mn));
-            Kokkos::parallel_reduce(
-                "kinflow::ks::mesh_box_max", Kokkos::RangePolicy<ExecSpace>(0, n_local),
-                KOKKOS_LAMBDA(const std::int64_t i, double& m) {
-                    // NaN compares false both ways: make it +inf so the check below sees it
-                    const double v = target(a, i) == target(a, i) ? target(a, i) : inf;
-                    m = v > m ? v : m;
-                },
-                Kokkos::Max<double>(mx));
+            local_extent(ExecSpace(), target, a, n_local, mn, mx);
             lo[a] = comm.min(mn);
             hi[a] = comm.max(mx);
             if (!(std::isfinite(lo[a]) && std::isfinite(hi[a])))
@@ -315,22 +445,7 @@ template <int Dim, int Order> class Mesh final : public MeshSolverBase {
         auto outside = _outside;
         Kokkos::deep_copy(grid, 0.0);
         Kokkos::deep_copy(outside, 0);
-        const double inv_h = 1.0 / _info.spacing;
-        const double lo0 = _info.lo[0], lo1 = _info.lo[1], lo2 = _info.lo[2];
-        const int n = _n;
-        Kokkos::parallel_for(
-            "kinflow::ks::mesh_deposit", Kokkos::RangePolicy<ExecSpace>(0, n_local),
-            KOKKOS_LAMBDA(const std::int64_t i) {
-                const double origin[3] = {lo0, lo1, lo2};
-                double x[Dim];
-                for (int a = 0; a < Dim; ++a)
-                    x[a] = target(a, i);
-                Stencil<Dim, Order> st;
-                if (!st.build(x, origin, inv_h, n))
-                    Kokkos::atomic_add(&outside(), 1);
-                for (int c = 0; c < Stencil<Dim, Order>::kNodes; ++c)
-                    Kokkos::atomic_add(&grid(st.node[c]), st.weight[c]);
-            });
+        mesh_deposit<Dim, Order>(ExecSpace(), target, n_local, geometry(), grid, outside);
         int flag = 0;
         Kokkos::deep_copy(flag, outside);
         KINFLOW_REQUIRE(flag == 0, "ks mesh: a particle fell outside the grid (bounding box)");
@@ -395,93 +510,16 @@ template <int Dim, int Order> class Mesh final : public MeshSolverBase {
     }
 
     void interpolate(const ConstSoaView& target, std::int64_t n_local, const SoaView& sums) const {
-        auto field = _field;
-        const double inv_h = 1.0 / _info.spacing;
-        const double lo0 = _info.lo[0], lo1 = _info.lo[1], lo2 = _info.lo[2];
-        const int n = _n;
-        Kokkos::parallel_for(
-            "kinflow::ks::mesh_interpolate", Kokkos::RangePolicy<ExecSpace>(0, n_local),
-            KOKKOS_LAMBDA(const std::int64_t i) {
-                const double origin[3] = {lo0, lo1, lo2};
-                double x[Dim];
-                for (int a = 0; a < Dim; ++a)
-                    x[a] = target(a, i);
-                Stencil<Dim, Order> st;
-                st.build(x, origin, inv_h, n); // inside: checked by the deposit of the same positions
-                for (int k = 0; k < Dim; ++k) {
-                    double s = 0.0;
-                    for (int c = 0; c < Stencil<Dim, Order>::kNodes; ++c)
-                        s += st.weight[c] * field(k, st.node[c]);
-                    sums(k, i) = s;
-                }
-            });
+        mesh_interpolate<Dim, Order>(ExecSpace(), target, n_local, geometry(), _field, sums);
     }
 
     /// P3M: for pairs closer than r_c = cutoff h, add exact - mesh pair interaction (cell order).
     void correct(const std::vector<double>& all, const ConstSoaView& target, std::int64_t n_local,
                  std::int64_t target_first, const SoaView& sums) const {
-        const double h = _info.spacing, rc = _cutoff * h, rc2 = rc * rc, d2 = _d2, inv_h = 1.0 / h;
+        const double h = _info.spacing, rc = _cutoff * h, rc2 = rc * rc, d2 = _d2;
         const std::int64_t n_global = static_cast<std::int64_t>(all.size()) / Dim;
         const CellList cl = CellList::build(Dim, all, n_global, rc);
-        auto start = cl.start;
-        auto pos = cl.position;
-        auto id = cl.id;
-        const double clo0 = cl.lo[0], clo1 = cl.lo[1], clo2 = cl.lo[2], inv_s = 1.0 / cl.side;
-        const std::int64_t nc0 = cl.cells[0], nc1 = cl.cells[1], nc2 = cl.cells[2];
-        const double lo0 = _info.lo[0], lo1 = _info.lo[1], lo2 = _info.lo[2];
-        const int n = _n;
-        constexpr int K = Stencil<Dim, Order>::kNodes;
-        Kokkos::parallel_for(
-            "kinflow::ks::mesh_p3m", Kokkos::RangePolicy<ExecSpace>(0, n_local), KOKKOS_LAMBDA(const std::int64_t i) {
-                const double origin[3] = {lo0, lo1, lo2};
-                const double corner[3] = {clo0, clo1, clo2};
-                const std::int64_t ncell[3] = {nc0, nc1, Dim == 3 ? nc2 : 1};
-                double x[Dim], acc[Dim];
-                std::int64_t from[3] = {0, 0, 0}, to[3] = {0, 0, 0};
-                for (int a = 0; a < Dim; ++a) {
-                    x[a] = target(a, i);
-                    acc[a] = 0.0;
-                    std::int64_t q = static_cast<std::int64_t>((x[a] - corner[a]) * inv_s);
-                    q = q < 0 ? 0 : (q > ncell[a] - 1 ? ncell[a] - 1 : q);
-                    from[a] = q > 0 ? q - 1 : 0;
-                    to[a] = q < ncell[a] - 1 ? q + 1 : q;
-                }
-                Stencil<Dim, Order> si, sj;
-                si.build(x, origin, inv_h, n);
-                const std::int64_t self = target_first + i;
-                for (std::int64_t p = from[0]; p <= to[0]; ++p) {
-                    for (std::int64_t q = from[1]; q <= to[1]; ++q) {
-                        for (std::int64_t r = from[2]; r <= to[2]; ++r) {
-                            const std::int64_t c = Dim == 2 ? p * ncell[1] + q : (p * ncell[1] + q) * ncell[2] + r;
-                            for (std::int64_t k = start(c); k < start(c + 1); ++k) {
-                                double xj[Dim], dx[Dim], r2 = 0.0;
-                                for (int a = 0; a < Dim; ++a) {
-                                    xj[a] = pos(a, k);
-                                    dx[a] = x[a] - xj[a];
-                                    r2 += dx[a] * dx[a];
-                                }
-                                if (!(r2 < rc2) || id(k) == self)
-                                    continue;
-                                sj.build(xj, origin, inv_h, n);
-                                for (int a = 0; a < Dim; ++a)
-                                    acc[a] += blob_kernel<Dim>(dx, a, d2);
-                                for (int u = 0; u < K; ++u) {
-                                    for (int v = 0; v < K; ++v) {
-                                        double y[Dim];
-                                        for (int a = 0; a < Dim; ++a)
-                                            y[a] = h * (si.index[u][a] - sj.index[v][a]);
-                                        const double w = si.weight[u] * sj.weight[v];
-                                        for (int a = 0; a < Dim; ++a)
-                                            acc[a] -= w * blob_kernel<Dim>(y, a, d2);
-                                    }
-                                }
-                            }
-                        }
-                    }
-                }
-                for (int a = 0; a < Dim; ++a)
-                    sums(a, i) += acc[a];
-            });
+        mesh_p3m_correct<Dim, Order>(ExecSpace(), cl, target, n_local, target_first, geometry(), h, rc2, d2, sums);
     }
 
     int _n, _p;

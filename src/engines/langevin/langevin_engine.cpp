@@ -46,8 +46,9 @@ void LangevinEngine::init(ParticleSet& p) {
     } else {
         p.allocate(static_cast<std::size_t>(_dec.n_local()), dim, vdim, false, "kinflow::langevin");
         const bool gaussian = _params.init == Init::Gaussian;
-        const auto m = _params.init_mean;
-        const auto s = _params.init_std;
+        // plain arrays for the kernel (std::array's operator[] is a host function under nvcc)
+        const double m[3] = {_params.init_mean[0], _params.init_mean[1], _params.init_mean[2]};
+        const double s[3] = {_params.init_std[0], _params.init_std[1], _params.init_std[2]};
         const double half = std::sqrt(3.0); // uniform on mean ± sqrt(3) std has that std
         const CounterRng rng_x(_seed, RngPurpose::InitPosition), rng_v(_seed, RngPurpose::InitVelocity);
         const double sv = std::sqrt(temperature);
