@@ -15,6 +15,7 @@
 #include "driver_main.hpp"
 #include "kinflow/core/options.hpp"
 #include "kinflow/io/snapshot_reader.hpp"
+#include "kinflow/io/snapshot_writer.hpp"
 #include "kinflow/metrics/assignment.hpp"
 #include "kinflow/metrics/distances.hpp"
 
@@ -33,6 +34,8 @@ struct Args {
     bool save_attrs = false;
     bool no_sinkhorn = false;
     int bootstrap = 0;
+    double interpolate = 0.0;
+    std::string interpolate_out;
 };
 
 std::vector<double> read_positions(const std::string& path, int index, int& dim, double& time) {
@@ -72,6 +75,11 @@ int run(int argc, char** argv, const comm::Communicator& comm) {
         "seed", po::value(&a.seed)->default_value(0), "seed for subsampling and projections")(
         "json", po::value(&a.json), "also write the metrics as JSON to this file")(
         "save-attrs", po::bool_switch(&a.save_attrs), "also store the metrics as attributes metric_* of B's root group")(
+        "interpolate-out", po::value(&a.interpolate_out),
+        "also write the displacement (McCann 1997) interpolation of the two compared subsamples to this kinflow file: "
+        "each point of A moved the fraction --interpolate along the segment to its partner in the exact W2 "
+        "assignment, (1 - s) a + s b; s outside [0, 1] extrapolates along the segments")(
+        "interpolate", po::value(&a.interpolate)->default_value(0.0), "the fraction s of --interpolate-out, in [-4, 5]")(
         "no-sinkhorn", po::bool_switch(&a.no_sinkhorn), "skip the Sinkhorn W2 (the slowest metric at thousands of points)")(
         "bootstrap", po::value(&a.bootstrap)->default_value(0),
         "standard errors from B bootstrap resamples, 0 (off) or 2..1000: both subsamples are resampled with "
@@ -98,6 +106,7 @@ int run(int argc, char** argv, const comm::Communicator& comm) {
         check_positive("sinkhorn-eps", a.sinkhorn_eps);
         check_range("projections", static_cast<std::int64_t>(a.projections), 1, 100000);
         if (a.bootstrap != 0) check_range("bootstrap", static_cast<std::int64_t>(a.bootstrap), 2, 1000);
+        check_range("interpolate", a.interpolate, -4.0, 5.0);
     } catch (const OptionError& e) {
         throw drivers::SetupError(std::string("command line: ") + e.what());
     }
@@ -121,8 +130,35 @@ int run(int argc, char** argv, const comm::Communicator& comm) {
     const metrics::Cloud ca{xa.data(), na, dim}, cb{xb.data(), nb, dim}, ka{sa.data(), k, dim}, kb{sb.data(), k, dim};
 
     std::vector<std::pair<std::string, double>> m;
-    const double w2e = metrics::w2_squared_exact(sa.data(), sb.data(), k, dim);
+    const auto pairing = metrics::exact_assignment(sa.data(), sb.data(), k, dim);
+    double w2e = 0;
+    for (std::size_t i = 0; i < k; ++i)
+        for (int d = 0; d < dim; ++d) {
+            const double diff = sa[i * dim + d] - sb[static_cast<std::size_t>(pairing[i]) * dim + d];
+            w2e += diff * diff;
+        }
+    w2e /= static_cast<double>(k);
     m.emplace_back("w2_exact", std::sqrt(w2e));
+    if (!a.interpolate_out.empty()) {
+        ParticleSet p;
+        p.allocate(k, dim, 0, false, "kinflow::compare");
+        p.n_global = static_cast<std::int64_t>(k);
+        auto pos = Kokkos::create_mirror_view(p.position);
+        auto ids = Kokkos::create_mirror_view(p.id);
+        const double s = a.interpolate;
+        for (std::size_t i = 0; i < k; ++i) {
+            ids(i) = static_cast<std::int64_t>(i);
+            for (int d = 0; d < dim; ++d)
+                pos(i, d) = (1.0 - s) * sa[i * dim + d] + s * sb[static_cast<std::size_t>(pairing[i]) * dim + d];
+        }
+        Kokkos::deep_copy(p.position, pos);
+        Kokkos::deep_copy(p.id, ids);
+        std::ostringstream deck;
+        deck << "[interpolation]\na = " << a.a << "\nb = " << a.b << "\nfraction = " << format_number(s) << "\n";
+        io::SnapshotWriter w(comm::Communicator::self(), a.interpolate_out, io::FileInfo{"interpolation", deck.str(), a.seed, dim});
+        w.write(p, (1.0 - s) * ta + s * tb, 0, {});
+        w.finish();
+    }
     double cmean = 0;
     for (std::size_t i = 0; i < k; ++i)
         for (int d = 0; d < dim; ++d) cmean += (sa[i * dim + d] - sb[((i * 7919) % k) * dim + d]) * (sa[i * dim + d] - sb[((i * 7919) % k) * dim + d]);

@@ -47,6 +47,22 @@ def test_identical_and_shifted_sets(tmp_path):
     assert m["sliced_w2"] < m["w2_exact"] + 1e-12
     with h5py.File(b, "r") as f:
         assert abs(f.attrs["metric_w2_exact"] - 1.0) < 1e-9
+    # Displacement interpolation between a set and its translate: the translate by s (1, 0, 0),
+    # for s inside [0, 1] and beyond (extrapolation); its W2 to A is then s.
+    for s in (0.25, 1.5):
+        mid = tmp_path / f"mid{s}.h5"
+        r = compare(a, b, "--snapshot-a=0", "--snapshot-b=0", "--max-points=400", f"--interpolate={s}",
+                    f"--interpolate-out={mid}", "--no-sinkhorn")
+        assert r.returncode == 0, r.stderr
+        with h5py.File(a, "r") as fa, h5py.File(mid, "r") as fm:
+            xa = np.asarray(fa["snapshots/000000/position"])
+            xm = np.asarray(fm["snapshots/000000/position"])
+        assert xm.shape == xa.shape
+        assert np.allclose(np.sort(xm[:, 0]), np.sort(xa[:, 0]) + s, atol=1e-9)
+        assert np.allclose(np.sort(xm[:, 1]), np.sort(xa[:, 1]), atol=1e-12)
+        r = compare(a, mid, "--snapshot-a=0", "--json", js, "--max-points=400", "--no-sinkhorn")
+        assert r.returncode == 0, r.stderr
+        assert abs(json.loads(js.read_text())["w2_exact"] - s) < 1e-9
 
 
 def test_bad_input(tmp_path):
