@@ -193,6 +193,7 @@ void Dataset::load_files(const comm::Communicator& comm) {
         io::SnapshotReader reader(comm, file);
         std::string deck_text;
         bool deck_read = false;
+        int previous = -1; // chain: the previous listed snapshot (resolved)
         for (const int s : _spec.snapshots) {
             Part p;
             p.file = file;
@@ -217,7 +218,14 @@ void Dataset::load_files(const comm::Communicator& comm) {
             target.insert(target.end(), rows.begin(), rows.end());
 
             if (paired) {
-                const int si = reader.resolve(_spec.source_snapshot);
+                const int si = _spec.chain && previous >= 0 ? previous : reader.resolve(_spec.source_snapshot);
+                previous = p.snapshot;
+                p.source_time = reader.time(si);
+                if (_spec.chain && !(p.source_time < p.time)) {
+                    throw Error("tfm: snapshots must be listed in increasing time after the source: " + where(file, si) +
+                                " (t = " + std::to_string(p.source_time) + ") is not before " + where(file, p.snapshot) +
+                                " (t = " + std::to_string(p.time) + ")");
+                }
                 const std::int64_t ns = reader.n_global(si);
                 if (ns != p.n_global) {
                     throw Error("ids do not pair: " + where(file, si) + " (source) has " + std::to_string(ns) + " particles, " +
@@ -281,7 +289,17 @@ void Dataset::compute_normalization(const comm::Communicator& comm, const std::v
         const int k = static_cast<int>(i % _dim);
         _target[i] = static_cast<float>((target[i] - _norm.mean[k]) / _norm.std[k]);
     }
-    if (!source.empty() || _spec.source == SourceKind::Snapshot) {
+    if (_spec.chain) {
+        // A flow in physical time moves points within one coordinate system: the sources (earlier
+        // snapshots of the same runs) take the targets' normalisation.
+        _norm.source_mean = _norm.mean;
+        _norm.source_std = _norm.std;
+        _source.resize(source.size());
+        for (std::size_t i = 0; i < source.size(); ++i) {
+            const int k = static_cast<int>(i % _dim);
+            _source[i] = static_cast<float>((source[i] - _norm.mean[k]) / _norm.std[k]);
+        }
+    } else if (!source.empty() || _spec.source == SourceKind::Snapshot) {
         moments(comm, _parts, source, _dim, _norm.source_mean, _norm.source_std);
         _source.resize(source.size());
         for (std::size_t i = 0; i < source.size(); ++i) {
@@ -320,12 +338,24 @@ void Dataset::draw(std::uint64_t seed, std::int64_t step, std::int64_t global_ba
     out.part.clear();
     out.slot.clear();
     constexpr double kSqrt3 = 1.7320508075688772;
+    // parts_per_batch = k: slot j belongs to group j k / global_batch, whose part is drawn once per
+    // (step, group) with the counter's second word; the row within the part with the first.
+    const std::int64_t groups = std::min<std::int64_t>(_spec.parts_per_batch, global_batch);
+    const auto nparts = static_cast<std::uint64_t>(_parts.size());
     for (std::int64_t j = 0; j < global_batch; ++j) {
         const auto r = pick.raw(st, static_cast<std::uint64_t>(j), 0);
         const std::uint64_t w = (static_cast<std::uint64_t>(r.v[0]) << 32) | r.v[1];
-        const auto g = static_cast<std::int64_t>(w % nglob);
+        std::int64_t g = 0;
         std::size_t p = 0;
-        while (p + 1 < _parts.size() && g >= _parts[p + 1].offset) ++p;
+        if (groups > 0) {
+            const auto q = static_cast<std::uint64_t>(j * groups / global_batch);
+            const auto rp = pick.raw(st, q, 1);
+            p = static_cast<std::size_t>(((static_cast<std::uint64_t>(rp.v[0]) << 32) | rp.v[1]) % nparts);
+            g = _parts[p].offset + static_cast<std::int64_t>(w % static_cast<std::uint64_t>(_parts[p].n_global));
+        } else {
+            g = static_cast<std::int64_t>(w % nglob);
+            while (p + 1 < _parts.size() && g >= _parts[p + 1].offset) ++p;
+        }
         const Part& part = _parts[p];
         const std::int64_t row = g - part.offset;
         if (row < part.begin || row >= part.end) continue; // another rank holds it

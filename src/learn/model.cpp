@@ -1,6 +1,7 @@
 // The MLP, its hand-written forward/backward, and the model file.
 #include "kinflow/learn/model.hpp"
 
+#include <algorithm>
 #include <cmath>
 #include <filesystem>
 #include <sstream>
@@ -396,6 +397,15 @@ ModelInfo make_model_info(const TrainConfig& c, const Dataset& data) {
     info.data = c.data_text;
     info.files = c.data.files;
     info.target_time = data.parts().front().time;
+    if (c.objective == Objective::TFM) {
+        double lo = data.parts().front().source_time, hi = data.parts().front().time;
+        for (const auto& p : data.parts()) {
+            lo = std::min(lo, p.source_time);
+            hi = std::max(hi, p.time);
+        }
+        info.time_origin = lo;
+        info.time_scale = hi - lo;
+    }
     info.beta_min = c.beta_min;
     info.beta_max = c.beta_max;
     info.vp_eps = c.vp_eps;
@@ -425,6 +435,8 @@ void write_info(torch::serialize::OutputArchive& ar, const ModelInfo& i) {
     ar.write("data", c10::IValue(i.data));
     ar.write("files", c10::IValue(join(i.files, '\n')));
     ar.write("target_time", c10::IValue(i.target_time));
+    ar.write("time_origin", c10::IValue(i.time_origin));
+    ar.write("time_scale", c10::IValue(i.time_scale));
     ar.write("beta_min", c10::IValue(i.beta_min));
     ar.write("beta_max", c10::IValue(i.beta_max));
     ar.write("vp_eps", c10::IValue(i.vp_eps));
@@ -468,6 +480,9 @@ ModelInfo read_info(torch::serialize::InputArchive& ar, const std::string& path)
         i.data = get("data").toStringRef();
         i.files = split(get("files").toStringRef(), '\n');
         i.target_time = get("target_time").toDouble();
+        c10::IValue tv; // absent before tfm
+        if (ar.try_read("time_origin", tv)) i.time_origin = tv.toDouble();
+        if (ar.try_read("time_scale", tv)) i.time_scale = tv.toDouble();
         i.beta_min = get("beta_min").toDouble();
         i.beta_max = get("beta_max").toDouble();
         i.vp_eps = get("vp_eps").toDouble();

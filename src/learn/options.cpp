@@ -42,6 +42,7 @@ const char* to_string(Objective o) {
     case Objective::OTFM: return "otfm";
     case Objective::DSM: return "dsm";
     case Objective::W2Map: return "w2map";
+    case Objective::TFM: return "tfm";
     }
     return "?";
 }
@@ -60,6 +61,7 @@ Objective parse_objective(const std::string& s) {
     if (s == "otfm") return Objective::OTFM;
     if (s == "dsm") return Objective::DSM;
     if (s == "w2map") return Objective::W2Map;
+    if (s == "tfm") return Objective::TFM;
     throw Error("unknown objective '" + s + "'");
 }
 
@@ -94,7 +96,10 @@ void describe(po::options_description& d, TrainOptions& o) {
     d.add_options()("train.objective", po::value(&o.objective)->default_value(o.objective),
                     "fm (conditional flow matching, linear CondOT path) | otfm (flow matching with minibatch exact OT "
                     "coupling) | dsm (denoising score matching on the VP SDE, lambda(t) = sigma_t^2) | w2map (DeepParticle "
-                    "one-step map trained on minibatch exact W2)")(
+                    "one-step map trained on minibatch exact W2) | tfm (flow matching in physical time: a velocity v(x, t) "
+                    "regressed on straight segments between consecutive snapshots of a run, source = snapshot:<first>, "
+                    "snapshot = the later ones in time order; kinflow-sample integrates it from the first snapshot's "
+                    "particles to any sample.time in the trained range)")(
         "train.data", po::value(&o.data)->default_value(o.data),
         "target data: a kinflow HDF5 file, a comma list of files (one model for a parameter family, see condition), "
         "or builtin:<name> with name gaussian | eight_gaussians | checkerboard (2D, generated in the program)")(
@@ -119,6 +124,13 @@ void describe(po::options_description& d, TrainOptions& o) {
         "train.film_width", po::value(&o.film_width)->default_value(o.film_width),
         "film: hidden width of the embedding MLP, 1..4096 (its modulation layer costs film_width x 2 layers x hidden "
         "multiply-adds per row: 32 keeps a film step within ~2x a concat step at hidden 128)")(
+        "train.parts_per_batch", po::value(&o.parts_per_batch)->default_value(o.parts_per_batch),
+        "0: minibatch rows drawn uniformly over all (file, snapshot) parts; k >= 1: each global minibatch holds k "
+        "parts drawn at random, global_batch / k rows each, so that the minibatch couplings of w2map, otfm and tfm "
+        "(exact assignments within a part) pair groups of that size")(
+        "train.coupling", po::value(&o.coupling)->default_value(o.coupling),
+        "tfm: how the rows of consecutive snapshots are paired: ot (exact assignment within each part of the "
+        "minibatch: straight, near-optimal segments) | id (the simulation's own pairing by particle id)")(
         "train.hidden", po::value(&o.hidden)->default_value(o.hidden), "MLP width, 1..4096")(
         "train.layers", po::value(&o.layers)->default_value(o.layers), "MLP hidden layers, 1..32")(
         "train.activation", po::value(&o.activation)->default_value(o.activation), "silu | gelu | tanh")(
@@ -160,7 +172,7 @@ TrainConfig validate(const TrainOptions& o, std::int64_t seed) {
     TrainConfig c;
     check_range("run.seed", seed, std::int64_t{0}, std::numeric_limits<std::int64_t>::max());
     c.seed = static_cast<std::uint64_t>(seed);
-    check_choice("train.objective", o.objective, {"fm", "otfm", "dsm", "w2map"});
+    check_choice("train.objective", o.objective, {"fm", "otfm", "dsm", "w2map", "tfm"});
     c.objective = parse_objective(o.objective);
 
     // data: builtin:<name> or a comma list of files
@@ -218,6 +230,22 @@ TrainConfig validate(const TrainOptions& o, std::int64_t seed) {
         if (!c.data.builtin.empty()) throw OptionError("train.condition", o.condition, "conditioning needs HDF5 data files, not " + o.data);
     }
     c.data.seed = c.seed;
+    if (c.objective == Objective::TFM) {
+        if (c.data.source != SourceKind::Snapshot) {
+            throw OptionError("train.source", o.source, "tfm flows from a run's first snapshot: set snapshot:<index>");
+        }
+        for (const auto& name : c.data.conditions) {
+            if (name == "time") {
+                throw OptionError("train.condition", o.condition,
+                                  "tfm's network input is the physical time itself; request a time with sample.time");
+            }
+        }
+        c.data.chain = true;
+    }
+    check_range("train.parts_per_batch", o.parts_per_batch, std::int64_t{0}, std::int64_t{1} << 20);
+    c.data.parts_per_batch = o.parts_per_batch;
+    check_choice("train.coupling", o.coupling, {"ot", "id"});
+    c.ot_coupling = o.coupling == "ot";
 
     check_range("train.hidden", static_cast<std::int64_t>(o.hidden), 1, 4096);
     check_range("train.layers", static_cast<std::int64_t>(o.layers), 1, 32);

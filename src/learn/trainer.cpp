@@ -156,6 +156,36 @@ double Trainer::step_once() {
     case Objective::W2Map:
         _ws.set_features(x0, u, cond);
         break;
+    case Objective::TFM: {
+        // Flow matching in physical time: row i lies on the segment from its source x0 (snapshot
+        // at t_s) to its target x1 (at t_e), at t = t_s + u (t_e - t_s); the regressed velocity is
+        // the segment's (x1 - x0) / (t_e - t_s) in normalised time T = (t - origin) / scale. Its
+        // flow carries each snapshot's law to the next one's (the flow-matching marginal
+        // identity, Lipman et al. 2023, holds for any coupling of consecutive snapshots); the
+        // minibatch OT coupling (coupling = ot) makes the segments short and the field smooth.
+        if (_cfg.ot_coupling && rows > 0) {
+            auto perm = grouped_assignment(x1, x0, _batch.part);
+            auto x0p = rows_buffer(_x0perm, rows, d);
+            permute_rows(x0, perm, x0p);
+            x0 = x0p;
+        }
+        auto xt = rows_buffer(_xt, rows, d);
+        auto tn = rows_buffer(_tphys, rows, 1).view({rows});
+        auto rate = rows_buffer(_rate, rows, 1);
+        const auto& parts = _data.parts();
+        const double origin = _info.time_origin, scale = _info.time_scale;
+        for (std::int64_t i = 0; i < rows; ++i) {
+            const Part& p = parts[static_cast<std::size_t>(_batch.part[i])];
+            const double ui = _batch.u[i];
+            tn.data_ptr<float>()[i] = static_cast<float>((p.source_time + ui * (p.time - p.source_time) - origin) / scale);
+            rate.data_ptr<float>()[i] = static_cast<float>(scale / (p.time - p.source_time));
+        }
+        at::sub_out(target, x1, x0);
+        at::addcmul_out(xt, x0, target, u.reshape({-1, 1}));
+        target.mul_(rate);
+        _ws.set_features(xt, tn, cond);
+        break;
+    }
     }
     const double scale = 1.0 / (static_cast<double>(_global_batch) * static_cast<double>(d));
     double loss_share = 0.0;

@@ -43,6 +43,9 @@ void describe(po::options_description& d, SampleOptions& o) {
         "network evaluations per sample, >= 1: steps = nfe / (1 euler, 2 heun, 4 rk4, 1 euler-maruyama)")(
         "sample.condition", po::value(&o.condition)->default_value(o.condition),
         "condition values, one per name in the model's train.condition (raw units, e.g. 0.5 or the time)")(
+        "sample.time", po::value(&o.time)->default_value(o.time),
+        "tfm models: the physical time to generate, within the trained range [first, last snapshot time] (empty: the "
+        "last); the flow is integrated from the source snapshot's time to it with sample.method and sample.nfe")(
         "sample.source_file", po::value(&o.source_file)->default_value(o.source_file),
         "file holding the source snapshot for models trained with source = snapshot:<index> (default: the "
         "training data file)")(
@@ -78,6 +81,10 @@ SampleConfig validate(const SampleOptions& o, std::int64_t seed, const std::stri
     if (o.condition.find_first_not_of(" \t") != std::string::npos) {
         const int n = 1 + static_cast<int>(std::count(o.condition.begin(), o.condition.end(), ','));
         c.condition = parse_vector("sample.condition", o.condition, n);
+    }
+    if (o.time.find_first_not_of(" \t") != std::string::npos) {
+        c.time = parse_vector("sample.time", o.time, 1).front();
+        c.has_time = true;
     }
     c.source_file = o.source_file;
     check_range("sample.batch", o.batch, std::int64_t{1}, std::int64_t{1} << 30);

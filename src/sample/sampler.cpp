@@ -96,7 +96,7 @@ Field sde_drift(const learn::VPScheduler& vp, Network net) {
 }
 
 std::int64_t transport(const learn::ModelInfo& info, const Network& net, Method method, std::int64_t nfe, torch::Tensor& x,
-                       const Noise& noise) {
+                       const Noise& noise, double t_end) {
     torch::NoGradGuard no_grad;
     if (info.objective == learn::Objective::W2Map) {
         auto out = torch::empty_like(x);
@@ -106,7 +106,7 @@ std::int64_t transport(const learn::ModelInfo& info, const Network& net, Method 
     }
     const std::int64_t steps = nfe / evaluations_per_step(method);
     const learn::VPScheduler vp{info.beta_min, info.beta_max};
-    const double t1 = info.objective == learn::Objective::DSM ? 1.0 - info.vp_eps : 1.0;
+    const double t1 = info.objective == learn::Objective::DSM ? 1.0 - info.vp_eps : t_end;
     Integrator integ;
     if (method == Method::EulerMaruyama) {
         KINFLOW_REQUIRE(info.objective == learn::Objective::DSM, "euler-maruyama needs a dsm model");
@@ -222,6 +222,22 @@ SampleSummary run_sampling(const comm::Communicator& comm, const SampleConfig& c
         if (info.conditions[c] == "time") time = cfg.condition[c];
     }
     const auto cond_row = torch::from_blob(cond.data(), {static_cast<std::int64_t>(cond.size())});
+    // tfm: integrate the physical-time flow from the source snapshot's time to sample.time.
+    double t_end = 1.0;
+    if (info.objective == learn::Objective::TFM) {
+        const double last = info.time_origin + info.time_scale;
+        time = cfg.has_time ? cfg.time : last;
+        const double tol = 1e-9 * std::max(1.0, std::fabs(last));
+        if (time < info.time_origin - tol || time > last + tol) {
+            std::ostringstream os;
+            os << time << " is outside the trained time range [" << info.time_origin << ", " << last << "]";
+            throw ModelError("sample.time", os.str());
+        }
+        t_end = (time - info.time_origin) / info.time_scale;
+    } else if (cfg.has_time) {
+        throw ModelError("sample.time", "only tfm models take a time (this model is " + std::string(learn::to_string(info.objective)) +
+                                            "; a model conditioned on `time` takes it in sample.condition)");
+    }
 
     const std::int64_t n_local = dec.n_local();
     auto x = torch::empty({n_local, dim});
@@ -247,7 +263,7 @@ SampleSummary run_sampling(const comm::Communicator& comm, const SampleConfig& c
         auto chunk = x.narrow(0, b, len);
         const std::int64_t first = dec.begin + b;
         const Noise noise = [&](std::int64_t step, torch::Tensor& z) { fill_noise(sde_rng, static_cast<std::uint64_t>(step), first, false, z); };
-        nfe = transport(info, net, cfg.method, cfg.nfe, chunk, noise);
+        nfe = transport(info, net, cfg.method, cfg.nfe, chunk, noise, t_end);
     }
     comm.barrier();
     const double seconds = std::chrono::duration<double>(std::chrono::steady_clock::now() - t0).count();

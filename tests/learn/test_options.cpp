@@ -81,6 +81,12 @@ TEST(LearnOptions, BadValuesNameTheKey) {
     EXPECT_EQ(with([](auto& o) { o.condition_embedding = "film"; }), ""); // fm: time features
     EXPECT_EQ(with([](auto& o) { o.condition_embedding = "film"; o.film_width = 0; }), "train.film_width");
     EXPECT_EQ(with([](auto& o) { o.device = "tpu"; }), "train.device");
+    EXPECT_EQ(with([](auto& o) { o.objective = "tfm"; o.data = "f.h5"; }), "train.source"); // tfm flows from a snapshot
+    EXPECT_EQ(with([](auto& o) { o.objective = "tfm"; o.data = "f.h5"; o.source = "snapshot:0"; o.condition = "time"; }),
+              "train.condition"); // tfm's own input is the time
+    EXPECT_EQ(with([](auto& o) { o.objective = "tfm"; o.data = "f.h5"; o.source = "snapshot:0"; }), "");
+    EXPECT_EQ(with([](auto& o) { o.coupling = "random"; }), "train.coupling");
+    EXPECT_EQ(with([](auto& o) { o.parts_per_batch = -1; }), "train.parts_per_batch");
     EXPECT_EQ(with([](auto& o) { o.device = "cuda"; }), "train.device"); // CPU-only LibTorch, or no GPU path yet
 }
 
@@ -99,6 +105,7 @@ TEST(SampleOptions, BadValuesNameTheKey) {
     EXPECT_EQ(with([](auto& o) { o.condition = "0.5, x"; }), "sample.condition");
     EXPECT_EQ(with([](auto& o) { o.device = "cuda"; }), "sample.device");
     EXPECT_EQ(with([](auto& o) { o.device = "gpu"; }), "sample.device");
+    EXPECT_EQ(with([](auto& o) { o.time = "late"; }), "sample.time");
     EXPECT_EQ(bad_sample_key(o, ""), "output.file");
     o.condition = "0.5, 2";
     EXPECT_EQ(sample::validate(o, 1, "x.h5").condition, (std::vector<double>{0.5, 2.0}));

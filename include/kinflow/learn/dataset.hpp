@@ -27,6 +27,7 @@ struct Part {
     std::string file; ///< empty for builtin data
     int snapshot = 0; ///< resolved target snapshot index
     double time = 0.0;
+    double source_time = 0.0; ///< time of the paired source snapshot (snapshot sources)
     std::int64_t n_global = 0, offset = 0;
     std::int64_t begin = 0, end = 0;  ///< this rank's rows of the part (block decomposition)
     std::int64_t local_offset = 0;    ///< first local row of the part in the rank's arrays

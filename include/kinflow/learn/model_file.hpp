@@ -23,6 +23,9 @@ struct ModelInfo {
     std::string data;                ///< train.data as given
     std::vector<std::string> files;  ///< the data files (empty for builtin data)
     double target_time = 0.0;        ///< time of the first target snapshot
+    /// tfm: the network's time input is (t - time_origin) / time_scale, t the physical time;
+    /// time_origin is the source snapshot's time, time_origin + time_scale the last target's.
+    double time_origin = 0.0, time_scale = 1.0;
     double beta_min = 0.1, beta_max = 20.0, vp_eps = 1e-3;
     std::int64_t step = 0; ///< optimizer steps behind the weights
     std::string deck;      ///< resolved training deck

@@ -19,6 +19,8 @@ struct TrainOptions {
     std::string condition;
     std::string condition_embedding = "concat";
     int film_width = 32;
+    std::int64_t parts_per_batch = 0;
+    std::string coupling = "ot";
     int hidden = 64;
     int layers = 3;
     std::string activation = "silu";
@@ -42,7 +44,7 @@ struct TrainOptions {
     std::int64_t stop_after = 0;
 };
 
-enum class Objective { FM, OTFM, DSM, W2Map };
+enum class Objective { FM, OTFM, DSM, W2Map, TFM };
 enum class Activation { SiLU, GELU, Tanh };
 enum class SourceKind { Gaussian, Uniform, Snapshot };
 enum class LrSchedule { Cosine, Constant };
@@ -63,6 +65,12 @@ struct DataSpec {
     int source_snapshot = 0;             ///< with source = snapshot:<index>
     std::vector<std::string> conditions; ///< `time` or `section.key` of each file's deck
     std::uint64_t seed = 0;              ///< builtin data generation
+    /// tfm: each target snapshot's source is the previous listed snapshot (the first one's is
+    /// source_snapshot), and source and target share the target's normalisation.
+    bool chain = false;
+    /// > 0: each global minibatch holds rows of this many parts (drawn at random), an equal share
+    /// each; 0: rows drawn uniformly over all parts.
+    std::int64_t parts_per_batch = 0;
 };
 
 /// The MLP: x (dim), sinusoidal time features, condition values -> dim outputs.
@@ -92,6 +100,7 @@ struct TrainConfig {
     int hidden = 64, layers = 3, time_features = 16;
     bool film = false; ///< train.condition_embedding = film
     int film_width = 32;
+    bool ot_coupling = true; ///< tfm: minibatch exact OT between consecutive snapshots (else the ids' pairing)
     Activation activation = Activation::SiLU;
     std::int64_t batch_size = 256, steps = 2000, warmup = 0;
     double lr = 1e-3;

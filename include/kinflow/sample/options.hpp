@@ -14,6 +14,7 @@ struct SampleOptions {
     std::string method = "euler";
     std::int64_t nfe = 100;
     std::string condition;
+    std::string time;
     std::string source_file;
     std::int64_t batch = 2048;
     int threads = 1;
@@ -32,6 +33,8 @@ struct SampleConfig {
     std::int64_t nfe = 100;
     std::vector<double> condition;
     std::string condition_text;
+    bool has_time = false; ///< sample.time given (tfm models)
+    double time = 0.0;
     std::string source_file;
     std::int64_t batch = 2048;
     int threads = 1;

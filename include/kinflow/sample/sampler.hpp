@@ -45,10 +45,11 @@ Field ode_field(learn::Objective objective, const learn::VPScheduler& vp, Networ
 Field sde_drift(const learn::VPScheduler& vp, Network net);
 
 /// Transport normalised source rows x (in place) to normalised target samples with a trained
-/// model: t from 0 to 1 (dsm: to 1 - vp_eps), `nfe` evaluations per row (w2map: one).
+/// model: t from 0 to t_end (fm/otfm 1; tfm the normalised physical time (t - time_origin) /
+/// time_scale; dsm always to 1 - vp_eps), `nfe` evaluations per row (w2map: one).
 /// Returns the evaluations made per row.
 std::int64_t transport(const learn::ModelInfo& info, const Network& net, Method method, std::int64_t nfe,
-                       torch::Tensor& x, const Noise& noise);
+                       torch::Tensor& x, const Noise& noise, double t_end = 1.0);
 
 /// A network evaluator of a model for one condition row (normalised), in chunks of `batch` rows.
 Network network(learn::MLPWorkspace& ws, const torch::Tensor& cond_row, std::int64_t batch);
