@@ -9,8 +9,8 @@
 #        applied; A = AMPERE80 (default, sm_80) | HOPPER90 (sm_90, H100/H200) | another Kokkos_ARCH
 #   --shared          shared libs instead of static
 #   --source DIR      build from the Kokkos source tree DIR (no apt: a GPU machine's copy)
-#   --fetch-only DIR  only fetch and extract packages/kokkos, then copy it (no tests, examples,
-#                     docs, benchmarks: ~9 MB) to DIR
+#   --fetch-only DIR  only fetch and extract packages/kokkos, then copy it (no tests, docs,
+#                     benchmarks: ~7 MB) to DIR
 # then: cmake -DKokkos_ROOT=PREFIX ...   (find_package(Kokkos) + Kokkos::kokkos)
 # Idempotent (a stamp in PREFIX makes a second call a no-op). Fetching needs root (or sudo) for
 # apt: it adds a deb-src entry for the Debian mirror apt already uses (read from the apt sources)
@@ -271,7 +271,7 @@ if [ -n "$fetch_only" ]; then
     rm -rf "$fetch_only"; mkdir -p "$fetch_only"
     # what configuring and building the libraries reads (no tests, examples, docs, benchmarks)
     run "copying the Kokkos source to $fetch_only" cp -a "$ksrc/." "$fetch_only/"
-    (cd "$fetch_only" && rm -rf doc example benchmarks scripts tpls/gtest && find . -depth -type d \( -name unit_test -o -name perf_test \) -exec rm -rf {} +)
+    (cd "$fetch_only" && rm -rf doc benchmarks scripts tpls/gtest && find . -depth -type d \( -name unit_test -o -name perf_test \) -exec rm -rf {} +)
     echo "Kokkos ${kver:-?} from $from" > "$fetch_only/KINFLOW_SOURCE"
     echo "$me: Kokkos ${kver:-?} source ($(du -sh "$fetch_only" | cut -f1)) in $fetch_only"
     exit 0
