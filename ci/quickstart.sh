@@ -1,7 +1,8 @@
 #!/usr/bin/env bash
 # The main job on a fresh machine: install, build, and run pipeline 1 (Keller–Segel aggregation:
-# simulate 2D KS for several chi -> train w2map and fm conditioned on chi -> generate at a new chi
-# -> compare with a fresh simulation), on 2 MPI ranks. Writes out/pipeline_ks/ (HDF5 files,
+# simulate 2D KS for several chi -> train w2map and fm conditioned on (chi, t) -> generate at an
+# unseen and an extrapolated chi -> compare with fresh simulations, their floors and baselines),
+# on 2 MPI ranks. Writes out/pipeline_ks/ (HDF5 files,
 # summary.json, report.png/html) and, for the default deck, regenerates the README's result block
 # and docs/images/pipeline_ks_report.png from this run.
 #   ci/quickstart.sh [PIPELINE_DECK=inputs/pipeline_ks_aggregation.ini]

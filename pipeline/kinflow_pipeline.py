@@ -12,13 +12,18 @@ RUN_DIR/summary.json (timings, metrics, baselines) and the pictures of postproce
 Kinds (see inputs/pipeline_*.ini for every key):
 
 * ``ks_aggregation`` -- 2D Keller-Segel runs for several chi; ``w2map`` and ``fm`` models
-  conditioned on chi map the initial particles to the time-T particles; generation at a chi not
-  in training, compared with a fresh simulation at that chi (W2, m2, peak density) and timed
-  against it (DeepParticle: Wang, Xin & Zhang, arXiv 2209.00109).
-* ``fokker_planck`` -- a Langevin run's time-T marginal learned with ``dsm`` and ``fm``; samples
-  of the probability-flow ODE and of the reverse SDE (Song et al., ICLR 2021) and their gap.
-* ``boltzmann`` -- a DSMC BKW relaxation; an ``fm`` model conditioned on time; generated m4(t)
-  against the exact BKW curve (Bobylev 1975; Krook & Wu 1976) and against DSMC.
+  conditioned on (chi, time) map each run's initial particles to its particles at every later
+  snapshot; generation at an unseen chi (and optionally an extrapolated one, and leave-one-out),
+  compared with a fresh simulation there (W2, m2, peak density, each with a standard error) beside
+  the sampling floor (a second fresh simulation), the nearest training run and the displacement
+  interpolation of the neighbouring runs, and timed against it (DeepParticle: Wang, Xin & Zhang,
+  arXiv 2209.00109).
+* ``fokker_planck`` -- a Langevin run's marginals at every snapshot time learned with ``dsm`` and
+  ``fm`` conditioned on time; samples of the probability-flow ODE and of the reverse SDE (Song et
+  al., ICLR 2021) and their gap, with the floor of two independent runs.
+* ``boltzmann`` -- a DSMC BKW relaxation; a model (fm, otfm or the physical-time flow tfm) for all
+  times; generated m4(t), m6(t) against the exact BKW curves (Bobylev 1975; Krook & Wu 1976) and
+  against DSMC's own error, the speed law at the last time against the exact density.
 
 Every comparison is made with a simulation that used a seed no training run used.
 """
@@ -32,6 +37,7 @@ import shlex
 import shutil
 import subprocess
 import sys
+import threading
 import time
 from pathlib import Path
 
@@ -83,7 +89,8 @@ class Deck:
             self.sections.setdefault(section, {})[name] = value.strip()
 
     KNOWN = {"pipeline": {"kind", "out", "ranks", "seed"}, "generate": {"count", "times"},
-             "compare": {"max_points", "density_bins"}, "simulate": {"deck", "chi_train", "chi_test"}}
+             "compare": {"max_points", "density_bins", "bootstrap"},
+             "simulate": {"deck", "chi_train", "chi_test", "chi_extrapolate", "time_extrapolate", "leave_one_out"}}
 
     def check_keys(self, kind):
         """Unknown keys of the runner's own sections are errors (typos must not pass silently);
@@ -99,13 +106,13 @@ class Deck:
                 if key not in known and not (section == "simulate" and "." in key):
                     raise PipelineError(f"{self.path}: unknown key [{section}] {key} (known: {', '.join(sorted(known))})")
         if kind != "ks_aggregation":
-            for key in ("chi_train", "chi_test"):
+            for key in ("chi_train", "chi_test", "chi_extrapolate", "time_extrapolate", "leave_one_out"):
                 if key in self.sections.get("simulate", {}):
                     raise PipelineError(f"simulate.{key}: only the ks_aggregation pipeline takes it")
         if kind != "boltzmann" and "objective" in self.sections.get("train", {}):
             raise PipelineError(f"train.objective: the {kind} pipeline trains fixed objectives; "
                                 "set per-model keys in [train.OBJECTIVE]")
-        allowed = {"ks_aggregation": {"w2map", "fm"}, "fokker_planck": {"dsm", "fm"}, "boltzmann": {"fm", "otfm"}}[kind]
+        allowed = {"ks_aggregation": {"w2map", "fm"}, "fokker_planck": {"dsm", "fm"}, "boltzmann": {"fm", "otfm", "tfm"}}[kind]
         for section in self.sections:
             if section.startswith("train.") and section[6:] not in allowed:
                 raise PipelineError(f"[{section}]: the {kind} pipeline trains {' and '.join(sorted(allowed))}")
@@ -159,6 +166,7 @@ class Runner:
         self.build, self.dir, self.ranks, self.verbose = Path(build), Path(run_dir), ranks, verbose
         self.mpiexec = os.environ.get("KINFLOW_MPIEXEC", "mpiexec")
         self.timings = {}
+        self.lock = threading.Lock()
         (self.dir / "logs").mkdir(parents=True, exist_ok=True)
         (self.dir / "decks").mkdir(exist_ok=True)
         self.commands = self.dir / "commands.sh"
@@ -178,7 +186,7 @@ class Runner:
         ranks = ranks or self.ranks
         cmd = [self.mpiexec, "-q", "-n", str(ranks), "--oversubscribe", str(self.build / "drivers" / exe),
                *map(str, args)]
-        with open(self.commands, "a") as f:
+        with self.lock, open(self.commands, "a") as f:
             f.write(shlex.join(cmd) + "\n")
         if self.verbose:
             print(f"{PROG}: [{name}] {exe} {' '.join(map(str, args))}", flush=True)
@@ -193,13 +201,40 @@ class Runner:
         self.timings[name] = seconds
         return seconds, r.stdout + r.stderr  # summaries on stdout, the progress/done lines on stderr
 
-    def compare(self, name, a, b, snapshot_a=-1, snapshot_b=-1, max_points=2000, seed=0):
-        js = self.dir / "logs" / f"{name}.json"
-        self(name, "kinflow-compare", [a, b, f"--snapshot-a={snapshot_a}", f"--snapshot-b={snapshot_b}",
-                                       f"--max-points={max_points}", f"--seed={seed}", f"--json={js}"], ranks=1)
+    def compare(self, name, a, b, snapshot_a=-1, snapshot_b=-1, max_points=2000, seed=0, bootstrap=0, interpolate=None):
+        self(name, "kinflow-compare", self.compare_args(name, a, b, snapshot_a, snapshot_b, max_points, seed, bootstrap,
+                                                         interpolate), ranks=1)
         self.timings.pop(name, None)
-        out = json.loads(js.read_text())
+        return self.compare_result(name)
+
+    def compare_args(self, name, a, b, snapshot_a, snapshot_b, max_points, seed, bootstrap, interpolate=None):
+        js = self.dir / "logs" / f"{name}.json"
+        args = [a, b, f"--snapshot-a={snapshot_a}", f"--snapshot-b={snapshot_b}", f"--max-points={max_points}",
+                f"--seed={seed}", f"--json={js}", "--no-sinkhorn"]
+        if bootstrap:
+            args.append(f"--bootstrap={bootstrap}")
+        if interpolate is not None:
+            args += [f"--interpolate={interpolate[0]:.17g}", f"--interpolate-out={interpolate[1]}"]
+        return args
+
+    def compare_result(self, name):
+        out = json.loads((self.dir / "logs" / f"{name}.json").read_text())
         return {k: v for k, v in out.items() if isinstance(v, (int, float))}
+
+    def compare_many(self, jobs, max_points, bootstrap, seed=0):
+        """kinflow-compare for every job name -> (a, b, snapshot_a, snapshot_b), two at a time (the
+        exact assignments are serial; two processes fill two cores)."""
+        from concurrent.futures import ThreadPoolExecutor
+        workers = max(1, min(2, os.cpu_count() or 1))
+        with ThreadPoolExecutor(max_workers=workers) as pool:
+            futures = {name: pool.submit(self, name, "kinflow-compare",
+                                         self.compare_args(name, a, b, sa, sb, max_points, seed, bootstrap), 1)
+                       for name, (a, b, sa, sb) in jobs.items()}
+            for f in futures.values():
+                f.result()
+        for name in jobs:
+            self.timings.pop(name, None)
+        return {name: self.compare_result(name) for name in jobs}
 
 
 def ini_text(sections):
@@ -308,6 +343,34 @@ def sample_sections(deck, objective, model, out, extra, seed):
     return {"run": {"seed": seed}, "sample": keys, "output": {"file": out}}
 
 
+def moments_with_se(x, mass, box, bins, rng, resamples=50):
+    """m2 and peak density of a 2D particle set with standard errors: m2's from the sample variance
+    of |x|^2, the peak density's from bootstrap resamples of the particles."""
+    r2 = np.sum(x * x, axis=1)
+    peaks = [peak_density(x[rng.integers(0, len(x), len(x))], mass, box, bins) for _ in range(resamples)]
+    return {"m2": fmt(mass * float(np.mean(r2))), "m2_se": fmt(mass * float(np.std(r2)) / math.sqrt(len(x))),
+            "peak_density": fmt(peak_density(x, mass, box, bins)), "peak_density_se": fmt(float(np.std(peaks, ddof=1)))}
+
+
+def snapshot_index(path, t):
+    """Index of the snapshot of `path` at time t (within 1e-6 relative), or a PipelineError."""
+    times = snapshot_times(path)
+    for i, ti in enumerate(times):
+        if abs(ti - t) <= 1e-6 * max(1.0, abs(t)):
+            return i
+    raise PipelineError(f"{path} has no snapshot at t = {t:g} (its times: {', '.join(f'{x:g}' for x in times)}); "
+                        "choose simulate.time_extrapolate among the snapshot times")
+
+
+def deck_float(base, extra, section, key):
+    """A number of the simulation deck after the [simulate] overrides."""
+    if f"{section}.{key}" in extra:
+        return float(extra[f"{section}.{key}"])
+    cp = configparser.ConfigParser(inline_comment_prefixes=("#", ";"), interpolation=None)
+    cp.read(base)
+    return float(cp[section][key])
+
+
 def run_ks_aggregation(deck, run, out):
     chis = deck.numbers("simulate", "chi_train", lo=0.0)
     chi_test = deck.numbers("simulate", "chi_test", lo=0.0)[0]
@@ -315,70 +378,162 @@ def run_ks_aggregation(deck, run, out):
         raise PipelineError("simulate.chi_train: at least two values are needed to learn a chi dependence")
     if chi_test in chis:
         raise PipelineError(f"simulate.chi_test = {chi_test:g} is a training value: generation must be at a new chi")
-    points = deck.number("compare", "max_points", 2000, int, 2, 20000)
+    chi_x = deck.numbers("simulate", "chi_extrapolate", "none", lo=0.0)[0] \
+        if deck.raw("simulate", "chi_extrapolate", "none") != "none" else None
+    if chi_x is not None and min(chis) <= chi_x <= max(chis):
+        raise PipelineError(f"simulate.chi_extrapolate = {chi_x:g} lies inside the training range "
+                            f"[{min(chis):g}, {max(chis):g}]: it must be outside")
+    loo = deck.numbers("simulate", "leave_one_out", "none", lo=0.0)[0] \
+        if deck.raw("simulate", "leave_one_out", "none") != "none" else None
+    if loo is not None and (loo not in chis or loo in (min(chis), max(chis)) or len(chis) < 3):
+        raise PipelineError(f"simulate.leave_one_out = {loo:g}: must be an interior value of chi_train "
+                            "(with at least three training values)")
+    points = deck.number("compare", "max_points", 4096, int, 2, 20000)
     bins = deck.number("compare", "density_bins", 40, int, 4, 1000)
+    boot = deck.number("compare", "bootstrap", 5, int, 0, 1000)
+    if boot == 1:
+        raise PipelineError("compare.bootstrap = 1: use 0 (no standard errors) or at least 2 resamples")
     base, extra, seed = simulation_setup(deck, out)
-
     loop_seconds = {}
 
-    def simulate(chi, s, name):
-        path, log = simulate_run(run, base, extra, out, s, name, f"--ks.chi={chi:.17g}")
+    def simulate(chi, s, name, *args):
+        path, log = simulate_run(run, base, extra, out, s, name, f"--ks.chi={chi:.17g}", *args)
         loop_seconds[name] = simulate_seconds(log)
         return path
 
     train_files = [simulate(c, seed + 1 + i, f"train_chi{tag(c)}") for i, c in enumerate(chis)]
     test_file = simulate(chi_test, seed + 1000, f"test_chi{tag(chi_test)}")
+    floor_file = simulate(chi_test, seed + 1100, f"floor_chi{tag(chi_test)}")
+    times = snapshot_times(train_files[0])
+    t_end = times[-1]
+    for f in train_files + [test_file, floor_file]:
+        if len(snapshot_times(f)) != len(times) or abs(snapshot_times(f)[-1] - t_end) > 1e-9 * max(1.0, t_end):
+            raise PipelineError(f"{f} stopped early (collapse before t = {t_end:g}?): lower chi or the deck's run.steps")
     with h5py.File(test_file, "r") as f:
         parsed = kh.load_deck(f)
     mass = float(kh.deck_get(parsed, "ks", "mass", 1.0))
-    x_test, t_end = read_snapshot(test_file, -1)
-    x_init, _ = read_snapshot(test_file, 0)
+    cases = [{"name": "interior", "chi": chi_test, "time": t_end, "test": test_file, "floor": floor_file}]
+    if chi_x is not None:
+        t_x = deck.number("simulate", "time_extrapolate", t_end, float, 0.0)
+        snapshot_index(train_files[0], t_x)
+        steps = int(round(t_x / deck_float(base, extra, "run", "dt")))
+        cases.append({"name": "extrapolation", "chi": chi_x, "time": t_x,
+                      "test": simulate(chi_x, seed + 1001, f"test_chi{tag(chi_x)}", f"--run.steps={steps}"),
+                      "floor": simulate(chi_x, seed + 1101, f"floor_chi{tag(chi_x)}", f"--run.steps={steps}")})
+    if loo is not None:
+        # The training run at the left-out chi is the fresh test run of the models trained without it.
+        cases.append({"name": "leave_one_out", "chi": loo, "time": t_end, "test": train_files[chis.index(loo)],
+                      "floor": simulate(loo, seed + 1102, f"floor_chi{tag(loo)}")})
 
-    models, gens = {}, {}
-    data = ",".join(str(p) for p in train_files)
-    for objective in ("w2map", "fm"):
-        model = out / "models" / f"{objective}.pt"
-        tdeck = run.deck(f"train_{objective}", train_sections(deck, objective, data, model, {
-            "snapshot": -1, "source": "snapshot:0", "condition": "ks.chi"}))
-        run(f"train_{objective}", "kinflow-train", [tdeck])
-        gen = out / "gen" / f"{objective}_chi{tag(chi_test)}.h5"
-        sdeck = run.deck(f"sample_{objective}", sample_sections(deck, objective, model, gen, {
-            "count": 0, "condition": f"{chi_test:.17g}", "source_file": test_file}, seed + 2000))
-        _, stdout = run(f"sample_{objective}", "kinflow-sample", [sdeck])
-        models[objective] = {"model": str(model), "loss_file": str(model) + ".loss.csv",
-                             "sample_seconds_internal": sample_seconds(stdout)}
-        gens[objective] = gen
+    # One model per objective for any (chi, t): every training run's snapshots 1..K, each paired
+    # particle by particle with its own initial snapshot, conditioned on (chi, time).
+    snapshots = ",".join(str(i) for i in range(1, len(times)))
 
-    # Compare: every set against the fresh simulation's time-T particles.
-    lo = np.quantile(x_test, 0.005, axis=0)
-    hi = np.quantile(x_test, 0.995, axis=0)
+    def train(objective, files, suffix=""):
+        model = out / "models" / f"{objective}{suffix}.pt"
+        tdeck = run.deck(f"train_{objective}{suffix}", train_sections(deck, objective, ",".join(map(str, files)), model, {
+            "snapshot": snapshots, "source": "snapshot:0", "condition": "ks.chi,time"}))
+        run(f"train_{objective}{suffix}", "kinflow-train", [tdeck])
+        return model
+
+    objectives = ("w2map", "fm")
+    models = {k: {"model": str(train(k, train_files))} for k in objectives}
+    loo_models = {}
+    if loo is not None:
+        kept = [f for c, f in zip(chis, train_files) if c != loo]
+        loo_models = {k: str(train(k, kept, "_loo")) for k in objectives}
+    for k in objectives:
+        models[k]["loss_file"] = models[k]["model"] + ".loss.csv"
+
+    # The density box and histogram of the interior test (all cases use their own test run's box).
+    x_test, _ = read_snapshot(test_file, -1)
+    lo, hi = np.quantile(x_test, 0.005, axis=0), np.quantile(x_test, 0.995, axis=0)
     pad = 0.1 * (hi - lo)
     box = [(lo[0] - pad[0], hi[0] + pad[0]), (lo[1] - pad[1], hi[1] + pad[1])]
-    nearest = int(np.argmin([abs(c - chi_test) for c in chis]))
+    rng = np.random.default_rng(seed)
 
-    def describe(x):
-        return {"m2": fmt(second_moment(x, mass)), "peak_density": fmt(peak_density(x, mass, box, bins))}
+    def evaluate(case, model_files, train_chis, train_paths):
+        chi, t, test = case["chi"], case["time"], case["test"]
+        name = case["name"]
+        idx = snapshot_index(train_paths[0], t)
+        gens = {}
+        for k in objectives:
+            gen = out / "gen" / f"{k}_{name}_chi{tag(chi)}.h5"
+            sdeck = run.deck(f"sample_{k}_{name}", sample_sections(deck, k, model_files[k], gen, {
+                "count": 0, "condition": f"{chi:.17g},{t:.17g}", "source_file": test}, seed + 2000))
+            _, stdout = run(f"sample_{k}_{name}", "kinflow-sample", [sdeck])
+            gens[k] = (gen, sample_seconds(stdout))
+        order = np.argsort([abs(c - chi) for c in train_chis])
+        near = int(order[0])
+        # Displacement interpolation between the neighbouring training runs (the two nearest on
+        # one side when extrapolating), both at time t.
+        below = [i for i in range(len(train_chis)) if train_chis[i] < chi]
+        above = [i for i in range(len(train_chis)) if train_chis[i] > chi]
+        if below and above:
+            a = max(below, key=lambda i: train_chis[i])
+            b = min(above, key=lambda i: train_chis[i])
+        else:
+            a, b = sorted(order[:2], key=lambda i: train_chis[i])
+        frac = (chi - train_chis[a]) / (train_chis[b] - train_chis[a])
+        interp = out / "gen" / f"interpolation_{name}_chi{tag(chi)}.h5"
+        run.compare(f"interpolate_{name}", train_paths[a], train_paths[b], snapshot_a=idx, snapshot_b=idx,
+                    max_points=points, interpolate=(frac, interp))
+        jobs = {k: (test, gens[k][0], -1, -1) for k in objectives}
+        jobs.update({"floor": (test, case["floor"], -1, -1), "nearest": (test, train_paths[near], -1, idx),
+                     "interpolation": (test, interp, -1, -1), "initial": (test, test, -1, 0)})
+        m = run.compare_many({f"compare_{name}_{k}": v for k, v in jobs.items()}, points, boot)
+        res = lambda k: {"w2": fmt(m[f"compare_{name}_{k}"]["w2_exact"]),
+                         "w2_se": fmt(m[f"compare_{name}_{k}"].get("w2_exact_se", float("nan"))),
+                         "sliced_w2": fmt(m[f"compare_{name}_{k}"]["sliced_w2"])}
+        xs = {"simulated": read_snapshot(test, -1)[0], "floor": read_snapshot(case["floor"], -1)[0],
+              "nearest": read_snapshot(train_paths[near], idx)[0], "interpolation": read_snapshot(interp, -1)[0],
+              "initial": read_snapshot(test, 0)[0]}
+        xs.update({k: read_snapshot(gens[k][0], -1)[0] for k in objectives})
+        mom = {k: moments_with_se(x, mass, box, bins, rng) for k, x in xs.items()}
+        metrics = {"simulated": mom["simulated"]}
+        for k in objectives:
+            metrics[k] = {**res(k), **mom[k]}
+        baselines = {"floor": {"chi": chi, **res("floor"), **mom["floor"]},
+                     "nearest_training_chi": {"chi": train_chis[near], **res("nearest"), **mom["nearest"]},
+                     "displacement_interpolation": {"chi_a": train_chis[a], "chi_b": train_chis[b], "fraction": fmt(frac),
+                                                    **res("interpolation"), **mom["interpolation"]},
+                     "initial": {**res("initial"), **mom["initial"]}}
+        best = min(objectives, key=lambda k: metrics[k]["w2"])
+        bm, fl, nb, ip, sim = metrics[best], baselines["floor"], baselines["nearest_training_chi"], \
+            baselines["displacement_interpolation"], metrics["simulated"]
 
-    results = {"simulated": describe(x_test)}
-    for objective, gen in gens.items():
-        x_gen, _ = read_snapshot(gen, -1)
-        m = run.compare(f"compare_{objective}", test_file, gen, max_points=points)
-        results[objective] = {**describe(x_gen), "w2": fmt(m["w2_exact"]), "sliced_w2": fmt(m["sliced_w2"]),
-                              "energy_distance": fmt(m["energy_distance"])}
-    m = run.compare("compare_initial", test_file, test_file, snapshot_b=0, max_points=points)
-    baselines = {"initial": {**describe(x_init), "w2": fmt(m["w2_exact"]), "sliced_w2": fmt(m["sliced_w2"])}}
-    m = run.compare("compare_nearest", test_file, train_files[nearest], max_points=points)
-    x_near, _ = read_snapshot(train_files[nearest], -1)
-    baselines["nearest_training_chi"] = {"chi": chis[nearest], **describe(x_near), "w2": fmt(m["w2_exact"]),
-                                         "sliced_w2": fmt(m["sliced_w2"])}
+        def within(key):
+            return abs(bm[key] - sim[key]) <= 3 * math.hypot(bm[f"{key}_se"], sim[f"{key}_se"])
+        acceptance = {"best": best, "w2_over_floor": fmt(bm["w2"] / fl["w2"]), "w2_over_nearest": fmt(bm["w2"] / nb["w2"]),
+                      "w2_over_interpolation": fmt(bm["w2"] / ip["w2"]),
+                      "nearest_minus_best_in_se": fmt((nb["w2"] - bm["w2"]) / math.hypot(nb["w2_se"], bm["w2_se"]))
+                      if boot else None,
+                      "m2_within_3se": within("m2"), "peak_density_within_3se": within("peak_density"),
+                      "passed": bool(bm["w2"] <= 1.3 * fl["w2"] and bm["w2"] <= 0.6 * nb["w2"] and bm["w2"] < ip["w2"]
+                                     and within("m2") and within("peak_density"))}
+        return {"chi": chi, "time": fmt(t), "test": str(test), "floor_file": str(case["floor"]),
+                "generated": {k: str(v[0]) for k, v in gens.items()}, "interpolation_file": str(interp),
+                "metrics": metrics, "baselines": baselines, "acceptance": acceptance,
+                "sample_seconds_internal": {k: v[1] for k, v in gens.items()}}
+
+    results = {}
+    for case in cases:
+        if case["name"] == "leave_one_out":
+            kept = [(c, f) for c, f in zip(chis, train_files) if c != loo]
+            results[case["name"]] = evaluate(case, loo_models, [c for c, _ in kept], [f for _, f in kept])
+        else:
+            results[case["name"]] = evaluate(case, {k: v["model"] for k, v in models.items()}, chis, train_files)
+    main = results.pop("interior")
+    for k in objectives:
+        models[k]["sample_seconds_internal"] = main["sample_seconds_internal"][k]
 
     t = run.timings
     sim_s = t[f"simulate_test_chi{tag(chi_test)}"]
     timing = {"simulate_test_s": fmt(sim_s),
               "simulate_all_s": fmt(sum(v for k, v in t.items() if k.startswith("simulate_"))),
               "train_w2map_s": fmt(t["train_w2map"]), "train_fm_s": fmt(t["train_fm"]),
-              "sample_w2map_s": fmt(t["sample_w2map"]), "sample_fm_s": fmt(t["sample_fm"]),
-              "speedup_w2map": fmt(sim_s / t["sample_w2map"]), "speedup_fm": fmt(sim_s / t["sample_fm"])}
+              "sample_w2map_s": fmt(t["sample_w2map_interior"]), "sample_fm_s": fmt(t["sample_fm_interior"]),
+              "speedup_w2map": fmt(sim_s / t["sample_w2map_interior"]), "speedup_fm": fmt(sim_s / t["sample_fm_interior"])}
     # The same ratio without process start-up (MPI, LibTorch loading): the simulation's time loop
     # against kinflow-sample's network time.
     loop = loop_seconds.get(f"test_chi{tag(chi_test)}")
@@ -387,20 +542,37 @@ def run_ks_aggregation(deck, run, out):
         for k in models:
             timing[f"sample_{k}_compute_s"] = fmt(models[k]["sample_seconds_internal"])
             timing[f"speedup_{k}_compute"] = fmt(loop / models[k]["sample_seconds_internal"])
-    return {
+    summary = {
         "problem": {"chi_train": chis, "chi_test": chi_test, "time": fmt(t_end), "particles": int(len(x_test)),
                     "mass": mass, "density_box": [list(map(fmt, b)) for b in box], "density_bins": bins,
-                    "compare_points": min(points, len(x_test))},
-        "files": {"train": [str(p) for p in train_files], "test": str(test_file),
-                  "generated": {k: str(v) for k, v in gens.items()}, "models": models},
-        "timings": timing, "metrics": results, "baselines": baselines,
+                    "compare_points": min(points, len(x_test)), "bootstrap": boot, "snapshots": snapshots,
+                    "condition": "ks.chi,time"},
+        "files": {"train": [str(p) for p in train_files], "test": str(test_file), "floor": str(floor_file),
+                  "generated": main["generated"], "interpolation": main["interpolation_file"], "models": models},
+        "timings": timing, "metrics": main["metrics"], "baselines": main["baselines"], "acceptance": main["acceptance"],
     }
+    for name, r in results.items():
+        r.pop("sample_seconds_internal", None)
+        summary[name] = r
+    return summary
 
 
 # ---- pipeline 2: Fokker-Planck --------------------------------------------------------------------
 
+def w2_1d(a, b, rng=None, resamples=0):
+    """Exact W2 between two 1D samples of equal size (sorted pairing) and its bootstrap SE."""
+    a, b = np.sort(np.ravel(a)), np.sort(np.ravel(b))
+    w = float(np.sqrt(np.mean((a - b) ** 2)))
+    if not resamples:
+        return w, float("nan")
+    vals = [float(np.sqrt(np.mean((np.sort(a[rng.integers(0, len(a), len(a))]) -
+                                   np.sort(b[rng.integers(0, len(b), len(b))])) ** 2))) for _ in range(resamples)]
+    return w, float(np.std(vals, ddof=1))
+
+
 def run_fokker_planck(deck, run, out):
-    points = deck.number("compare", "max_points", 2000, int, 2, 20000)
+    points = deck.number("compare", "max_points", 4096, int, 2, 20000)
+    boot = deck.number("compare", "bootstrap", 5, int, 0, 1000)
     count = deck.number("generate", "count", 10000, int, 2)
     base, extra, seed = simulation_setup(deck, out)
 
@@ -409,53 +581,104 @@ def run_fokker_planck(deck, run, out):
 
     train_file = simulate(seed + 1, "train")
     ref_file = simulate(seed + 1000, "reference")
+    times = snapshot_times(train_file)
+    # One model per objective for every snapshot time after the initial one (condition = time).
+    snapshots = ",".join(str(i) for i in range(1, len(times)))
     models, gens = {}, {}
     for objective in ("dsm", "fm"):
         model = out / "models" / f"{objective}.pt"
         tdeck = run.deck(f"train_{objective}", train_sections(deck, objective, train_file, model, {
-            "snapshot": -1, "source": "gaussian"}))
+            "snapshot": snapshots, "source": "gaussian", "condition": "time"}))
         run(f"train_{objective}", "kinflow-train", [tdeck])
         models[objective] = {"model": str(model), "loss_file": str(model) + ".loss.csv"}
     samplers = {"dsm_ode": ("dsm", deck.section("sample.dsm_ode") or {"method": "rk4", "nfe": 100}),
                 "dsm_sde": ("dsm", deck.section("sample.dsm_sde") or {"method": "euler-maruyama", "nfe": 500}),
                 "fm_ode": ("fm", deck.section("sample.fm_ode") or {"method": "rk4", "nfe": 40})}
-    for i, (name, (objective, keys)) in enumerate(samplers.items()):
-        gen = out / "gen" / f"{name}.h5"
-        sdeck = run.deck(f"sample_{name}", {"run": {"seed": seed + 2000 + i},
-                                            "sample": {"model_file": models[objective]["model"], "count": count, **keys},
-                                            "output": {"file": gen}})
-        _, stdout = run(f"sample_{name}", "kinflow-sample", [sdeck])
-        gens[name] = gen
-        models.setdefault(name, {})["sample_seconds_internal"] = sample_seconds(stdout)
+    t_end = times[-1]
+
+    def sample(name, objective, keys, t, i):
+        gen = out / "gen" / f"{name}_t{i:03d}.h5"
+        sdeck = run.deck(f"sample_{name}_t{i:03d}", {"run": {"seed": seed + 2000 + 100 * list(samplers).index(name) + i},
+                                                    "sample": {"model_file": models[objective]["model"], "count": count,
+                                                               "condition": f"{t:.17g}", **keys},
+                                                    "output": {"file": gen}})
+        _, stdout = run(f"sample_{name}_t{i:03d}", "kinflow-sample", [sdeck])
+        return gen, sample_seconds(stdout)
+
+    for name, (objective, keys) in samplers.items():
+        gens[name], secs = sample(name, objective, keys, t_end, len(times) - 1)
+        models.setdefault(name, {})["sample_seconds_internal"] = secs
 
     results = {}
     for name, gen in gens.items():
-        m = run.compare(f"compare_{name}", ref_file, gen, max_points=points)
-        results[name] = {"w2": fmt(m["w2_exact"]), "sliced_w2": fmt(m["sliced_w2"]), "mean_error": fmt(m["mean_error"]),
+        m = run.compare(f"compare_{name}", ref_file, gen, max_points=points, bootstrap=boot)
+        results[name] = {"w2": fmt(m["w2_exact"]), "w2_se": fmt(m.get("w2_exact_se", float("nan"))),
+                         "sliced_w2": fmt(m["sliced_w2"]), "mean_error": fmt(m["mean_error"]),
                          "cov_error_fro": fmt(m["cov_error_fro"])}
-    gap = run.compare("compare_ode_sde", gens["dsm_ode"], gens["dsm_sde"], max_points=points)
-    m0 = run.compare("compare_initial", ref_file, ref_file, snapshot_b=0, max_points=points)
-    mf = run.compare("compare_independent_run", ref_file, train_file, max_points=points)
-    x_ref, t_end = read_snapshot(ref_file, -1)
+    gap = run.compare("compare_ode_sde", gens["dsm_ode"], gens["dsm_sde"], max_points=points, bootstrap=boot)
+    m0 = run.compare("compare_initial", ref_file, ref_file, snapshot_b=0, max_points=points, bootstrap=boot)
+    mf = run.compare("compare_independent_run", ref_file, train_file, max_points=points, bootstrap=boot)
+    x_ref, _ = read_snapshot(ref_file, -1)
+
+    # The marginal at every snapshot time (ODE samplers of both models) against the reference run,
+    # with the floor (the training run against the reference run) at the same point count.
+    rng = np.random.default_rng(seed)
+    per_time = []
+    for i in range(1, len(times)):
+        t = times[i]
+        x_r, _ = read_snapshot(ref_file, i)
+        x_t, _ = read_snapshot(train_file, i)
+        n = min(points, count, len(x_r), len(x_t))
+        pick = lambda x: x[rng.choice(len(x), n, replace=False)] if len(x) > n else x
+        row = {"t": fmt(t)}
+        w, e = w2_1d(pick(x_r), pick(x_t), rng, boot) if x_r.shape[1] == 1 else (float("nan"), float("nan"))
+        row.update({"w2_floor": fmt(w), "w2_floor_se": fmt(e)})
+        for name in ("dsm_ode", "fm_ode"):
+            objective, keys = samplers[name]
+            gen = gens[name] if i == len(times) - 1 else sample(name, objective, keys, t, i)[0]
+            x_g, _ = read_snapshot(gen, -1)
+            if x_r.shape[1] == 1:
+                w, e = w2_1d(pick(x_r), pick(x_g), rng, boot)
+            else:
+                m = run.compare(f"compare_{name}_t{i:03d}", ref_file, gen, snapshot_a=i, max_points=n, bootstrap=boot)
+                w, e = m["w2_exact"], m.get("w2_exact_se", float("nan"))
+            row.update({f"w2_{name}": fmt(w), f"w2_{name}_se": fmt(e)})
+        per_time.append(row)
     t = run.timings
     return {
         "problem": {"time": fmt(t_end), "particles": int(len(x_ref)), "dim": int(x_ref.shape[1]), "generated": count,
-                    "compare_points": points},
+                    "compare_points": points, "bootstrap": boot, "times": [fmt(x) for x in times[1:]],
+                    "condition": "time"},
         "files": {"train": str(train_file), "reference": str(ref_file), "generated": {k: str(v) for k, v in gens.items()},
                   "models": models},
-        "timings": {k + "_s": fmt(v) for k, v in t.items()},
+        "timings": {k + "_s": fmt(v) for k, v in t.items() if not k.startswith("sample_") or k.endswith(f"_t{len(times) - 1:03d}")},
         "metrics": results,
-        "ode_sde_gap": {"w2": fmt(gap["w2_exact"]), "sliced_w2": fmt(gap["sliced_w2"])},
-        "baselines": {"initial": {"w2": fmt(m0["w2_exact"]), "sliced_w2": fmt(m0["sliced_w2"])},
-                      "independent_simulation": {"w2": fmt(mf["w2_exact"]), "sliced_w2": fmt(mf["sliced_w2"])}},
+        "per_time": per_time,
+        "ode_sde_gap": {"w2": fmt(gap["w2_exact"]), "w2_se": fmt(gap.get("w2_exact_se", float("nan"))),
+                        "sliced_w2": fmt(gap["sliced_w2"])},
+        "baselines": {"initial": {"w2": fmt(m0["w2_exact"]), "w2_se": fmt(m0.get("w2_exact_se", float("nan"))),
+                                  "sliced_w2": fmt(m0["sliced_w2"])},
+                      "independent_simulation": {"w2": fmt(mf["w2_exact"]), "w2_se": fmt(mf.get("w2_exact_se", float("nan"))),
+                                                 "sliced_w2": fmt(mf["sliced_w2"])},
+                      "floor": {"w2": fmt(mf["w2_exact"]), "w2_se": fmt(mf.get("w2_exact_se", float("nan"))),
+                                "sliced_w2": fmt(mf["sliced_w2"])}},
     }
 
 
 # ---- pipeline 3: Boltzmann (BKW) ------------------------------------------------------------------
 
+def bkw_K(tau):
+    return -np.expm1(-np.asarray(tau, dtype=float) / 6.0)
+
+
 def bkw_m4_exact(tau):
-    K = -np.expm1(-np.asarray(tau, dtype=float) / 6.0)
+    K = bkw_K(tau)
     return 30.0 * K - 15.0 * K * K
+
+
+def bkw_m6_exact(tau):
+    K = bkw_K(tau)
+    return 315.0 * K * K - 210.0 * K ** 3
 
 
 def fourth_moment(v):
@@ -463,10 +686,37 @@ def fourth_moment(v):
     return float(np.mean(s * s)), float(np.std(s * s) / math.sqrt(len(s)))
 
 
+def sixth_moment(v):
+    s = np.sum(v * v, axis=1)
+    return float(np.mean(s ** 3)), float(np.std(s ** 3) / math.sqrt(len(s)))
+
+
+def bkw_speed_chi2(v, tau, bins=40):
+    """Pearson chi^2 per degree of freedom of the speed histogram of v against the exact BKW speed
+    law at BKW time tau: with probability (5K-3)/(2K) a chi(3) speed, else chi(5), both scaled by
+    sqrt(K) (VERIFICATION.md); bins of equal exact probability."""
+    from scipy import stats
+    K = float(bkw_K(tau))
+    w = (5 * K - 3) / (2 * K)
+    cdf = lambda x: w * stats.chi.cdf(x, 3, scale=math.sqrt(K)) + (1 - w) * stats.chi.cdf(x, 5, scale=math.sqrt(K))
+    speeds = np.sqrt(np.sum(v * v, axis=1))
+    edges = [0.0]
+    for q in np.linspace(0, 1, bins + 1)[1:-1]:  # quantiles of the exact law by bisection
+        lo, hi = 0.0, 20.0 * math.sqrt(K)
+        for _ in range(60):
+            mid = 0.5 * (lo + hi)
+            lo, hi = (mid, hi) if cdf(mid) < q else (lo, mid)
+        edges.append(0.5 * (lo + hi))
+    counts = np.histogram(speeds, bins=np.array(edges + [np.inf]))[0]
+    expected = len(speeds) / bins
+    return float(np.sum((counts - expected) ** 2 / expected) / (bins - 1))
+
+
 def run_boltzmann(deck, run, out):
     count = deck.number("generate", "count", 50000, int, 2)
     n_times = deck.number("generate", "times", 13, int, 2, 1000)
-    points = deck.number("compare", "max_points", 2000, int, 2, 20000)
+    points = deck.number("compare", "max_points", 4096, int, 2, 20000)
+    boot = deck.number("compare", "bootstrap", 5, int, 0, 1000)
     base, extra, seed = simulation_setup(deck, out)
 
     def simulate(s, name):
@@ -483,18 +733,24 @@ def run_boltzmann(deck, run, out):
     nu = float(kh.deck_get(parsed, "dsmc", "collision_rate", 1.0))
     times = snapshot_times(train_file)
     objective = deck.section("train").get("objective", "fm")
-    if objective not in ("fm", "otfm"):
-        raise PipelineError(f"train.objective = {objective}: the boltzmann pipeline takes fm or otfm")
+    if objective not in ("fm", "otfm", "tfm"):
+        raise PipelineError(f"train.objective = {objective}: the boltzmann pipeline takes fm, otfm or tfm")
     model = out / "models" / f"{objective}.pt"
-    # source = gaussian: the model transports N(0, I) to the velocity distribution at time t;
-    # source = snapshot:0: it transports the initial velocities along the coupling the DSMC run
-    # produced (each particle's velocity at 0 and at t), and generation starts from the initial
-    # velocities of the reference run (its own exact BKW sample).
+    # fm/otfm, source = gaussian: N(0, I) -> the velocity law at time t (condition = time);
+    # fm, source = snapshot:0: each particle's initial velocity -> its velocity at t, along the
+    # coupling the DSMC run produced (condition = time; generation starts from the reference run's
+    # initial velocities, an exact BKW sample); tfm: a velocity field in physical time between
+    # consecutive snapshots, integrated from the initial velocities to t (sample.time).
     source = deck.section("train").get("source", "gaussian")
     if source not in ("gaussian", "snapshot:0"):
         raise PipelineError(f"train.source = {source}: the boltzmann pipeline takes gaussian or snapshot:0")
-    tdeck = run.deck(f"train_{objective}", train_sections(deck, objective, train_file, model, {
-        "snapshot": ",".join(str(i) for i in range(len(times))), "source": source, "condition": "time"}))
+    if objective == "tfm" and source != "snapshot:0":
+        raise PipelineError("train.objective = tfm flows from the initial snapshot: set train.source = snapshot:0")
+    if objective == "tfm":
+        keys = {"snapshot": ",".join(str(i) for i in range(1, len(times))), "source": source}
+    else:
+        keys = {"snapshot": ",".join(str(i) for i in range(len(times))), "source": source, "condition": "time"}
+    tdeck = run.deck(f"train_{objective}", train_sections(deck, objective, train_file, model, keys))
     run(f"train_{objective}", "kinflow-train", [tdeck])
     gen_keys = {"count": count} if source == "gaussian" else {"count": 0, "source_file": ref_file}
 
@@ -502,47 +758,80 @@ def run_boltzmann(deck, run, out):
     curve = []
     for i, tg in enumerate(grid):
         gen = out / "gen" / f"{objective}_t{i:03d}.h5"
-        sdeck = run.deck(f"sample_t{i:03d}", sample_sections(deck, "fm", model, gen, {
-            **gen_keys, "condition": f"{tg:.17g}"}, seed + 2000 + i))
+        when = {"time": f"{tg:.17g}"} if objective == "tfm" else {"condition": f"{tg:.17g}"}
+        sdeck = run.deck(f"sample_t{i:03d}", sample_sections(deck, "fm", model, gen, {**gen_keys, **when}, seed + 2000 + i))
         run(f"sample_t{i:03d}", "kinflow-sample", [sdeck])
         v, _ = read_snapshot(gen, -1)
         m4, se = fourth_moment(v)
+        m6, se6 = sixth_moment(v)
         curve.append({"t": fmt(tg), "m4_generated": fmt(m4), "m4_generated_se": fmt(se),
-                      "m4_exact": fmt(float(bkw_m4_exact(t0 + nu * tg))), "file": str(gen)})
+                      "m4_exact": fmt(float(bkw_m4_exact(t0 + nu * tg))),
+                      "m6_generated": fmt(m6), "m6_generated_se": fmt(se6),
+                      "m6_exact": fmt(float(bkw_m6_exact(t0 + nu * tg))), "file": str(gen)})
     dsmc = []
-    pooled = []
     with h5py.File(ref_file, "r") as f:
-        for s in kh.list_snapshots(f):
+        snaps = kh.list_snapshots(f)
+        for s in snaps:
             v = kh.read_positions(f, s)
             m4, se = fourth_moment(v)
+            m6, se6 = sixth_moment(v)
             dsmc.append({"t": fmt(s["time"]), "m4_dsmc": fmt(m4), "m4_dsmc_se": fmt(se),
-                         "m4_exact": fmt(float(bkw_m4_exact(t0 + nu * s["time"])))})
+                         "m4_exact": fmt(float(bkw_m4_exact(t0 + nu * s["time"]))),
+                         "m6_dsmc": fmt(m6), "m6_dsmc_se": fmt(se6), "m6_exact": fmt(float(bkw_m6_exact(t0 + nu * s["time"])))})
+        v_end_dsmc = kh.read_positions(f, snaps[-1])
     with h5py.File(train_file, "r") as f:
         pooled = np.concatenate([kh.read_positions(f, s) for s in kh.list_snapshots(f)])
     m4_pool, _ = fourth_moment(pooled)
-    err_gen = float(np.mean([abs(c["m4_generated"] - c["m4_exact"]) for c in curve]))
-    err_pool = float(np.mean([abs(m4_pool - c["m4_exact"]) for c in curve]))
-    err_dsmc = float(np.mean([abs(c["m4_dsmc"] - c["m4_exact"]) for c in dsmc]))
-    # W2 at the last time: generated at t_end (the last grid point) vs the reference run's last snapshot.
-    w2_end = run.compare("compare_end", ref_file, Path(curve[-1]["file"]), max_points=points)
-    w2_init = run.compare("compare_initial", ref_file, ref_file, snapshot_b=0, max_points=points)
-    w2_floor = run.compare("compare_independent_run", ref_file, train_file, max_points=points)
+    m6_pool, _ = sixth_moment(pooled)
+
+    def mean_abs(rows, key, ref="exact", value=None):
+        """Mean |value - exact| over rows and its standard error sqrt(sum se_i^2) / n."""
+        errs = [abs((value if value is not None else r[f"{key}_{ref}"]) - r[f"{key}_exact"]) for r in rows]
+        ses = [0.0 if value is not None else r[f"{key}_{ref}_se"] for r in rows]
+        return fmt(float(np.mean(errs))), fmt(math.sqrt(sum(x * x for x in ses)) / len(ses))
+    err_gen, err_gen_se = mean_abs(curve, "m4", "generated")
+    err_dsmc, err_dsmc_se = mean_abs(dsmc, "m4", "dsmc")
+    err_pool, _ = mean_abs(curve, "m4", value=m4_pool)
+    err6_gen, err6_gen_se = mean_abs(curve, "m6", "generated")
+    err6_dsmc, err6_dsmc_se = mean_abs(dsmc, "m6", "dsmc")
+    err6_pool, _ = mean_abs(curve, "m6", value=m6_pool)
+    # The speed law at the last time against the exact BKW density: chi^2 per dof of generated and
+    # of DSMC (the DSMC's own distance is the yardstick).
+    v_end_gen, _ = read_snapshot(Path(curve[-1]["file"]), -1)
+    tau_end = t0 + nu * times[-1]
+    chi2_gen, chi2_dsmc = bkw_speed_chi2(v_end_gen, tau_end), bkw_speed_chi2(v_end_dsmc, tau_end)
+    # W2 at the last time: generated vs the reference run's last snapshot, with the floor (two DSMC runs).
+    w2 = run.compare_many({"compare_end": (ref_file, Path(curve[-1]["file"]), -1, -1),
+                           "compare_initial": (ref_file, ref_file, -1, 0),
+                           "compare_independent_run": (ref_file, train_file, -1, -1)}, points, boot)
+    se = lambda k: fmt(w2[k].get("w2_exact_se", float("nan")))
     t = run.timings
     return {
         "problem": {"times": [fmt(x) for x in times], "bkw_t0": t0, "collision_rate": nu, "source": source,
                     "objective": objective,
                     "generated": count if source == "gaussian" else int(len(pooled) // len(times)),
-                    "particles": int(len(pooled) // len(times)), "compare_points": points},
+                    "particles": int(len(pooled) // len(times)), "compare_points": points, "bootstrap": boot,
+                    "speed_bins": 40},
         "files": {"train": str(train_file), "reference": str(ref_file),
                   "models": {objective: {"model": str(model), "loss_file": str(model) + ".loss.csv"}}},
         "timings": {"simulate_s": fmt(t["simulate_reference"]), "train_s": fmt(t[f"train_{objective}"]),
                     "sample_per_time_s": fmt(float(np.mean([v for k, v in t.items() if k.startswith("sample_t")])))},
         "m4_curve": curve, "m4_dsmc": dsmc,
-        "metrics": {"m4_mean_abs_error_generated": fmt(err_gen), "m4_mean_abs_error_dsmc": fmt(err_dsmc),
-                    "w2_end": fmt(w2_end["w2_exact"])},
-        "baselines": {"m4_mean_abs_error_time_blind": fmt(err_pool), "m4_time_blind": fmt(m4_pool),
-                      "w2_initial_vs_end": fmt(w2_init["w2_exact"]),
-                      "w2_independent_runs_end": fmt(w2_floor["w2_exact"])},
+        "metrics": {"m4_mean_abs_error_generated": err_gen, "m4_mean_abs_error_generated_se": err_gen_se,
+                    "m4_mean_abs_error_dsmc": err_dsmc, "m4_mean_abs_error_dsmc_se": err_dsmc_se,
+                    "m4_error_ratio_to_dsmc": fmt(err_gen / err_dsmc),
+                    "m6_mean_abs_error_generated": err6_gen, "m6_mean_abs_error_generated_se": err6_gen_se,
+                    "m6_mean_abs_error_dsmc": err6_dsmc, "m6_mean_abs_error_dsmc_se": err6_dsmc_se,
+                    "speed_chi2_generated": fmt(chi2_gen), "speed_chi2_dsmc": fmt(chi2_dsmc),
+                    "w2_end": fmt(w2["compare_end"]["w2_exact"]), "w2_end_se": se("compare_end")},
+        "baselines": {"m4_mean_abs_error_time_blind": err_pool, "m4_time_blind": fmt(m4_pool),
+                      "m6_mean_abs_error_time_blind": err6_pool, "m6_time_blind": fmt(m6_pool),
+                      "w2_initial_vs_end": fmt(w2["compare_initial"]["w2_exact"]), "w2_initial_vs_end_se": se("compare_initial"),
+                      "w2_independent_runs_end": fmt(w2["compare_independent_run"]["w2_exact"]),
+                      "w2_independent_runs_end_se": se("compare_independent_run"),
+                      "floor": {"w2": fmt(w2["compare_independent_run"]["w2_exact"]), "w2_se": se("compare_independent_run"),
+                                "m4_mean_abs_error": err_dsmc, "m4_mean_abs_error_se": err_dsmc_se,
+                                "m6_mean_abs_error": err6_dsmc, "speed_chi2": fmt(chi2_dsmc)}},
     }
 
 
@@ -551,26 +840,37 @@ KINDS = {"ks_aggregation": run_ks_aggregation, "fokker_planck": run_fokker_planc
 DECK_KEYS = """pipeline deck keys (INI; every key can be overridden with --set section.key=value):
   [pipeline]  kind = ks_aggregation | fokker_planck | boltzmann (required)
               out = run directory (required unless --out); ranks = MPI ranks per driver call (2);
-              seed = base seed (1): training runs seed+1.., the reference/test run seed+1000,
-              samplers seed+2000..; model initialisation and minibatches use seed
+              seed = base seed (1): training runs seed+1.., the test/reference run seed+1000, its
+              floor run (a second independent simulation) seed+1100.., samplers seed+2000..;
+              model initialisation and minibatches use seed
   [simulate]  deck = the kinflow-simulate deck, relative to the repository (required);
               section.key = value: any key of that deck, passed as --section.key=value
               (e.g. ks.particles = 4096; --set simulate.ks.particles=1024);
               ks_aggregation only: chi_train = comma list (>= 2 values), chi_test = one value
-              not among them
+              not among them (the unseen parameter); chi_extrapolate = none | a value outside
+              the training range, tested at time_extrapolate = a snapshot time (default the last;
+              its runs stop there, e.g. before a larger chi collapses); leave_one_out = none | an
+              interior training value: the models are trained again without that run and tested
+              at its chi (its own run is the fresh test, a new run the floor)
   [train]     keys of kinflow-train's [train] section shared by every model of the pipeline
-              (hidden, layers, steps, lr, batch_size, ...; see kinflow-train --help); boltzmann
-              also takes objective = fm | otfm and source = gaussian | snapshot:0 here
+              (hidden, layers, steps, lr, batch_size, condition_embedding, ...; see kinflow-train
+              --help); boltzmann also takes objective = fm | otfm | tfm and source = gaussian |
+              snapshot:0 here. ks_aggregation trains on every snapshot after the first with
+              condition = ks.chi,time; fokker_planck with condition = time
   [train.OBJECTIVE]  per-model kinflow-train keys: ks_aggregation w2map, fm; fokker_planck
-              dsm, fm; boltzmann fm | otfm
+              dsm, fm; boltzmann fm | otfm | tfm
   [sample.NAME]  kinflow-sample keys (method, nfe, ...): ks_aggregation sample.w2map,
               sample.fm; fokker_planck sample.dsm_ode (default rk4, nfe 100), sample.dsm_sde
               (euler-maruyama, nfe 500), sample.fm_ode (rk4, nfe 40); boltzmann sample.fm
   [generate]  count = samples per generated set (fokker_planck 10000; boltzmann 50000 with a
               gaussian source, else one per reference particle); times = generation times of
               boltzmann (13), equally spaced over the snapshot times
-  [compare]   max_points = subsample for exact W2 (2000, 2..20000); density_bins = histogram
-              cells per axis for the ks_aggregation peak density (40)
+  [compare]   max_points = points per exact W2 (4096, 2..20000; all particles when fewer);
+              bootstrap = resamples for the standard errors (5; 0 = none); density_bins =
+              histogram cells per axis for the ks_aggregation peak density (40)
+Every W2 and moment is reported with its standard error and beside its sampling floor (the same
+metric between two independent simulations at the same parameter and point count), in
+summary.json (baselines.floor, *_se) and the report.
 Unknown sections and keys of [pipeline], [simulate], [generate], [compare] are errors; keys of
 [train*] and [sample.*] are checked by the drivers (a bad one fails its stage with the driver's
 message and the log's path).

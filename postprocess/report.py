@@ -81,22 +81,83 @@ def g(v):
     return str(v)
 
 
+def ks_cases(s):
+    """Pipeline 1's test cases (interior first; extrapolation and leave-one-out when run), each a
+    dict with label, chi, time, chi_train, metrics, baselines, acceptance."""
+    p = s["problem"]
+    cases = [{"label": "unseen chi", "chi": p["chi_test"], "time": p["time"], "chi_train": p["chi_train"],
+              "metrics": s["metrics"], "baselines": s["baselines"], "acceptance": s.get("acceptance", {})}]
+    for key, label in (("extrapolation", "extrapolated chi"), ("leave_one_out", "leave-one-out")):
+        if key in s:
+            c = s[key]
+            train = [x for x in p["chi_train"] if key != "leave_one_out" or x != c["chi"]]
+            cases.append({"label": label, "chi": c["chi"], "time": c["time"], "chi_train": train,
+                          "metrics": c["metrics"], "baselines": c["baselines"], "acceptance": c.get("acceptance", {})})
+    return cases
+
+
+def w2_floor_panel(ax, s):
+    """W2 of every set to the simulated one, each case a column group, with the sampling floor as a
+    band (floor ± its SE) and 1-SE error bars."""
+    cases = ks_cases(s)
+    names = [("w2map", "w2map"), ("fm", "fm"), ("nearest_training_chi", "nearest run"),
+             ("displacement_interpolation", "interpolation"), ("initial", "initial")]
+    width = 0.8 / len(names)
+    for j, (key, label) in enumerate(names):
+        xs, ys, es = [], [], []
+        for i, c in enumerate(cases):
+            d = c["metrics"].get(key) or c["baselines"].get(key)
+            if d and "w2" in d:
+                xs.append(i + (j - len(names) / 2 + 0.5) * width)
+                ys.append(d["w2"])
+                es.append(d.get("w2_se") or 0.0)
+        ax.bar(xs, ys, width * 0.9, yerr=es, capsize=2, label=label)
+    for i, c in enumerate(cases):
+        fl = c["baselines"].get("floor")
+        if fl:
+            se = fl.get("w2_se") or 0.0
+            ax.fill_between([i - 0.45, i + 0.45], fl["w2"] - se, fl["w2"] + se, color="k", alpha=0.25, lw=0,
+                            label="sampling floor ± SE" if i == 0 else None)
+            ax.hlines(fl["w2"], i - 0.45, i + 0.45, color="k", lw=1)
+    ax.set_xticks(range(len(cases)))
+    ax.set_xticklabels([f"{c['label']}\nchi = {g(c['chi'])}, t = {g(c['time'])}" for c in cases], fontsize=8)
+    ax.set_ylabel("W2 to the fresh simulation")
+    ax.set_yscale("log")
+    ax.set_title("W2 against the sampling floor (band: two independent simulations)", fontsize=9)
+    ax.legend(fontsize=7, ncol=2)
+
+
 def tables(s):
     """[(title, header, rows)] for the run's kind."""
     kind = s["kind"]
     out = []
     if kind == "ks_aggregation":
-        p, m, b, t = s["problem"], s["metrics"], s["baselines"], s["timings"]
-        rows = [["simulated (fresh run)", "-", g(m["simulated"]["m2"]), g(m["simulated"]["peak_density"])]]
-        for k in ("w2map", "fm"):
-            if k in m:
-                rows.append([f"{k} generated", g(m[k]["w2"]), g(m[k]["m2"]), g(m[k]["peak_density"])])
-        rows.append(["baseline: initial particles", g(b["initial"]["w2"]), g(b["initial"]["m2"]),
-                     g(b["initial"]["peak_density"])])
-        nb = b["nearest_training_chi"]
-        rows.append([f"baseline: training run chi = {g(nb['chi'])}", g(nb["w2"]), g(nb["m2"]), g(nb["peak_density"])])
-        out.append((f"KS 2D, chi_test = {g(p['chi_test'])} (train {', '.join(map(g, p['chi_train']))}), "
-                    f"t = {g(p['time'])}, N = {p['particles']}", ["set", "W2 to simulated", "m2", "peak density"], rows))
+        p, t = s["problem"], s["timings"]
+        for case in ks_cases(s):
+            m, b, acc = case["metrics"], case["baselines"], case.get("acceptance", {})
+            fl = b.get("floor", {}).get("w2")
+
+            def row(label, d, w2=True):
+                w = "-" if not w2 else f"{g(d['w2'])} ± {g(d.get('w2_se'))}"
+                ratio = "-" if not w2 or not fl else g(d["w2"] / fl)
+                return [label, w, ratio, f"{g(d['m2'])} ± {g(d.get('m2_se'))}",
+                        f"{g(d['peak_density'])} ± {g(d.get('peak_density_se'))}"]
+            rows = [row("simulated (fresh run)", m["simulated"], False)]
+            rows += [row(f"{k} generated", m[k]) for k in ("w2map", "fm") if k in m]
+            if "floor" in b:
+                rows.append(row("floor: 2nd simulation, same chi", b["floor"]))
+            nb = b["nearest_training_chi"]
+            rows.append(row(f"nearest training run chi = {g(nb['chi'])}", nb))
+            if "displacement_interpolation" in b:
+                di = b["displacement_interpolation"]
+                rows.append(row(f"displacement interp. chi {g(di['chi_a'])}..{g(di['chi_b'])}", di))
+            rows.append(row("initial particles", b["initial"]))
+            verdict = (f"; best {acc['best']}: W2/floor {g(acc['w2_over_floor'])}, /nearest {g(acc['w2_over_nearest'])}, "
+                       f"/interp. {g(acc['w2_over_interpolation'])}" if acc else "")
+            out.append((f"KS 2D {case['label']}: chi = {g(case['chi'])}, t = {g(case['time'])} (train "
+                        f"{', '.join(map(g, case['chi_train']))}), N = {p['particles']}, W2 on "
+                        f"{p['compare_points']} points ± bootstrap SE{verdict}",
+                        ["set", "W2 to simulated", "W2/floor", "m2", "peak density"], rows))
         out.append(("Timings (wall seconds, 2 cores)", ["stage", "seconds"],
                     [["simulation at chi_test", g(t["simulate_test_s"])],
                      ["all simulations", g(t["simulate_all_s"])],
@@ -108,25 +169,40 @@ def tables(s):
                        if "speedup_w2map_compute" in t else [])))
     elif kind == "fokker_planck":
         p, m, b = s["problem"], s["metrics"], s["baselines"]
-        rows = [[k, g(v["w2"]), g(v["sliced_w2"]), g(v["mean_error"])] for k, v in m.items()]
-        rows.append(["ODE vs SDE (dsm)", g(s["ode_sde_gap"]["w2"]), g(s["ode_sde_gap"]["sliced_w2"]), "-"])
-        rows.append(["baseline: initial particles", g(b["initial"]["w2"]), g(b["initial"]["sliced_w2"]), "-"])
-        rows.append(["floor: independent simulation", g(b["independent_simulation"]["w2"]),
+        pw = lambda d: f"{g(d['w2'])} ± {g(d.get('w2_se'))}"
+        rows = [[k, pw(v), g(v["sliced_w2"]), g(v["mean_error"])] for k, v in m.items()]
+        rows.append(["ODE vs SDE (dsm)", pw(s["ode_sde_gap"]), g(s["ode_sde_gap"]["sliced_w2"]), "-"])
+        rows.append(["baseline: initial particles", pw(b["initial"]), g(b["initial"]["sliced_w2"]), "-"])
+        rows.append(["floor: independent simulation", pw(b["independent_simulation"]),
                      g(b["independent_simulation"]["sliced_w2"]), "-"])
         out.append((f"Fokker-Planck, t = {g(p['time'])}, N = {p['particles']}, {p['generated']} generated",
                     ["samples vs reference run", "W2", "sliced W2", "mean error"], rows))
+        if s.get("per_time"):
+            pt = s["per_time"]
+            rows = [[g(r["t"]), f"{g(r['w2_floor'])} ± {g(r['w2_floor_se'])}",
+                     f"{g(r['w2_dsm_ode'])} ± {g(r['w2_dsm_ode_se'])}", f"{g(r['w2_fm_ode'])} ± {g(r['w2_fm_ode_se'])}"]
+                    for r in pt[:: max(1, len(pt) // 6)] + ([pt[-1]] if (len(pt) - 1) % max(1, len(pt) // 6) else [])]
+            out.append(("Every snapshot time, one model conditioned on t (every few rows shown; all in summary.json)",
+                        ["t", "W2 floor (2 runs)", "W2 dsm ODE", "W2 fm ODE"], rows))
         out.append(("Timings (wall seconds)", ["stage", "seconds"], [[k[:-2], g(v)] for k, v in s["timings"].items()]))
     elif kind == "boltzmann":
         m, b, t = s["metrics"], s["baselines"], s["timings"]
+        pm = lambda k: f"{g(m[k])} ± {g(m.get(k + '_se'))}" if k in m else "-"
+        rows = [["mean |m4 - exact|, generated", pm("m4_mean_abs_error_generated")],
+                ["mean |m4 - exact|, DSMC (floor)", pm("m4_mean_abs_error_dsmc")],
+                ["mean |m4 - exact|, time-blind baseline", g(b["m4_mean_abs_error_time_blind"])]]
+        if "m6_mean_abs_error_generated" in m:
+            rows += [["mean |m6 - exact|, generated", pm("m6_mean_abs_error_generated")],
+                     ["mean |m6 - exact|, DSMC (floor)", pm("m6_mean_abs_error_dsmc")],
+                     ["mean |m6 - exact|, time-blind baseline", g(b["m6_mean_abs_error_time_blind"])],
+                     ["speed chi^2/dof vs exact BKW at t_end: generated", g(m["speed_chi2_generated"])],
+                     ["speed chi^2/dof vs exact BKW at t_end: DSMC (floor)", g(m["speed_chi2_dsmc"])]]
+        rows += [["W2 generated vs DSMC at t_end", pm("w2_end")],
+                 ["W2 two DSMC runs at t_end (sampling floor)",
+                  f"{g(b.get('w2_independent_runs_end', float('nan')))} ± {g(b.get('w2_independent_runs_end_se'))}"],
+                 ["W2 DSMC t=0 vs t_end (baseline)", g(b["w2_initial_vs_end"])]]
         out.append((f"BKW relaxation, {s['problem'].get('objective', 'fm')} from {s['problem'].get('source', 'gaussian')}, "
-                    f"{s['problem']['generated']} generated per time",
-                    ["quantity", "value"],
-                    [["mean |m4 - exact|, generated", g(m["m4_mean_abs_error_generated"])],
-                     ["mean |m4 - exact|, DSMC", g(m["m4_mean_abs_error_dsmc"])],
-                     ["mean |m4 - exact|, time-blind baseline", g(b["m4_mean_abs_error_time_blind"])],
-                     ["W2 generated vs DSMC at t_end", g(m["w2_end"])],
-                     ["W2 DSMC t=0 vs t_end (baseline)", g(b["w2_initial_vs_end"])],
-                     ["W2 two DSMC runs at t_end (sampling floor)", g(b.get("w2_independent_runs_end", float("nan")))]]))
+                    f"{s['problem']['generated']} generated per time", ["quantity", "value"], rows))
         out.append(("Timings (wall seconds)", ["stage", "seconds"], [[k[:-2], g(v)] for k, v in t.items()]))
     return out
 
@@ -233,17 +309,20 @@ def loss_panel(ax, s):
 
 def table_panel(ax, s):
     ax.axis("off")
+    tabs = tables(s)
+    # Row height: 0.065 of the axes, less when the tables would not fit.
+    h = min(0.065, 1.0 / (sum(len(rows) + 1 for _, _, rows in tabs) + 2.0 * len(tabs)))
     y = 1.0
-    for title, header, rows in tables(s):
+    for title, header, rows in tabs:
         ax.text(0.0, y, title, fontsize=9, fontweight="bold", va="top", transform=ax.transAxes)
-        y -= 0.07
+        y -= 1.1 * h
         n = len(header)
         tab = ax.table(cellText=rows, colLabels=header, loc="upper left", cellLoc="left",
                        colWidths=[0.44] + [0.56 / (n - 1)] * (n - 1),
-                       bbox=[0.0, y - 0.065 * (len(rows) + 1), 1.0, 0.065 * (len(rows) + 1)])
+                       bbox=[0.0, y - h * (len(rows) + 1), 1.0, h * (len(rows) + 1)])
         tab.auto_set_font_size(False)
         tab.set_fontsize(8)
-        y -= 0.065 * (len(rows) + 1) + 0.06
+        y -= h * (len(rows) + 1) + 0.9 * h
 
 
 def html_page(s, run_dir):
@@ -315,11 +394,16 @@ def make_report(run_dir, quiet=False):
     fig.savefig(run_dir / "metrics.png", dpi=110, bbox_inches="tight")
     plt.close(fig)
 
-    fig = plt.figure(figsize=(15, 10))
-    gs = fig.add_gridspec(2, 2, height_ratios=[1.0, 1.1], hspace=0.3, wspace=0.15)
+    ks = s["kind"] == "ks_aggregation" and "floor" in s["baselines"]
+    fig = plt.figure(figsize=(15, 14 if ks else 10))
+    gs = fig.add_gridspec(3 if ks else 2, 2, height_ratios=[1.0, 1.1, 1.3] if ks else [1.0, 1.1], hspace=0.3, wspace=0.15)
     density_panels(fig, gs[0, :], s)
     loss_panel(fig.add_subplot(gs[1, 0]), s)
-    table_panel(fig.add_subplot(gs[1, 1]), s)
+    if ks:
+        w2_floor_panel(fig.add_subplot(gs[1, 1]), s)
+        table_panel(fig.add_subplot(gs[2, :]), s)
+    else:
+        table_panel(fig.add_subplot(gs[1, 1]), s)
     fig.suptitle(f"kinflow pipeline {s['kind']} ({g(s['wall_s'])} s, {s['ranks']} ranks)", fontsize=12)
     fig.savefig(run_dir / "report.png", dpi=100, bbox_inches="tight")
     plt.close(fig)
