@@ -61,6 +61,13 @@ std::vector<double> subsample(const std::vector<double>& x, int dim, std::size_t
     return out;
 }
 
+/// Euclidean distance between two vectors of equal length (here: two sample means).
+double distance(const std::vector<double>& x, const std::vector<double>& y) {
+    double s = 0;
+    for (std::size_t d = 0; d < x.size(); ++d) s += (x[d] - y[d]) * (x[d] - y[d]);
+    return std::sqrt(s);
+}
+
 int run(int argc, char** argv, const comm::Communicator& comm) {
     Args a;
     po::options_description opts("kinflow-compare A.h5 B.h5 [options]");
@@ -131,14 +138,7 @@ int run(int argc, char** argv, const comm::Communicator& comm) {
 
     std::vector<std::pair<std::string, double>> m;
     const auto pairing = metrics::exact_assignment(sa.data(), sb.data(), k, dim);
-    double w2e = 0;
-    for (std::size_t i = 0; i < k; ++i)
-        for (int d = 0; d < dim; ++d) {
-            const double diff = sa[i * dim + d] - sb[static_cast<std::size_t>(pairing[i]) * dim + d];
-            w2e += diff * diff;
-        }
-    w2e /= static_cast<double>(k);
-    m.emplace_back("w2_exact", std::sqrt(w2e));
+    m.emplace_back("w2_exact", std::sqrt(metrics::assignment_cost(sa.data(), sb.data(), pairing, dim)));
     if (!a.interpolate_out.empty()) {
         ParticleSet p;
         p.allocate(k, dim, 0, false, "kinflow::compare");
@@ -173,10 +173,9 @@ int run(int argc, char** argv, const comm::Communicator& comm) {
     std::vector<double> ma, mb, Sa, Sb;
     metrics::mean_cov(ca, ma, Sa);
     metrics::mean_cov(cb, mb, Sb);
-    double dm = 0, ds = 0;
-    for (int d = 0; d < dim; ++d) dm += (ma[d] - mb[d]) * (ma[d] - mb[d]);
+    double ds = 0;
     for (std::size_t i = 0; i < Sa.size(); ++i) ds += (Sa[i] - Sb[i]) * (Sa[i] - Sb[i]);
-    m.emplace_back("mean_error", std::sqrt(dm));
+    m.emplace_back("mean_error", distance(ma, mb));
     m.emplace_back("cov_error_fro", std::sqrt(ds));
     m.emplace_back("w2_gaussian_fit", std::sqrt(std::max(0.0, metrics::gaussian_w2_squared(ma, Sa, mb, Sb, dim))));
     if (a.bootstrap > 0) {
@@ -197,9 +196,7 @@ int run(int argc, char** argv, const comm::Communicator& comm) {
             std::vector<double> pa, pb, Qa, Qb;
             metrics::mean_cov(qa, pa, Qa);
             metrics::mean_cov(qb, pb, Qb);
-            double e = 0;
-            for (int d = 0; d < dim; ++d) e += (pa[d] - pb[d]) * (pa[d] - pb[d]);
-            vals[1].push_back(std::sqrt(e));
+            vals[1].push_back(distance(pa, pb));
         }
         auto sd = [](const std::vector<double>& v) {
             double mean = 0, var = 0;

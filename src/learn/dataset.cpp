@@ -281,31 +281,28 @@ void Dataset::load_files(const comm::Communicator& comm) {
     compute_normalization(comm, target, source);
 }
 
+void Dataset::normalise(const std::vector<double>& rows, const std::vector<double>& mean, const std::vector<double>& std,
+                        std::vector<float>& out) const {
+    out.resize(rows.size());
+    for (std::size_t i = 0; i < rows.size(); ++i) {
+        const int k = static_cast<int>(i % _dim);
+        out[i] = static_cast<float>((rows[i] - mean[k]) / std[k]);
+    }
+}
+
 void Dataset::compute_normalization(const comm::Communicator& comm, const std::vector<double>& target,
                                     const std::vector<double>& source) {
     moments(comm, _parts, target, _dim, _norm.mean, _norm.std);
-    _target.resize(target.size());
-    for (std::size_t i = 0; i < target.size(); ++i) {
-        const int k = static_cast<int>(i % _dim);
-        _target[i] = static_cast<float>((target[i] - _norm.mean[k]) / _norm.std[k]);
-    }
+    normalise(target, _norm.mean, _norm.std, _target);
     if (_spec.chain) {
         // A flow in physical time moves points within one coordinate system: the sources (earlier
         // snapshots of the same runs) take the targets' normalisation.
         _norm.source_mean = _norm.mean;
         _norm.source_std = _norm.std;
-        _source.resize(source.size());
-        for (std::size_t i = 0; i < source.size(); ++i) {
-            const int k = static_cast<int>(i % _dim);
-            _source[i] = static_cast<float>((source[i] - _norm.mean[k]) / _norm.std[k]);
-        }
+        normalise(source, _norm.source_mean, _norm.source_std, _source);
     } else if (!source.empty() || _spec.source == SourceKind::Snapshot) {
         moments(comm, _parts, source, _dim, _norm.source_mean, _norm.source_std);
-        _source.resize(source.size());
-        for (std::size_t i = 0; i < source.size(); ++i) {
-            const int k = static_cast<int>(i % _dim);
-            _source[i] = static_cast<float>((source[i] - _norm.source_mean[k]) / _norm.source_std[k]);
-        }
+        normalise(source, _norm.source_mean, _norm.source_std, _source);
     }
     // Conditions: mean and standard deviation over the parts.
     const int nc = cond_dim();

@@ -176,9 +176,9 @@ std::vector<int> exact_assignment(const float* a, const float* b, std::size_t n,
     return auction(a, b, n, dim);
 }
 
-double w2_squared_exact(const double* a, const double* b, std::size_t n, int dim) {
+double assignment_cost(const double* a, const double* b, const std::vector<int>& perm, int dim) {
+    const std::size_t n = perm.size();
     if (n == 0) return 0.0;
-    const auto perm = exact_assignment(a, b, n, dim);
     double s = 0;
     for (std::size_t i = 0; i < n; ++i) {
         for (int k = 0; k < dim; ++k) {
@@ -187,6 +187,11 @@ double w2_squared_exact(const double* a, const double* b, std::size_t n, int dim
         }
     }
     return s / static_cast<double>(n);
+}
+
+double w2_squared_exact(const double* a, const double* b, std::size_t n, int dim) {
+    if (n == 0) return 0.0;
+    return assignment_cost(a, b, exact_assignment(a, b, n, dim), dim);
 }
 
 } // namespace kinflow::metrics

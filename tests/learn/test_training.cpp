@@ -270,30 +270,43 @@ TEST(LearnTraining, EightGaussiansSamplesAreCloseInW2) { mixture_w2("fm", "eight
 TEST(LearnTraining, CheckerboardSamplesAreCloseInW2) { mixture_w2("otfm", "checkerboard", 4000, 128, 40, 0.45); }
 
 namespace {
+/// A 2D kinflow file (ids 0..n-1, recorded deck `deck`) with one snapshot per time; rows(s, i)
+/// gives particle i's position at snapshot s.
+template <class Rows>
+std::string write_2d(const std::string& name, const std::string& deck, std::int64_t n, const std::vector<double>& times,
+                     Rows&& rows) {
+    const std::string path = test::scratch(name);
+    io::SnapshotWriter w(comm::Communicator::self(), path, io::FileInfo{"test", deck, 1, 2});
+    for (std::size_t s = 0; s < times.size(); ++s) {
+        ParticleSet p;
+        p.allocate(static_cast<std::size_t>(n), 2, 0, false);
+        p.n_global = n;
+        auto pos = Kokkos::create_mirror_view(p.position);
+        auto id = Kokkos::create_mirror_view(p.id);
+        for (std::int64_t i = 0; i < n; ++i) {
+            const test::V2 x = rows(s, i);
+            id(i) = i;
+            pos(i, 0) = x[0];
+            pos(i, 1) = x[1];
+        }
+        Kokkos::deep_copy(p.position, pos);
+        Kokkos::deep_copy(p.id, id);
+        w.write(p, times[s], static_cast<std::int64_t>(s), {});
+    }
+    w.finish();
+    return path;
+}
+
 /// A kinflow file of n draws from N(m, S) in 2D whose recorded deck sets [g] shift = c.
 std::string gaussian_file(const std::string& name, double c, const test::V2& m, const test::M2& s, std::int64_t n,
                           std::uint64_t seed) {
-    const std::string path = test::scratch(name);
     const auto l = test::sqrt_spd(s);
     torch::manual_seed(seed);
     const auto z = torch::randn({n, 2}, torch::kFloat64);
-    ParticleSet p;
-    p.allocate(static_cast<std::size_t>(n), 2, 0, false);
-    p.n_global = n;
-    auto pos = Kokkos::create_mirror_view(p.position);
-    auto id = Kokkos::create_mirror_view(p.id);
-    for (std::int64_t i = 0; i < n; ++i) {
+    return write_2d(name, "[g]\nshift = " + std::to_string(c) + "\n", n, {0.0}, [&](std::size_t, std::int64_t i) {
         const auto d = test::apply(l, {z[i][0].item<double>(), z[i][1].item<double>()});
-        id(i) = i;
-        pos(i, 0) = m[0] + d[0];
-        pos(i, 1) = m[1] + d[1];
-    }
-    Kokkos::deep_copy(p.position, pos);
-    Kokkos::deep_copy(p.id, id);
-    io::SnapshotWriter w(comm::Communicator::self(), path, io::FileInfo{"test", "[g]\nshift = " + std::to_string(c) + "\n", 1, 2});
-    w.write(p, 0.0, 0, {});
-    w.finish();
-    return path;
+        return test::V2{m[0] + d[0], m[1] + d[1]};
+    });
 }
 } // namespace
 
@@ -302,7 +315,7 @@ TEST(LearnTraining, ConditionalGaussianFamilyAtAnUnseenCondition) {
     // conditioned on c with FiLM embedding is sampled at c = 0.5 (never seen) and c = 2.5 (a mild
     // extrapolation) and compared with the exact N(m(c), S). Tolerances on every mean and
     // covariance entry: 5 standard errors of 10^4 samples (<= 0.04) plus 0.08 for the learning error
-    // (measured: 0.009 at c = 0.5, 0.072 at c = 2.5); the nearest training condition is 0.75 away
+    // (measured: 0.009 at c = 0.5, 0.074 at c = 2.5); the nearest training condition is 0.75 away
     // in mean, so a model that ignored or snapped the condition fails, and so does the untrained one.
     const test::M2 s{0.5, 0.15, 0.15, 0.3};
     auto mean_of = [](double c) { return test::V2{1.0 + 1.5 * c, -c}; };
@@ -361,30 +374,13 @@ TEST(LearnTraining, PhysicalTimeFlowMatchingLearnsAKnownDrift) {
     // integrating it from the initial particles to t = 0.75 (between snapshots) must move each
     // particle by (1.5, 0.75): tolerance 0.03 on every particle (the regression of a constant
     // field); an untrained model is off by far more.
-    const std::string path = test::scratch("tfm_drift.h5");
     const std::int64_t n = 2000;
     torch::manual_seed(21);
     const auto x0 = torch::randn({n, 2}, torch::kFloat64);
-    {
-        io::SnapshotWriter w(comm::Communicator::self(), path, io::FileInfo{"test", "[g]\nshift = 0\n", 1, 2});
-        for (int s = 0; s < 3; ++s) {
-            ParticleSet p;
-            p.allocate(static_cast<std::size_t>(n), 2, 0, false);
-            p.n_global = n;
-            auto pos = Kokkos::create_mirror_view(p.position);
-            auto id = Kokkos::create_mirror_view(p.id);
-            const double t = 0.5 * s;
-            for (std::int64_t i = 0; i < n; ++i) {
-                id(i) = i;
-                pos(i, 0) = x0[i][0].item<double>() + 2.0 * t;
-                pos(i, 1) = x0[i][1].item<double>() + 1.0 * t;
-            }
-            Kokkos::deep_copy(p.position, pos);
-            Kokkos::deep_copy(p.id, id);
-            w.write(p, t, s, {});
-        }
-        w.finish();
-    }
+    const std::string path = write_2d("tfm_drift.h5", "[g]\nshift = 0\n", n, {0.0, 0.5, 1.0}, [&](std::size_t s, std::int64_t i) {
+        const double t = 0.5 * static_cast<double>(s);
+        return test::V2{x0[i][0].item<double>() + 2.0 * t, x0[i][1].item<double>() + 1.0 * t};
+    });
     auto o = small("tfm", path, 1500);
     o.snapshot = "1,2";
     o.source = "snapshot:0";

@@ -83,6 +83,9 @@ class Dataset {
     void load_builtin(const comm::Communicator& comm);
     void compute_normalization(const comm::Communicator& comm, const std::vector<double>& target,
                                const std::vector<double>& source);
+    /// out = (rows - mean) / std per component, as float32.
+    void normalise(const std::vector<double>& rows, const std::vector<double>& mean, const std::vector<double>& std,
+                   std::vector<float>& out) const;
 
     DataSpec _spec;
     int _dim = 0;

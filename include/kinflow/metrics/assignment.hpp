@@ -18,6 +18,9 @@ std::vector<int> exact_assignment(const float* a, const float* b, std::size_t n,
 /// Reference solver (shortest augmenting paths, Jonker–Volgenant/Crouse): exact, O(n³) worst case.
 std::vector<int> assignment_shortest_path(const double* a, const double* b, std::size_t n, int dim);
 
+/// (1/n) sum_i |a_i - b_perm[i]|^2: the mean squared cost of an assignment.
+double assignment_cost(const double* a, const double* b, const std::vector<int>& perm, int dim);
+
 /// Exact W2² = (1/n) min_perm sum |a_i - b_perm(i)|^2.
 double w2_squared_exact(const double* a, const double* b, std::size_t n, int dim);
 
