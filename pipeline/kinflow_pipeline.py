@@ -300,6 +300,12 @@ def fmt(v):
     return float(f"{v:.6g}")
 
 
+def w2_fields(m):
+    """The W2 entries of a kinflow-compare result: w2, its bootstrap SE (NaN without bootstrap),
+    sliced W2."""
+    return {"w2": fmt(m["w2_exact"]), "w2_se": fmt(m.get("w2_exact_se", float("nan"))), "sliced_w2": fmt(m["sliced_w2"])}
+
+
 def simulation_setup(deck, out):
     """The [simulate] deck (checked), its engine overrides (`section.key` entries), the base seed,
     and the run directory's sim/, gen/, models/ folders."""
@@ -482,9 +488,7 @@ def run_ks_aggregation(deck, run, out):
         jobs.update({"floor": (test, case["floor"], -1, -1), "nearest": (test, train_paths[near], -1, idx),
                      "interpolation": (test, interp, -1, -1), "initial": (test, test, -1, 0)})
         m = run.compare_many({f"compare_{name}_{k}": v for k, v in jobs.items()}, points, boot)
-        res = lambda k: {"w2": fmt(m[f"compare_{name}_{k}"]["w2_exact"]),
-                         "w2_se": fmt(m[f"compare_{name}_{k}"].get("w2_exact_se", float("nan"))),
-                         "sliced_w2": fmt(m[f"compare_{name}_{k}"]["sliced_w2"])}
+        res = lambda k: w2_fields(m[f"compare_{name}_{k}"])
         xs = {"simulated": read_snapshot(test, -1)[0], "floor": read_snapshot(case["floor"], -1)[0],
               "nearest": read_snapshot(train_paths[near], idx)[0], "interpolation": read_snapshot(interp, -1)[0],
               "initial": read_snapshot(test, 0)[0]}
@@ -612,8 +616,7 @@ def run_fokker_planck(deck, run, out):
     results = {}
     for name, gen in gens.items():
         m = run.compare(f"compare_{name}", ref_file, gen, max_points=points, bootstrap=boot)
-        results[name] = {"w2": fmt(m["w2_exact"]), "w2_se": fmt(m.get("w2_exact_se", float("nan"))),
-                         "sliced_w2": fmt(m["sliced_w2"]), "mean_error": fmt(m["mean_error"]),
+        results[name] = {**w2_fields(m), "mean_error": fmt(m["mean_error"]),
                          "cov_error_fro": fmt(m["cov_error_fro"])}
     gap = run.compare("compare_ode_sde", gens["dsm_ode"], gens["dsm_sde"], max_points=points, bootstrap=boot)
     m0 = run.compare("compare_initial", ref_file, ref_file, snapshot_b=0, max_points=points, bootstrap=boot)
@@ -654,14 +657,8 @@ def run_fokker_planck(deck, run, out):
         "timings": {k + "_s": fmt(v) for k, v in t.items() if not k.startswith("sample_") or k.endswith(f"_t{len(times) - 1:03d}")},
         "metrics": results,
         "per_time": per_time,
-        "ode_sde_gap": {"w2": fmt(gap["w2_exact"]), "w2_se": fmt(gap.get("w2_exact_se", float("nan"))),
-                        "sliced_w2": fmt(gap["sliced_w2"])},
-        "baselines": {"initial": {"w2": fmt(m0["w2_exact"]), "w2_se": fmt(m0.get("w2_exact_se", float("nan"))),
-                                  "sliced_w2": fmt(m0["sliced_w2"])},
-                      "independent_simulation": {"w2": fmt(mf["w2_exact"]), "w2_se": fmt(mf.get("w2_exact_se", float("nan"))),
-                                                 "sliced_w2": fmt(mf["sliced_w2"])},
-                      "floor": {"w2": fmt(mf["w2_exact"]), "w2_se": fmt(mf.get("w2_exact_se", float("nan"))),
-                                "sliced_w2": fmt(mf["sliced_w2"])}},
+        "ode_sde_gap": w2_fields(gap),
+        "baselines": {"initial": w2_fields(m0), "independent_simulation": w2_fields(mf), "floor": w2_fields(mf)},
     }
 
 
