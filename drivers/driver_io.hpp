@@ -33,16 +33,4 @@ inline ParticleSet read_initial_particles(const comm::Communicator& comm, const 
     }
 }
 
-/// The run's snapshot writer; the file records the resolved [run], [output] and engine sections.
-inline std::unique_ptr<io::SnapshotWriter> open_writer(const comm::Communicator& comm, const io::Deck& deck,
-                                                       const io::RunOptions& run, const io::OutputOptions& out,
-                                                       const std::string& engine, int dim) {
-    io::FileInfo info{engine, deck.resolved({"run", "output", engine}), run.seed, dim};
-    try {
-        return std::make_unique<io::SnapshotWriter>(comm, out.file, info);
-    } catch (const Error& e) {
-        throw SetupError(deck.source("output.file") + ": " + e.what());
-    }
-}
-
 } // namespace kinflow::drivers

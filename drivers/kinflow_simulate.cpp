@@ -6,6 +6,7 @@
 #include "driver_main.hpp"
 #include "engine_entry.hpp"
 #include "kinflow/core/version.hpp"
+#include "run_control.hpp"
 
 namespace {
 
@@ -27,7 +28,13 @@ std::vector<drivers::EngineEntry> engines() {
 int run(int argc, char** argv, const comm::Communicator& comm) {
     io::RunOptions run_opts;
     io::OutputOptions out;
-    io::Deck deck("kinflow-simulate", "kinflow-simulate DECK.ini [--section.key=value ...] [--quiet]");
+    io::Deck deck("kinflow-simulate", "kinflow-simulate DECK.ini [--section.key=value ...] [--quiet] [--resume]");
+    deck.allow_resume();
+    drivers::g_command_line = "kinflow-simulate";
+    for (int i = 1; i < argc; ++i) {
+        const std::string a = argv[i];
+        if (a != "--resume") drivers::g_command_line += " " + a;
+    }
     io::describe(deck.section("run", "the run"), run_opts);
     io::describe(deck.section("output", "HDF5 output"), out);
     const auto entries = engines();

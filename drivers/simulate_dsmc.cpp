@@ -11,6 +11,7 @@
 #include "kinflow/engines/dsmc/dsmc_engine.hpp"
 #include "kinflow/io/snapshot_reader.hpp"
 #include "kinflow/io/snapshot_writer.hpp"
+#include "run_control.hpp"
 
 namespace kinflow::drivers {
 
@@ -22,15 +23,18 @@ void describe(io::Deck& deck) {
                    g_options);
 }
 
-/// step → (every k) to_blocks + diagnostics + snapshot → progress; snapshot 0 at time 0.
-void run_loop(dsmc::DsmcEngine& engine, ParticleSet& particles, const io::RunOptions& run, const io::OutputOptions& out,
-              io::SnapshotWriter& writer, bool progress_enabled) {
-    Progress progress(std::cerr, run.steps, particles.n_global, progress_enabled);
-    std::int64_t n = 0;
+/// step → (every k) to_blocks + diagnostics + snapshot → progress → checkpoint; snapshot 0 at
+/// time 0. Returns false when a signal stopped the run (checkpoint written).
+bool run_loop(dsmc::DsmcEngine& engine, ParticleSet& particles, const io::RunOptions& run, const io::OutputOptions& out,
+              io::SnapshotWriter& writer, bool progress_enabled, RunControl& ctl) {
+    Progress progress(std::cerr, run.steps, particles.n_global, progress_enabled, 5.0, ctl.start_step());
+    std::int64_t n = ctl.start_step();
     try {
-        engine.to_blocks(particles);
-        writer.write(particles, 0.0, 0, engine.diagnostics(particles));
-        for (n = 0; n < run.steps;) {
+        if (n == 0) {
+            engine.to_blocks(particles);
+            writer.write(particles, 0.0, 0, engine.diagnostics(particles));
+        }
+        while (n < run.steps) {
             engine.step(particles, n, run.dt);
             ++n;
             const double t = static_cast<double>(n) * run.dt;
@@ -39,13 +43,16 @@ void run_loop(dsmc::DsmcEngine& engine, ParticleSet& particles, const io::RunOpt
                 writer.write(particles, t, n, engine.diagnostics(particles));
             }
             progress.update(n, t);
+            if (ctl.after_step(n, t, particles, writer, engine)) return false;
         }
     } catch (const Error& e) {
         const std::string kept = writer.keep_partial();
         throw Error(std::string(e.what()) + " at step " + std::to_string(n) + "; snapshots so far kept in " + kept);
     }
     writer.finish();
+    ctl.completed();
     progress.finish(n, static_cast<double>(n) * run.dt);
+    return true;
 }
 
 void run(const comm::Communicator& comm, const io::Deck& deck, const io::RunOptions& run_opts,
@@ -58,22 +65,33 @@ void run(const comm::Communicator& comm, const io::Deck& deck, const io::RunOpti
     } catch (const OptionError& e) {
         throw SetupError(deck.explain(e));
     }
-    if (params.init[0] == dsmc::Init::File) {
+    RunControl ctl(comm, deck, run_opts, out, "dsmc", true);
+    if (ctl.resuming()) {
+        params.particles = ctl.checkpoint().header().n_global;
+    } else if (params.init[0] == dsmc::Init::File) {
         particles = read_initial_particles(comm, deck, "dsmc.init_file", o.init_file, o.init_snapshot, 0, params.particles);
     }
     dsmc::DsmcEngine engine(comm, params, static_cast<std::uint64_t>(run_opts.seed));
     try {
-        engine.init(particles);
+        if (ctl.resuming()) {
+            particles = ctl.checkpoint().particles();
+            engine.resume(particles, ctl.checkpoint().engine_state());
+        } else {
+            engine.init(particles);
+        }
     } catch (const OptionError& e) {
         throw SetupError(deck.explain(e));
     } catch (const Error& e) {
-        if (params.init[0] == dsmc::Init::File)
+        if (params.init[0] == dsmc::Init::File && !ctl.resuming())
             throw SetupError(deck.source("dsmc.init_file") + ": " + e.what());
         throw;
     }
 
-    const auto writer = open_writer(comm, deck, run_opts, out, "dsmc", 3);
-    run_loop(engine, particles, run_opts, out, *writer, !deck.quiet() && comm.is_root());
+    const auto writer = ctl.open_writer(3);
+    if (!run_loop(engine, particles, run_opts, out, *writer, !deck.quiet() && comm.is_root(), ctl)) {
+        ctl.report_stop();
+        return;
+    }
     const std::int64_t collisions = engine.collisions(); // collective
     if (comm.is_root() && !deck.quiet())
         std::cout << "kinflow: wrote " << out.file << " (" << collisions << " collisions)" << std::endl;

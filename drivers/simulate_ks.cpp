@@ -12,6 +12,7 @@
 #include "kinflow/engines/ks/ks_engine.hpp"
 #include "kinflow/io/snapshot_reader.hpp"
 #include "kinflow/io/snapshot_writer.hpp"
+#include "run_control.hpp"
 
 namespace kinflow::drivers {
 
@@ -22,16 +23,18 @@ void describe(io::Deck& deck) {
     ks::describe(deck.section("ks", "Keller-Segel blob particles (run.engine = ks)"), g_options);
 }
 
-/// step → (every out.every steps, the last and a collapse) diagnostics + snapshot → progress.
-/// Returns the collapse step (or -1) and sets `time` to the simulated time reached.
+/// step → (every out.every steps, the last and a collapse) diagnostics + snapshot → progress →
+/// checkpoint, from ctl.start_step() and its time. Returns the collapse step (or -1) and sets
+/// `time` to the simulated time reached; `stopped` when a signal stopped the run.
 std::int64_t run_loop(ks::KsEngine& engine, ParticleSet& particles, const io::RunOptions& run,
                       const io::OutputOptions& out, io::SnapshotWriter& writer, bool progress_enabled, double& time,
-                      double& core_fraction) {
-    Progress progress(std::cerr, run.steps, particles.n_global, progress_enabled);
-    std::int64_t n = 0, collapsed = -1;
-    time = 0.0;
+                      double& core_fraction, RunControl& ctl, bool& stopped) {
+    Progress progress(std::cerr, run.steps, particles.n_global, progress_enabled, 5.0, ctl.start_step());
+    std::int64_t n = ctl.start_step(), collapsed = -1;
+    time = ctl.start_time();
+    stopped = false;
     try {
-        writer.write(particles, time, 0, engine.diagnostics(particles, run.dt));
+        if (n == 0) writer.write(particles, time, 0, engine.diagnostics(particles, run.dt));
         while (n < run.steps) {
             const ks::StepResult r = engine.step(particles, n, run.dt);
             if (!r.advanced) { // the state at step n has collapsed: write it (unless just written) and stop
@@ -46,12 +49,17 @@ std::int64_t run_loop(ks::KsEngine& engine, ParticleSet& particles, const io::Ru
             if (n % out.every == 0 || n == run.steps)
                 writer.write(particles, time, n, engine.diagnostics(particles, run.dt));
             progress.update(n, time);
+            if (ctl.after_step(n, time, particles, writer, engine)) {
+                stopped = true;
+                return -1;
+            }
         }
     } catch (const Error& e) {
         const std::string kept = writer.keep_partial();
         throw Error(std::string(e.what()) + " at step " + std::to_string(n) + "; snapshots so far kept in " + kept);
     }
     writer.finish();
+    ctl.completed();
     progress.finish(n, time);
     return collapsed;
 }
@@ -66,17 +74,31 @@ void run(const comm::Communicator& comm, const io::Deck& deck, const io::RunOpti
     } catch (const OptionError& e) {
         throw SetupError(deck.explain(e));
     }
-    if (params.init == ks::Init::File) {
+    RunControl ctl(comm, deck, run_opts, out, "ks", false);
+    if (ctl.resuming()) {
+        params.particles = ctl.checkpoint().header().n_global;
+    } else if (params.init == ks::Init::File) {
         particles = read_initial_particles(comm, deck, "ks.init_file", o.init_file, o.init_snapshot, params.dim,
                                            params.particles);
     }
     ks::KsEngine engine(comm, params, static_cast<std::uint64_t>(run_opts.seed));
-    engine.init(particles);
+    if (ctl.resuming()) {
+        particles = ctl.checkpoint().particles();
+        engine.resume(particles, ctl.checkpoint().engine_state());
+    } else {
+        engine.init(particles);
+    }
 
-    const auto writer = open_writer(comm, deck, run_opts, out, "ks", params.dim);
+    const auto writer = ctl.open_writer(params.dim);
     const bool verbose = !deck.quiet() && comm.is_root();
     double time = 0.0, core_fraction = 0.0;
-    const std::int64_t collapsed = run_loop(engine, particles, run_opts, out, *writer, verbose, time, core_fraction);
+    bool stopped = false;
+    const std::int64_t collapsed =
+        run_loop(engine, particles, run_opts, out, *writer, verbose, time, core_fraction, ctl, stopped);
+    if (stopped) {
+        ctl.report_stop();
+        return;
+    }
     if (collapsed >= 0 && comm.is_root()) { // reported even with --quiet: it changes what the file holds
         char buf[512];
         std::snprintf(

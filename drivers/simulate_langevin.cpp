@@ -28,16 +28,26 @@ void run(const comm::Communicator& comm, const io::Deck& deck, const io::RunOpti
     } catch (const OptionError& e) {
         throw SetupError(deck.explain(e));
     }
-    if (params.init == langevin::Init::File) {
+    RunControl ctl(comm, deck, run_opts, out, "langevin", false);
+    if (ctl.resuming()) {
+        params.particles = ctl.checkpoint().header().n_global;
+    } else if (params.init == langevin::Init::File) {
         particles = read_initial_particles(comm, deck, "langevin.init_file", o.init_file, o.init_snapshot, params.dim,
                                            params.particles);
     }
     langevin::LangevinEngine engine(comm, params, static_cast<std::uint64_t>(run_opts.seed));
-    engine.init(particles);
+    if (ctl.resuming()) {
+        particles = ctl.checkpoint().particles();
+        engine.resume(particles, ctl.checkpoint().engine_state());
+    } else {
+        engine.init(particles);
+    }
 
-    const auto writer = open_writer(comm, deck, run_opts, out, "langevin", params.dim);
-    run_simulation(engine, particles, run_opts, out, *writer, !deck.quiet() && comm.is_root());
-    if (comm.is_root() && !deck.quiet()) std::cout << "kinflow: wrote " << out.file << std::endl;
+    const auto writer = ctl.open_writer(params.dim);
+    if (!run_simulation(engine, particles, run_opts, out, *writer, !deck.quiet() && comm.is_root(), ctl))
+        ctl.report_stop();
+    else if (comm.is_root() && !deck.quiet())
+        std::cout << "kinflow: wrote " << out.file << std::endl;
 }
 } // namespace
 

@@ -36,6 +36,7 @@ Deck::Status Deck::parse(int argc, char** argv) {
     po::options_description generic;
     generic.add_options()("help,h", "print the deck reference and exit")("version", "print the version and exit")(
         "quiet,q", "no progress line")("deck", po::value<std::string>(&_path), "input deck (INI)");
+    if (_resume_allowed) generic.add_options()("resume", "continue from the checkpoint FILE.ckpt of output.file");
     po::options_description cli;
     cli.add(generic).add(all);
     po::positional_options_description pos;
@@ -53,6 +54,7 @@ Deck::Status Deck::parse(int argc, char** argv) {
     if (_cli.count("help")) return Status::Help;
     if (_cli.count("version")) return Status::Version;
     _quiet = _cli.count("quiet") > 0;
+    _resume = _cli.count("resume") > 0;
     if (!_cli.count("deck")) throw Error("no input deck given (usage: " + _usage + "; --help lists every key)");
     _path = _cli["deck"].as<std::string>();
 
@@ -115,7 +117,10 @@ std::string Deck::help() const {
     std::ostringstream os;
     os << "usage: " << _usage << "\n\n"
        << "Runs the input deck (INI). Any key can be overridden on the command line as\n"
-       << "--section.key=value. Options: --help, --version, --quiet (no progress line).\n"
+       << "--section.key=value. Options: --help, --version, --quiet (no progress line)"
+       << (_resume_allowed ? ",\n--resume (continue an interrupted run from its checkpoint FILE.ckpt: the same deck; run.steps\n"
+                             "and [output] may change, keys that change the physics may not).\n"
+                           : ".\n")
        << "Vector values are comma lists; one number means the same for every component.\n";
     for (const auto& s : _sections) {
         os << "\n[" << s.name << "]  " << s.caption << "\n";

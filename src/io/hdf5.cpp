@@ -1,5 +1,6 @@
 #include "kinflow/io/hdf5.hpp"
 
+#include <algorithm>
 #include <vector>
 
 #include "kinflow/core/error.hpp"
@@ -74,6 +75,86 @@ std::int64_t read_attr_int(hid_t obj, const std::string& name) {
     std::int64_t v = 0;
     h5check_status(H5Aread(attr, H5T_NATIVE_INT64, &v), "read attribute " + name);
     return v;
+}
+
+Handle mpio_fapl(MPI_Comm comm) {
+    Handle fapl(H5Pcreate(H5P_FILE_ACCESS), H5Pclose, "H5Pcreate");
+    h5check_status(H5Pset_fapl_mpio(fapl, comm, MPI_INFO_NULL), "H5Pset_fapl_mpio");
+    return fapl;
+}
+
+Handle collective_dxpl() {
+    Handle dxpl(H5Pcreate(H5P_DATASET_XFER), H5Pclose, "H5Pcreate");
+    h5check_status(H5Pset_dxpl_mpio(dxpl, H5FD_MPIO_COLLECTIVE), "H5Pset_dxpl_mpio");
+    return dxpl;
+}
+
+void write_rows(hid_t group, const std::string& name, const void* data, hid_t type, std::int64_t n_global,
+                std::int64_t offset, std::int64_t n_local, int cols) {
+    const int rank = cols > 0 ? 2 : 1;
+    const hsize_t fdims[2] = {static_cast<hsize_t>(n_global), static_cast<hsize_t>(cols > 0 ? cols : 1)};
+    Handle fspace(H5Screate_simple(rank, fdims, nullptr), H5Sclose, "H5Screate_simple");
+    Handle dset(H5Dcreate2(group, name.c_str(), type, fspace, H5P_DEFAULT, H5P_DEFAULT, H5P_DEFAULT), H5Dclose,
+                "create dataset " + name);
+    const hsize_t start[2] = {static_cast<hsize_t>(offset), 0};
+    const hsize_t count[2] = {static_cast<hsize_t>(n_local), fdims[1]};
+    Handle mspace(H5Screate_simple(rank, count, nullptr), H5Sclose, "H5Screate_simple");
+    if (n_local > 0) {
+        h5check_status(H5Sselect_hyperslab(fspace, H5S_SELECT_SET, start, nullptr, count, nullptr), "select hyperslab");
+    } else {
+        H5Sselect_none(fspace);
+        H5Sselect_none(mspace);
+    }
+    Handle dxpl = collective_dxpl();
+    h5check_status(H5Dwrite(dset, type, mspace, fspace, dxpl, data), "write " + name);
+}
+
+int read_rows_raw(hid_t group, const std::string& name, hid_t mtype, std::int64_t begin,
+                  std::int64_t end, void* (*resize)(void*, std::size_t), void* out) {
+    Handle dset(H5Dopen2(group, name.c_str(), H5P_DEFAULT), H5Dclose, "open dataset " + name);
+    Handle fspace(H5Dget_space(dset), H5Sclose, "H5Dget_space");
+    hsize_t dims[2] = {0, 1};
+    const int rank = H5Sget_simple_extent_ndims(fspace);
+    KINFLOW_REQUIRE(rank == 1 || rank == 2, "dataset " << name << " has rank " << rank);
+    H5Sget_simple_extent_dims(fspace, dims, nullptr);
+    KINFLOW_REQUIRE(begin >= 0 && begin <= end && end <= static_cast<std::int64_t>(dims[0]),
+                    "dataset " << name << " has " << dims[0] << " rows, need " << end);
+    Handle ftype(H5Dget_type(dset), H5Tclose, "H5Dget_type");
+    KINFLOW_REQUIRE(H5Tget_class(ftype) == H5Tget_class(mtype), "dataset " << name << " has the wrong type");
+    const hsize_t start[2] = {static_cast<hsize_t>(begin), 0};
+    const hsize_t count[2] = {static_cast<hsize_t>(end - begin), rank == 2 ? dims[1] : 1};
+    void* data = resize(out, static_cast<std::size_t>(count[0] * count[1]));
+    Handle mspace(H5Screate_simple(rank, count, nullptr), H5Sclose, "H5Screate_simple");
+    if (count[0] > 0) {
+        h5check_status(H5Sselect_hyperslab(fspace, H5S_SELECT_SET, start, nullptr, count, nullptr), "select hyperslab");
+    } else {
+        H5Sselect_none(fspace);
+        H5Sselect_none(mspace);
+    }
+    Handle dxpl = collective_dxpl();
+    h5check_status(H5Dread(dset, mtype, mspace, fspace, dxpl, data), "read " + name);
+    return rank == 2 ? static_cast<int>(dims[1]) : 0;
+}
+
+namespace {
+#if H5_VERSION_GE(1, 12, 0)
+using LinkInfo = H5L_info2_t;
+#else
+using LinkInfo = H5L_info_t;
+#endif
+herr_t collect_name(hid_t, const char* name, const LinkInfo*, void* data) {
+    static_cast<std::vector<std::string>*>(data)->emplace_back(name);
+    return 0;
+}
+} // namespace
+
+std::vector<std::string> list_group(hid_t file, const char* group) {
+    std::vector<std::string> names;
+    if (H5Lexists(file, group, H5P_DEFAULT) <= 0) return names;
+    Handle g(H5Gopen2(file, group, H5P_DEFAULT), H5Gclose, std::string("open ") + group);
+    H5Literate(g, H5_INDEX_NAME, H5_ITER_INC, nullptr, collect_name, &names);
+    std::sort(names.begin(), names.end());
+    return names;
 }
 
 } // namespace kinflow::io

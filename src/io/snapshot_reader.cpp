@@ -11,51 +11,6 @@
 namespace kinflow::io {
 
 namespace {
-#if H5_VERSION_GE(1, 12, 0)
-using LinkInfo = H5L_info2_t;
-#else
-using LinkInfo = H5L_info_t;
-#endif
-herr_t collect_name(hid_t, const char* name, const LinkInfo*, void* data) {
-    static_cast<std::vector<std::string>*>(data)->emplace_back(name);
-    return 0;
-}
-
-std::vector<std::string> list_group(hid_t file, const char* group) {
-    std::vector<std::string> names;
-    if (H5Lexists(file, group, H5P_DEFAULT) <= 0) return names;
-    Handle g(H5Gopen2(file, group, H5P_DEFAULT), H5Gclose, std::string("open ") + group);
-    H5Literate(g, H5_INDEX_NAME, H5_ITER_INC, nullptr, collect_name, &names);
-    std::sort(names.begin(), names.end());
-    return names;
-}
-
-/// Read rows [begin, end) of a 1D or 2D dataset; returns the column count (0 for 1D).
-template <class T>
-int read_rows(hid_t group, const char* name, hid_t mtype, std::int64_t begin, std::int64_t end, std::vector<T>& out) {
-    Handle dset(H5Dopen2(group, name, H5P_DEFAULT), H5Dclose, std::string("open dataset ") + name);
-    Handle fspace(H5Dget_space(dset), H5Sclose, "H5Dget_space");
-    hsize_t dims[2] = {0, 1};
-    const int rank = H5Sget_simple_extent_ndims(fspace);
-    KINFLOW_REQUIRE(rank == 1 || rank == 2, "dataset " << name << " has rank " << rank);
-    H5Sget_simple_extent_dims(fspace, dims, nullptr);
-    KINFLOW_REQUIRE(end <= static_cast<std::int64_t>(dims[0]), "dataset " << name << " has " << dims[0] << " rows, need " << end);
-    const hsize_t start[2] = {static_cast<hsize_t>(begin), 0};
-    const hsize_t count[2] = {static_cast<hsize_t>(end - begin), rank == 2 ? dims[1] : 1};
-    out.resize(static_cast<std::size_t>(count[0] * count[1]));
-    Handle mspace(H5Screate_simple(rank, count, nullptr), H5Sclose, "H5Screate_simple");
-    if (count[0] > 0) {
-        h5check_status(H5Sselect_hyperslab(fspace, H5S_SELECT_SET, start, nullptr, count, nullptr), "select hyperslab");
-    } else {
-        H5Sselect_none(fspace);
-        H5Sselect_none(mspace);
-    }
-    Handle dxpl(H5Pcreate(H5P_DATASET_XFER), H5Pclose, "H5Pcreate");
-    H5Pset_dxpl_mpio(dxpl, H5FD_MPIO_COLLECTIVE);
-    h5check_status(H5Dread(dset, mtype, mspace, fspace, dxpl, out.data()), std::string("read ") + name);
-    return rank == 2 ? static_cast<int>(dims[1]) : 0;
-}
-
 template <class ViewT, class T>
 void copy_to_view(const ViewT& view, const std::vector<T>& data) {
     auto host = Kokkos::create_mirror_view(view);
@@ -67,8 +22,7 @@ void copy_to_view(const ViewT& view, const std::vector<T>& data) {
 SnapshotReader::SnapshotReader(const comm::Communicator& comm, const std::string& path) : _comm(comm), _path(path) {
     silence_hdf5_errors();
     if (!std::filesystem::is_regular_file(path)) throw Error("'" + path + "': no such file");
-    Handle fapl(H5Pcreate(H5P_FILE_ACCESS), H5Pclose, "H5Pcreate");
-    H5Pset_fapl_mpio(fapl, _comm.raw(), MPI_INFO_NULL);
+    Handle fapl = mpio_fapl(_comm.raw());
     const hid_t f = H5Fopen(path.c_str(), H5F_ACC_RDONLY, fapl);
     if (f < 0) throw Error("'" + path + "': not an HDF5 file");
     _file = Handle(f, H5Fclose, "H5Fopen");

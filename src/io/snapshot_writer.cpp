@@ -19,17 +19,6 @@ std::string snapshot_name(int index) {
     return buf;
 }
 
-Handle mpio_fapl(const comm::Communicator& comm) {
-    Handle fapl(H5Pcreate(H5P_FILE_ACCESS), H5Pclose, "H5Pcreate");
-    h5check_status(H5Pset_fapl_mpio(fapl, comm.raw(), MPI_INFO_NULL), "H5Pset_fapl_mpio");
-    return fapl;
-}
-
-Handle collective_dxpl() {
-    Handle dxpl(H5Pcreate(H5P_DATASET_XFER), H5Pclose, "H5Pcreate");
-    h5check_status(H5Pset_dxpl_mpio(dxpl, H5FD_MPIO_COLLECTIVE), "H5Pset_dxpl_mpio");
-    return dxpl;
-}
 } // namespace
 
 SnapshotWriter::SnapshotWriter(const comm::Communicator& comm, const std::string& path, const FileInfo& info)
@@ -48,19 +37,61 @@ SnapshotWriter::SnapshotWriter(const comm::Communicator& comm, const std::string
     _comm.broadcast(err);
     if (!err.empty()) throw Error("output.file = '" + path + "': " + err);
 
-    Handle fapl = mpio_fapl(_comm);
+    Handle fapl = mpio_fapl(_comm.raw());
     const hid_t f = H5Fcreate(_tmp.c_str(), H5F_ACC_TRUNC, H5P_DEFAULT, fapl);
     if (f < 0) throw Error("output.file = '" + path + "': cannot create '" + _tmp + "' (is the directory writable?)");
     _file = Handle(f, H5Fclose, "H5Fcreate");
 
+    write_root_attrs(info);
+    Handle(H5Gcreate2(_file, "snapshots", H5P_DEFAULT, H5P_DEFAULT, H5P_DEFAULT), H5Gclose, "create /snapshots");
+    Handle(H5Gcreate2(_file, "diagnostics", H5P_DEFAULT, H5P_DEFAULT, H5P_DEFAULT), H5Gclose, "create /diagnostics");
+}
+
+SnapshotWriter::SnapshotWriter(const comm::Communicator& comm, const std::string& path, const FileInfo& info,
+                               const Continuation& from)
+    : _comm(comm), _path(path), _tmp(path + ".tmp"), _count(from.count), _diag_names(from.names),
+      _diag_values(from.values) {
+    silence_hdf5_errors();
+    KINFLOW_REQUIRE(_diag_values.size() == _diag_names.size(), "snapshot writer: inconsistent continuation");
+    std::string err;
+    if (_comm.is_root()) {
+        std::error_code ec;
+        const std::string incomplete = path + ".incomplete";
+        if (!fs::exists(_tmp) && fs::exists(incomplete)) fs::rename(incomplete, _tmp, ec);
+        if (ec) err = "cannot rename '" + incomplete + "' to '" + _tmp + "': " + ec.message();
+        else if (!fs::is_regular_file(_tmp))
+            err = "the interrupted run's output '" + _tmp + "' (or '" + incomplete + "') is missing";
+    }
+    _comm.broadcast(err);
+    if (!err.empty()) throw Error(err);
+    Handle fapl = mpio_fapl(_comm.raw());
+    const hid_t f = H5Fopen(_tmp.c_str(), H5F_ACC_RDWR, fapl);
+    if (f < 0) throw Error("the interrupted run's output '" + _tmp + "' cannot be opened (damaged?)");
+    _file = Handle(f, H5Fclose, "H5Fopen");
+    const auto snaps = list_group(_file, "snapshots");
+    if (static_cast<int>(snaps.size()) < _count) {
+        throw Error("the interrupted run's output '" + _tmp + "' holds " + std::to_string(snaps.size()) +
+                    " snapshots, the checkpoint expects " + std::to_string(_count));
+    }
+    for (const auto& name : snaps) { // snapshots written after the checkpoint are written again
+        if (std::stoi(name) >= _count) h5check_status(H5Ldelete(_file, ("snapshots/" + name).c_str(), H5P_DEFAULT),
+                                                        "remove snapshot " + name);
+    }
+    for (const auto& name : list_group(_file, "diagnostics"))
+        h5check_status(H5Ldelete(_file, ("diagnostics/" + name).c_str(), H5P_DEFAULT), "remove diagnostic " + name);
+    if (H5Lexists(_file, "diagnostics", H5P_DEFAULT) <= 0)
+        Handle(H5Gcreate2(_file, "diagnostics", H5P_DEFAULT, H5P_DEFAULT, H5P_DEFAULT), H5Gclose, "create /diagnostics");
+    write_root_attrs(info);
+    H5Fflush(_file, H5F_SCOPE_GLOBAL);
+}
+
+void SnapshotWriter::write_root_attrs(const FileInfo& info) {
     write_attr(_file, "kinflow_version", std::string(kVersion));
     write_attr(_file, "producer", info.producer);
     write_attr(_file, "deck", info.deck);
     write_attr(_file, "seed", static_cast<std::int64_t>(info.seed));
     write_attr(_file, "mpi_ranks", static_cast<std::int32_t>(_comm.size()));
     write_attr(_file, "dim", static_cast<std::int32_t>(info.dim));
-    Handle(H5Gcreate2(_file, "snapshots", H5P_DEFAULT, H5P_DEFAULT, H5P_DEFAULT), H5Gclose, "create /snapshots");
-    Handle(H5Gcreate2(_file, "diagnostics", H5P_DEFAULT, H5P_DEFAULT, H5P_DEFAULT), H5Gclose, "create /diagnostics");
 }
 
 SnapshotWriter::~SnapshotWriter() {
@@ -71,26 +102,6 @@ SnapshotWriter::~SnapshotWriter() {
         std::error_code ec;
         fs::remove(_tmp, ec);
     }
-}
-
-void SnapshotWriter::write_rows(hid_t group, const char* name, const void* data, hid_t type, std::int64_t n_global,
-                                std::int64_t offset, std::int64_t n_local, int cols) {
-    const int rank = cols > 0 ? 2 : 1;
-    const hsize_t fdims[2] = {static_cast<hsize_t>(n_global), static_cast<hsize_t>(cols > 0 ? cols : 1)};
-    Handle fspace(H5Screate_simple(rank, fdims, nullptr), H5Sclose, "H5Screate_simple");
-    Handle dset(H5Dcreate2(group, name, type, fspace, H5P_DEFAULT, H5P_DEFAULT, H5P_DEFAULT), H5Dclose,
-                std::string("create dataset ") + name);
-    const hsize_t start[2] = {static_cast<hsize_t>(offset), 0};
-    const hsize_t count[2] = {static_cast<hsize_t>(n_local), fdims[1]};
-    Handle mspace(H5Screate_simple(rank, count, nullptr), H5Sclose, "H5Screate_simple");
-    if (n_local > 0) {
-        h5check_status(H5Sselect_hyperslab(fspace, H5S_SELECT_SET, start, nullptr, count, nullptr), "select hyperslab");
-    } else {
-        H5Sselect_none(fspace);
-        H5Sselect_none(mspace);
-    }
-    Handle dxpl = collective_dxpl();
-    h5check_status(H5Dwrite(dset, type, mspace, fspace, dxpl, data), std::string("write ") + name);
 }
 
 void SnapshotWriter::write(const ParticleSet& p, double time, std::int64_t step, const Diagnostics& diagnostics) {
@@ -168,6 +179,14 @@ void SnapshotWriter::close_and_rename(const std::string& target) {
     _comm.broadcast(err);
     _done = true;
     if (!err.empty()) throw Error(err);
+}
+
+void SnapshotWriter::suspend() {
+    if (_done) return;
+    H5Fflush(_file, H5F_SCOPE_GLOBAL);
+    _file.reset();
+    _comm.barrier();
+    _done = true;
 }
 
 void SnapshotWriter::finish() {

@@ -29,6 +29,9 @@ class Deck {
 
     const std::string& path() const { return _path; }
     bool quiet() const { return _quiet; }
+    /// Accept --resume (kinflow-simulate: continue from the checkpoint of output.file).
+    void allow_resume() { _resume_allowed = true; }
+    bool resume() const { return _resume; }
     /// Where `key` got its value: the deck path, "command line" or "default".
     std::string source(const std::string& key) const;
     /// Prefix an OptionError with where the key came from: "deck.ini: langevin.dim = '5': ...".
@@ -41,7 +44,7 @@ class Deck {
 
   private:
     std::string _program, _usage, _path;
-    bool _quiet = false;
+    bool _quiet = false, _resume = false, _resume_allowed = false;
     struct Section {
         std::string name, caption;
         po::options_description options;

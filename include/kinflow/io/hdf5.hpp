@@ -3,6 +3,7 @@
 #include <cstdint>
 #include <string>
 #include <utility>
+#include <vector>
 
 #include <hdf5.h>
 
@@ -56,5 +57,33 @@ bool has_attr(hid_t obj, const std::string& name);
 std::string read_attr_string(hid_t obj, const std::string& name);
 double read_attr_double(hid_t obj, const std::string& name);
 std::int64_t read_attr_int(hid_t obj, const std::string& name);
+
+// Parallel (MPI-IO) files: every call below is collective over the file's communicator.
+/// File-access property list for MPI-IO on `comm`.
+Handle mpio_fapl(MPI_Comm comm);
+/// Transfer property list for collective reads and writes.
+Handle collective_dxpl();
+/// Create dataset `name` of [n_global] (cols = 0) or [n_global, cols] rows of `type` in `group`
+/// and write this rank's n_local rows from `data` at row `offset`.
+void write_rows(hid_t group, const std::string& name, const void* data, hid_t type, std::int64_t n_global,
+                std::int64_t offset, std::int64_t n_local, int cols);
+/// Read rows [begin, end) of a 1D or 2D dataset into `out` (row-major); returns the column
+/// count (0 for 1D).
+int read_rows_raw(hid_t group, const std::string& name, hid_t mtype, std::int64_t begin,
+                  std::int64_t end, void* (*resize)(void*, std::size_t), void* out);
+template <class T>
+int read_rows(hid_t group, const std::string& name, hid_t mtype, std::int64_t begin, std::int64_t end,
+              std::vector<T>& out) {
+    return read_rows_raw(
+        group, name, mtype, begin, end,
+        [](void* v, std::size_t n) -> void* {
+            auto& vec = *static_cast<std::vector<T>*>(v);
+            vec.resize(n);
+            return vec.data();
+        },
+        &out);
+}
+/// Names of the links in `group` of `file`, sorted (empty when the group does not exist).
+std::vector<std::string> list_group(hid_t file, const char* group);
 
 } // namespace kinflow::io

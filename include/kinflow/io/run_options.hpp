@@ -14,12 +14,15 @@ struct RunOptions {
     std::int64_t seed = 42;
     std::int64_t steps = 1000;
     double dt = 1e-3;
+    std::int64_t kill_at_step = -1; ///< testing: the process sends itself kill_signal after this step (-1: never)
+    std::string kill_signal = "KILL";
 };
 
 /// [output]: the HDF5 file and the snapshot interval (in steps).
 struct OutputOptions {
     std::string file = "out/run.h5";
     std::int64_t every = 100;
+    std::int64_t checkpoint_every = 0; ///< steps between checkpoints FILE.ckpt (0: only on SIGTERM/SIGUSR1)
 };
 
 void describe(boost::program_options::options_description& d, RunOptions& o);

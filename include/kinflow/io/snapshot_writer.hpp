@@ -27,7 +27,19 @@ class SnapshotWriter {
     /// Creates the parent directory if needed and opens `<path>.tmp` collectively. Throws Error
     /// naming the path when it cannot be written.
     SnapshotWriter(const comm::Communicator& comm, const std::string& path, const FileInfo& info);
-    /// An unfinished writer removes its temporary file (see keep_partial()).
+    /// What a checkpoint records of the writer: snapshots written and the diagnostics gathered.
+    struct Continuation {
+        int count = 0;
+        std::vector<std::string> names;
+        std::vector<std::vector<double>> values; ///< per name, one value per snapshot
+    };
+    /// Continue an interrupted run's output (collective): reopens `<path>.tmp` (or
+    /// `<path>.incomplete`, renamed back to `.tmp`), removes the snapshots from number
+    /// `from.count` on and any /diagnostics, and rewrites the root attributes from `info`.
+    /// Throws Error naming the file when neither exists or it cannot be opened.
+    SnapshotWriter(const comm::Communicator& comm, const std::string& path, const FileInfo& info,
+                   const Continuation& from);
+    /// An unfinished writer removes its temporary file (see keep_partial() and suspend()).
     ~SnapshotWriter();
     SnapshotWriter(const SnapshotWriter&) = delete;
     SnapshotWriter& operator=(const SnapshotWriter&) = delete;
@@ -41,14 +53,19 @@ class SnapshotWriter {
     /// what it wrote, under a name that cannot be mistaken for a complete run). Returns that name.
     std::string keep_partial();
 
+    /// Close the temporary file as it stands (whole snapshots, no /diagnostics yet) and keep it
+    /// under `<path>.tmp` for a resumed run (collective).
+    void suspend();
+    /// The state a checkpoint records to continue this output.
+    Continuation continuation() const { return {_count, _diag_names, _diag_values}; }
+
     int count() const { return _count; }
     const std::string& path() const { return _path; }
     const std::string& temp_path() const { return _tmp; }
 
   private:
+    void write_root_attrs(const FileInfo& info);
     void close_and_rename(const std::string& target);
-    void write_rows(hid_t group, const char* name, const void* data, hid_t type, std::int64_t n_global,
-                    std::int64_t offset, std::int64_t n_local, int cols);
 
     comm::Communicator _comm;
     std::string _path, _tmp;

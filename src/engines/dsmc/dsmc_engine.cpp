@@ -105,6 +105,62 @@ DsmcEngine::DsmcEngine(const comm::Communicator& comm, const Params& params, std
 
 DsmcEngine::~DsmcEngine() = default;
 
+void DsmcEngine::count_species(const ParticleSet& p) {
+    const int ns = _params.n_species;
+    auto sp = p.species;
+    std::int64_t bad = 0;
+    Kokkos::parallel_reduce(
+        "kinflow::dsmc::check_species", Kokkos::RangePolicy<ExecSpace>(0, p.size()),
+        KOKKOS_LAMBDA(const std::size_t i, std::int64_t& nb) {
+            if (sp(i) < 0 || sp(i) >= ns)
+                ++nb;
+        },
+        Kokkos::Sum<std::int64_t>(bad));
+    if (_comm.any(bad > 0))
+        throw Error("dsmc.init_file: species index outside [0, " + std::to_string(ns) + ") (dsmc.species names " +
+                    std::to_string(ns) + ")");
+    _params.count.assign(static_cast<std::size_t>(ns), 0);
+    for (int s = 0; s < ns; ++s) {
+        std::int64_t c = 0;
+        Kokkos::parallel_reduce(
+            "kinflow::dsmc::count_species", Kokkos::RangePolicy<ExecSpace>(0, p.size()),
+            KOKKOS_LAMBDA(const std::size_t i, std::int64_t& x) {
+                if (sp(i) == s)
+                    ++x;
+            },
+            Kokkos::Sum<std::int64_t>(c));
+        _params.count[static_cast<std::size_t>(s)] = _comm.sum(c);
+    }
+}
+
+void DsmcEngine::resume(ParticleSet& p, const EngineState& state) {
+    const int ns = _params.n_species;
+    KINFLOW_REQUIRE(p.vdim == 3 && p.has_species(), "checkpoint particles are not DSMC particles");
+    p.dim = 3;
+    p.position = p.velocity;
+    p.n_global = _dec.n_global;
+    count_species(p);
+    const auto& maj = state.get("majorants");
+    KINFLOW_REQUIRE(static_cast<int>(maj.size()) == ns * (ns + 1) / 2, "checkpoint: majorants has the wrong size");
+    for (int t = 0; t < ns * (ns + 1) / 2; ++t)
+        _stepper->set_majorant(t, maj[static_cast<std::size_t>(t)]);
+    const auto& counters = state.get_rank("counters");
+    KINFLOW_REQUIRE(counters.size() == 2, "checkpoint: counters has the wrong size");
+    _collisions = counters[0];
+    _attempts = counters[1];
+}
+
+EngineState DsmcEngine::state() const {
+    const int ns = _params.n_species;
+    EngineState s;
+    std::vector<double> maj;
+    for (int t = 0; t < ns * (ns + 1) / 2; ++t)
+        maj.push_back(_stepper->majorant(t));
+    s.set("majorants", std::move(maj));
+    s.set_rank("counters", {_collisions, _attempts});
+    return s;
+}
+
 void DsmcEngine::init(ParticleSet& p) {
     const int ns = _params.n_species;
     if (_params.init[0] == Init::File) {
@@ -124,31 +180,11 @@ void DsmcEngine::init(ParticleSet& p) {
             p.with_species = true;
         }
         auto id = p.id;
-        auto sp = p.species;
         const std::int64_t first = _dec.begin;
-        std::int64_t bad = 0;
-        Kokkos::parallel_reduce(
+        Kokkos::parallel_for(
             "kinflow::dsmc::init_file", Kokkos::RangePolicy<ExecSpace>(0, p.size()),
-            KOKKOS_LAMBDA(const std::size_t i, std::int64_t& nb) {
-                id(i) = first + static_cast<std::int64_t>(i); // rows are in id order
-                if (sp(i) < 0 || sp(i) >= ns)
-                    ++nb;
-            },
-            Kokkos::Sum<std::int64_t>(bad));
-        if (_comm.any(bad > 0))
-            throw Error("dsmc.init_file: species index outside [0, " + std::to_string(ns) + ") (dsmc.species names " +
-                        std::to_string(ns) + ")");
-        for (int s = 0; s < ns; ++s) {
-            std::int64_t c = 0;
-            Kokkos::parallel_reduce(
-                "kinflow::dsmc::count_species", Kokkos::RangePolicy<ExecSpace>(0, p.size()),
-                KOKKOS_LAMBDA(const std::size_t i, std::int64_t& x) {
-                    if (sp(i) == s)
-                        ++x;
-                },
-                Kokkos::Sum<std::int64_t>(c));
-            _params.count[static_cast<std::size_t>(s)] = _comm.sum(c);
-        }
+            KOKKOS_LAMBDA(const std::size_t i) { id(i) = first + static_cast<std::int64_t>(i); }); // rows are in id order
+        count_species(p);
     } else {
         KINFLOW_REQUIRE(static_cast<int>(_params.count.size()) == ns, "dsmc: particles per species not set");
         p.allocate(static_cast<std::size_t>(_dec.n_local()), 3, 3, true, "kinflow::dsmc");

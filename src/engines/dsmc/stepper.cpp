@@ -139,6 +139,7 @@ template <class CS, class Scat> class NanbuBabovsky final : public StepperBase {
     void prepare(const std::vector<double>&) override {}
     double sigma_g(int s, int r, double g) const override { return _cs(s, r, g * g); }
     double majorant(int) const override { return 0.0; }
+    void set_majorant(int, double) override {}
 
     StepCounts collide(ParticleSet& p, std::int64_t step, double dt) override {
         const auto n_step = static_cast<std::uint64_t>(step);
@@ -244,6 +245,7 @@ template <class CS, class Scat> class Ntc final : public StepperBase {
     }
     double sigma_g(int s, int r, double g) const override { return _cs(s, r, g * g); }
     double majorant(int t) const override { return _maj.v[t]; }
+    void set_majorant(int t, double value) override { _maj.v[t] = value; }
 
     StepCounts collide(ParticleSet& p, std::int64_t step, double dt) override {
         const auto n_step = static_cast<std::uint64_t>(step);

@@ -120,6 +120,37 @@ void KsEngine::init(ParticleSet& p) {
     }
 }
 
+void KsEngine::resume(ParticleSet& p, const EngineState& state) {
+    KINFLOW_REQUIRE(p.dim == _params.dim && p.vdim == 0, "checkpoint particles do not match ks.dim");
+    KINFLOW_REQUIRE(static_cast<std::int64_t>(p.size()) == _dec.n_local(), "checkpoint rows do not match the decomposition");
+    p.n_global = _dec.n_global;
+    allocate(p.size());
+    const auto& last = state.get("last_dt");
+    KINFLOW_REQUIRE(last.size() == 1, "checkpoint: bad last_dt");
+    _last_dt = last[0];
+    if (_field) {
+        const auto& v = state.get("field_modes");
+        KINFLOW_REQUIRE(v.size() == 2 * _field->committed().size(), "checkpoint: field_modes has the wrong size");
+        std::vector<std::complex<double>> modes(v.size() / 2);
+        for (std::size_t j = 0; j < modes.size(); ++j) modes[j] = {v[2 * j], v[2 * j + 1]};
+        _field->set_committed(modes);
+    }
+}
+
+EngineState KsEngine::state() const {
+    EngineState s;
+    s.set("last_dt", {_last_dt});
+    if (_field) {
+        std::vector<double> v;
+        for (const auto& z : _field->committed()) {
+            v.push_back(z.real());
+            v.push_back(z.imag());
+        }
+        s.set("field_modes", std::move(v));
+    }
+    return s;
+}
+
 std::vector<double> KsEngine::local_positions(const ParticleSet& p) const {
     const int dim = _params.dim;
     const std::size_t n = p.size();

@@ -18,6 +18,14 @@ LangevinEngine::LangevinEngine(const comm::Communicator& comm, const Params& par
 
 LangevinEngine::~LangevinEngine() = default;
 
+void LangevinEngine::resume(ParticleSet& p, const EngineState&) {
+    const int vdim = _params.dynamics == Dynamics::Underdamped ? 3 : 0;
+    KINFLOW_REQUIRE(p.dim == _params.dim && p.vdim == vdim, "checkpoint particles do not match langevin.dim / dynamics");
+    KINFLOW_REQUIRE(static_cast<std::int64_t>(p.size()) == _dec.n_local(), "checkpoint rows do not match the decomposition");
+    p.n_global = _dec.n_global;
+    _mean_valid = false;
+}
+
 void LangevinEngine::init(ParticleSet& p) {
     const int dim = _params.dim;
     const int vdim = _params.dynamics == Dynamics::Underdamped ? 3 : 0;

@@ -22,6 +22,7 @@
 #include "kinflow/comm/communicator.hpp"
 #include "kinflow/comm/decomposition.hpp"
 #include "kinflow/core/diagnostics.hpp"
+#include "kinflow/core/engine_state.hpp"
 #include "kinflow/core/particle_set.hpp"
 #include "kinflow/engines/dsmc/options.hpp"
 
@@ -45,8 +46,9 @@ class StepperBase {
     virtual StepCounts collide(ParticleSet& p, std::int64_t step, double dt) = 0;
     /// sigma_T g of species pair (s, r) at relative speed g (host; for checks and tests).
     virtual double sigma_g(int s, int r, double g) const = 0;
-    /// Current NTC majorant of pair t (0 for Nanbu–Babovsky).
+    /// Current NTC majorant of pair t (0 for Nanbu–Babovsky); set_majorant replaces it (resume).
     virtual double majorant(int t) const = 0;
+    virtual void set_majorant(int t, double value) = 0;
 };
 std::unique_ptr<StepperBase> make_stepper(const comm::Communicator& comm, const Params& params, std::uint64_t seed);
 /// Index of the unordered species pair (s, r), s, r < n: 0 .. n(n+1)/2 - 1.
@@ -72,6 +74,11 @@ class DsmcEngine {
     /// dim = vdim = 3, position aliasing velocity, species and ids (species s owns a contiguous
     /// id range). Throws OptionError (key run.dt) when Nanbu–Babovsky's probability can exceed 1.
     void init(ParticleSet& p);
+    /// Continue from a checkpoint written on the same rank count: `p` holds exactly the rows
+    /// this rank held (sub-ensembles and their order are part of the state), `state` what state()
+    /// returned (NTC majorants, this rank's collision and attempt counters).
+    void resume(ParticleSet& p, const EngineState& state);
+    EngineState state() const;
     /// Advance from step `step` to step + 1: redistribute over the ranks when due, then collide.
     void step(ParticleSet& p, std::int64_t step, double dt);
     /// Bring the particles into block order (every rank its id block, sorted by id) — before
@@ -95,6 +102,8 @@ class DsmcEngine {
 
   private:
     void shuffle(ParticleSet& p, std::int64_t step) const;
+    /// Global particle count per species into _params.count; throws on a species index outside range.
+    void count_species(const ParticleSet& p);
     /// Per species: global mean velocity and the largest |v - u_s| (for majorant bounds).
     void speed_bounds(const ParticleSet& p, std::vector<double>& max_speed,
                       std::vector<std::array<double, 3>>& mean) const;

@@ -18,6 +18,7 @@
 #include "kinflow/comm/communicator.hpp"
 #include "kinflow/comm/decomposition.hpp"
 #include "kinflow/core/diagnostics.hpp"
+#include "kinflow/core/engine_state.hpp"
 #include "kinflow/core/particle_set.hpp"
 #include "kinflow/engines/ks/detail/field.hpp"
 #include "kinflow/engines/ks/detail/mesh.hpp"
@@ -90,6 +91,12 @@ class KsEngine {
     /// Set up initial conditions. For init = file, `p` must already hold this rank's rows
     /// [decomposition().begin, end) read from the file; otherwise it is allocated here.
     void init(ParticleSet& p);
+    /// Continue from a checkpoint: `p` holds this rank's block of the checkpointed particles (any
+    /// rank count), `state` what state() returned (the committed field, the last step size).
+    void resume(ParticleSet& p, const EngineState& state);
+    /// The engine's state beyond the particles: last_dt, and field_modes (re, im pairs) for
+    /// model = parabolic_parabolic. The mesh solver's kernel caches are rebuilt.
+    EngineState state() const;
     /// Advance from step `step` with time step `dt` (run.dt; smaller with adaptive_dt). Every
     /// blowup_check_every steps the collapse criterion is evaluated on the current state first;
     /// when it holds the particles stay where they are and the result says so.

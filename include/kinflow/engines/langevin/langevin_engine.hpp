@@ -10,6 +10,7 @@
 #include "kinflow/comm/communicator.hpp"
 #include "kinflow/comm/decomposition.hpp"
 #include "kinflow/core/diagnostics.hpp"
+#include "kinflow/core/engine_state.hpp"
 #include "kinflow/core/particle_set.hpp"
 #include "kinflow/engines/langevin/options.hpp"
 
@@ -42,6 +43,11 @@ class LangevinEngine {
     /// Set up initial conditions. For init = file, `p` must already hold this rank's rows
     /// [decomposition().begin, end) read from the file; otherwise it is allocated here.
     void init(ParticleSet& p);
+    /// Continue from a checkpoint: `p` holds this rank's block of the checkpointed particles
+    /// (rows [decomposition().begin, end), any rank count: the engine is rank-count-independent).
+    void resume(ParticleSet& p, const EngineState& state);
+    /// Beyond the particles the engine has no state (the mean is recomputed bit-identically).
+    EngineState state() const { return {}; }
     /// Advance from step `step` to step + 1.
     void step(ParticleSet& p, std::int64_t step, double dt);
     /// time-independent diagnostics: mean_k, variance_k, and for underdamped
