@@ -2,13 +2,16 @@
 # Install every Debian package kinflow needs (idempotent, quiet). Run as root on Debian 12.
 #   ci/install-deps.sh            # everything (build, tests, LibTorch, Python postprocess)
 #   ci/install-deps.sh --no-torch # skip LibTorch (the simulator builds without it)
+#   ci/install-deps.sh --with-paraview # also ParaView's pvpython (the XDMF sidecar test; ~440 MB)
 set -euo pipefail
 
 with_torch=1
+with_paraview=0
 for arg in "$@"; do
     case "$arg" in
         --no-torch) with_torch=0 ;;
-        -h|--help) sed -n '2,5p' "$0"; exit 0 ;;
+        --with-paraview) with_paraview=1 ;;
+        -h|--help) sed -n '2,6p' "$0"; exit 0 ;;
         *) echo "install-deps.sh: unknown argument '$arg'" >&2; exit 2 ;;
     esac
 done
@@ -31,6 +34,9 @@ if [ "$with_torch" = 1 ]; then
     # LibTorch with an OpenMP OpenBLAS (matches LibTorch's OpenMP runtime; the reference BLAS
     # makes a training step 15-25x slower, the pthread variant oversubscribes the cores)
     packages+=(libtorch-dev libopenblas0-openmp libopenblas-openmp-dev)
+fi
+if [ "$with_paraview" = 1 ]; then
+    packages+=(paraview python3-paraview)
 fi
 
 missing=()

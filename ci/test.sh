@@ -32,7 +32,7 @@ lanes=$(for l in serial openmp cuda; do case " $lanes " in *" $l "*) echo -n "$l
 export OMPI_ALLOW_RUN_AS_ROOT=1 OMPI_ALLOW_RUN_AS_ROOT_CONFIRM=1
 export OMPI_MCA_rmaps_base_oversubscribe=1
 
-bash "$here/ci/install-deps.sh"
+bash "$here/ci/install-deps.sh" --with-paraview
 status=0
 for lane in $lanes; do
     echo "=== test lane: $lane ==="

@@ -7,6 +7,7 @@
 
 #include "kinflow/core/error.hpp"
 #include "kinflow/core/version.hpp"
+#include "kinflow/io/xdmf.hpp"
 
 namespace kinflow::io {
 
@@ -173,6 +174,11 @@ void SnapshotWriter::close_and_rename(const std::string& target) {
     std::string err;
     if (_comm.is_root()) {
         std::error_code ec;
+        try {
+            write_xdmf(_tmp, target); // the ParaView sidecar, then the file under its final name
+        } catch (const Error& e) {
+            err = e.what();
+        }
         fs::rename(_tmp, target, ec);
         if (ec) err = "cannot rename '" + _tmp + "' to '" + target + "': " + ec.message();
     }

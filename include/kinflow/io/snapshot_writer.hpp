@@ -47,7 +47,8 @@ class SnapshotWriter {
     /// Write snapshot number count() (collective). Each rank's ids must be the contiguous range
     /// that follows the lower ranks' (block decomposition), so rows land in global-id order.
     void write(const ParticleSet& particles, double time, std::int64_t step, const Diagnostics& diagnostics);
-    /// Write /diagnostics, close, and rename the temporary file to the final path (collective).
+    /// Write /diagnostics, close, rename the temporary file to the final path and write its XDMF
+    /// sidecar (io/xdmf.hpp; collective).
     void finish();
     /// Like finish(), but rename to `<path>.incomplete` (a run that stopped on an error keeps
     /// what it wrote, under a name that cannot be mistaken for a complete run). Returns that name.
