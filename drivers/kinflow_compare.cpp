@@ -16,6 +16,7 @@
 #include "kinflow/core/options.hpp"
 #include "kinflow/io/snapshot_reader.hpp"
 #include "kinflow/io/snapshot_writer.hpp"
+#include "kinflow/io/version_report.hpp"
 #include "kinflow/metrics/assignment.hpp"
 #include "kinflow/metrics/distances.hpp"
 
@@ -71,7 +72,8 @@ double distance(const std::vector<double>& x, const std::vector<double>& y) {
 int run(int argc, char** argv, const comm::Communicator& comm) {
     Args a;
     po::options_description opts("kinflow-compare A.h5 B.h5 [options]");
-    opts.add_options()("help,h", "print this help")("a", po::value(&a.a), "first file")("b", po::value(&a.b), "second file")(
+    opts.add_options()("help,h", "print this help")("version", "print the version and exit")(
+        "a", po::value(&a.a), "first file")("b", po::value(&a.b), "second file")(
         "snapshot-a", po::value(&a.snapshot_a)->default_value(-1), "snapshot index in A (negative from the end)")(
         "snapshot-b", po::value(&a.snapshot_b)->default_value(-1), "snapshot index in B")(
         "max-points", po::value(&a.max_points)->default_value(1000),
@@ -105,6 +107,10 @@ int run(int argc, char** argv, const comm::Communicator& comm) {
         if (comm.is_root()) std::cout << opts << "\nExact W2 is the optimal assignment (shortest augmenting paths) on "
                                                 "equal-size subsamples; Sinkhorn W2 is the transport cost of the "
                                                 "entropic plan (biased upward).\n";
+        return 0;
+    }
+    if (vm.count("version")) {
+        if (comm.is_root()) std::cout << io::version_report("kinflow-compare");
         return 0;
     }
     if (a.a.empty() || a.b.empty()) throw drivers::SetupError("usage: kinflow-compare A.h5 B.h5 [--help]");

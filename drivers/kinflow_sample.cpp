@@ -5,8 +5,8 @@
 #include <string>
 
 #include "driver_main.hpp"
-#include "kinflow/core/version.hpp"
 #include "kinflow/io/deck.hpp"
+#include "kinflow/io/version_report.hpp"
 #include "kinflow/sample/options.hpp"
 #include "kinflow/sample/sample.hpp"
 
@@ -33,7 +33,7 @@ int run(int argc, char** argv, const comm::Communicator& comm) {
             return 0;
         }
         if (status == io::Deck::Status::Version) {
-            if (comm.is_root()) std::cout << "kinflow-sample " << kVersion << "\n";
+            if (comm.is_root()) std::cout << io::version_report("kinflow-sample");
             return 0;
         }
         config = sample::validate(opts, seed, output);

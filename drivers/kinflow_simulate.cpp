@@ -5,7 +5,7 @@
 
 #include "driver_main.hpp"
 #include "engine_entry.hpp"
-#include "kinflow/core/version.hpp"
+#include "kinflow/io/version_report.hpp"
 #include "run_control.hpp"
 
 namespace {
@@ -46,7 +46,7 @@ int run(int argc, char** argv, const comm::Communicator& comm) {
             return 0;
         }
         if (status == io::Deck::Status::Version) {
-            if (comm.is_root()) std::cout << "kinflow-simulate " << kVersion << "\n";
+            if (comm.is_root()) std::cout << io::version_report("kinflow-simulate");
             return 0;
         }
         std::vector<const char*> names;

@@ -9,8 +9,8 @@
 #include <vector>
 
 #include "driver_main.hpp"
-#include "kinflow/core/version.hpp"
 #include "kinflow/io/deck.hpp"
+#include "kinflow/io/version_report.hpp"
 #include "kinflow/learn/dataset.hpp"
 #include "kinflow/learn/options.hpp"
 #include "kinflow/learn/train.hpp"
@@ -61,7 +61,7 @@ int run(int argc, char** argv, const comm::Communicator& comm) {
             return 0;
         }
         if (status == io::Deck::Status::Version) {
-            if (comm.is_root()) std::cout << "kinflow-train " << kVersion << "\n";
+            if (comm.is_root()) std::cout << io::version_report("kinflow-train");
             return 0;
         }
         config = learn::validate(opts, seed);

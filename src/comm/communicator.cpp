@@ -37,6 +37,16 @@ std::vector<T> gatherv_impl(MPI_Comm comm, int rank, int size, const std::vector
 }
 } // namespace
 
+std::string mpi_library_version() {
+    char buf[MPI_MAX_LIBRARY_VERSION_STRING];
+    int len = 0;
+    check(MPI_Get_library_version(buf, &len), "MPI_Get_library_version");
+    std::string v(buf, static_cast<std::size_t>(len));
+    v = v.substr(0, v.find('\n'));
+    while (!v.empty() && (v.back() == ' ' || v.back() == '\0')) v.pop_back();
+    return v;
+}
+
 Environment::Environment(int& argc, char**& argv) {
     int provided = 0;
     MPI_Init_thread(&argc, &argv, MPI_THREAD_FUNNELED, &provided);

@@ -19,6 +19,20 @@ herr_t h5check_status(herr_t rc, const std::string& what) {
 
 void silence_hdf5_errors() { H5Eset_auto2(H5E_DEFAULT, nullptr, nullptr); }
 
+std::string hdf5_version() {
+    unsigned major = 0, minor = 0, release = 0;
+    h5check_status(H5get_libversion(&major, &minor, &release), "H5get_libversion");
+    return std::to_string(major) + "." + std::to_string(minor) + "." + std::to_string(release);
+}
+
+bool hdf5_is_parallel() {
+#ifdef H5_HAVE_PARALLEL
+    return true;
+#else
+    return false;
+#endif
+}
+
 namespace {
 void write_scalar_attr(hid_t obj, const std::string& name, hid_t type, const void* value) {
     Handle space(H5Screate(H5S_SCALAR), H5Sclose, "H5Screate");

@@ -245,7 +245,10 @@ double energy_distance(const Cloud& a, const Cloud& b, bool unbiased) {
         const double pairs = same ? (unbiased ? 0.5 * nx * (nx - 1) : 0.5 * nx * nx) : nx * ny;
         return pairs > 0 ? s / pairs : 0.0;
     };
-    return 2 * mean_dist(a, b, false) - mean_dist(a, a, true) - mean_dist(b, b, true);
+    const double e = 2 * mean_dist(a, b, false) - mean_dist(a, a, true) - mean_dist(b, b, true);
+    // The V-statistic is >= 0 exactly (a negative-definite kernel, Székely & Rizzo 2013 Prop. 1),
+    // up to rounding; the U-statistic can be negative by O(1/n). Both are clamped at 0.
+    return std::max(e, 0.0);
 }
 
 void mean_cov(const Cloud& a, std::vector<double>& mean, std::vector<double>& cov) {

@@ -1,7 +1,8 @@
-"""kinflow-simulate as a user meets it: --help, bad input (one clear line, non-zero exit, no
-output file), rank-count agreement of whole files, partial output on a run-time failure, and the
+"""kinflow-simulate as a user meets it: --help, --version (every driver), bad input (one clear line,
+non-zero exit, no output file), rank-count agreement of whole files, partial output on a run-time failure, and the
 postprocess scripts on a real run."""
 import os
+import re
 import subprocess
 import sys
 from pathlib import Path
@@ -57,6 +58,36 @@ def test_help_documents_every_key():
                 "stiffness", "center", "temperature", "friction", "interaction", "interaction_strength", "init",
                 "init_mean", "init_std", "init_file"]:
         assert f"\n  {key} = " in r.stdout, key
+
+
+# The lines of every driver's --version (io::version_report), in order.
+VERSION_LINES = [
+    r"kinflow-(simulate|compare|train|sample) \d+\.\d+\.\d+",
+    r"Kokkos: \d+\.\d+\.\d+, execution spaces:( (Serial|OpenMP|Threads|HPX|Cuda|HIP|SYCL|OpenMPTarget))+"
+    r" \(default \w+\)",
+    r"MPI: \S.*",
+    r"HDF5: \d+\.\d+\.\d+, parallel: (yes|no)",
+    r"LibTorch: (no|yes, \d+\.\d+\S*)",
+]
+
+
+@pytest.mark.parametrize("driver", ["kinflow-simulate", "kinflow-compare", "kinflow-train", "kinflow-sample"])
+def test_version_names_the_libraries(driver):
+    exe = BUILD / "drivers" / driver
+    if not exe.exists():
+        pytest.skip(f"{driver} not built")
+    r = subprocess.run([MPIEXEC, "-q", "-n", "1", str(exe), "--version"], capture_output=True, text=True, env=ENV,
+                       timeout=60)
+    assert r.returncode == 0, r.stderr
+    lines = r.stdout.splitlines()
+    assert len(lines) == len(VERSION_LINES), r.stdout
+    for line, pattern in zip(lines, VERSION_LINES):
+        assert re.fullmatch(pattern, line), (pattern, line)
+    assert lines[0].startswith(driver + " ")
+    # Built with LibTorch exactly when the LibTorch drivers exist; this build's HDF5 is parallel.
+    torch = (BUILD / "drivers" / "kinflow-train").exists()
+    assert lines[4].startswith("LibTorch: yes, " if torch else "LibTorch: no"), lines[4]
+    assert lines[3].endswith("parallel: yes")
 
 
 BAD = {

@@ -1,6 +1,6 @@
 // Distribution metrics against exact results: brute-force assignment, the 1D sorted-pairing
 // identity, Gaussian closed form identities, Sinkhorn → exact as ε → 0, sliced ≤ exact W2,
-// and the 1D energy-distance/CDF identity.
+// the 1D energy-distance/CDF identity, and energy distance >= 0 with hand-computed tiny cases.
 #include <gtest/gtest.h>
 
 #include <algorithm>
@@ -169,4 +169,53 @@ TEST(Energy, OneDimensionalVStatisticIsTwiceIntegratedSquaredCdfGap) {
     }
     EXPECT_NEAR(energy_distance(Cloud{x.data(), 150, 1}, Cloud{y.data(), 110, 1}, false), 2 * integral, 1e-10);
     EXPECT_GT(energy_distance(Cloud{x.data(), 150, 1}, Cloud{y.data(), 110, 1}, true), 0.0);
+}
+
+namespace {
+/// 2E|X−Y| − E|X−X'| − E|Y−Y'| over all ordered pairs, the within-sample means over i != j (U) or
+/// over all n² pairs with i = j included (V); not clamped.
+double energy_over_ordered_pairs(const std::vector<double>& x, const std::vector<double>& y, int dim, bool unbiased) {
+    const std::size_t n = x.size() / dim, m = y.size() / dim;
+    auto mean = [dim, unbiased](const std::vector<double>& p, std::size_t np, const std::vector<double>& q,
+                                std::size_t nq, bool same) {
+        double s = 0;
+        for (std::size_t i = 0; i < np; ++i)
+            for (std::size_t j = 0; j < nq; ++j) {
+                double d2 = 0;
+                for (int k = 0; k < dim; ++k) d2 += std::pow(p[i * dim + k] - q[j * dim + k], 2);
+                s += std::sqrt(d2);
+            }
+        return s / (same && unbiased ? static_cast<double>(np * (np - 1)) : static_cast<double>(np * nq));
+    };
+    return 2 * mean(x, n, y, m, false) - mean(x, n, x, n, true) - mean(y, m, y, m, true);
+}
+} // namespace
+
+TEST(Energy, NonNegativeForTwoSmallSamplesOfOneLaw) {
+    // n = m = 4 points of one 2D Gaussian: the U-statistic is negative for a good share of seeds.
+    int negative_u = 0;
+    for (std::uint64_t seed = 0; seed < 200; ++seed) {
+        const auto x = random_points(4, 2, 2 * seed + 1), y = random_points(4, 2, 2 * seed + 2);
+        const Cloud a{x.data(), 4, 2}, b{y.data(), 4, 2};
+        const double u = energy_over_ordered_pairs(x, y, 2, true), v = energy_over_ordered_pairs(x, y, 2, false);
+        if (u < 0) ++negative_u;
+        EXPECT_GE(energy_distance(a, b), 0.0) << "seed " << seed;
+        EXPECT_GE(energy_distance(a, b, true), 0.0) << "seed " << seed;
+        EXPECT_NEAR(energy_distance(a, b), v, 1e-12) << "seed " << seed;
+        EXPECT_NEAR(energy_distance(a, b, true), std::max(u, 0.0), 1e-12) << "seed " << seed;
+    }
+    EXPECT_GT(negative_u, 10); // the case the clamp and the V default exist for does occur
+}
+
+TEST(Energy, TinyExamplesByHand) {
+    // 1D a = {0, 1}, b = {0, 2}: E|X−Y| = (0 + 2 + 1 + 1)/4 = 1; V: E|X−X'| = 2·1/4, E|Y−Y'| = 2·2/4,
+    // so 2 − 0.5 − 1 = 0.5 (= 2∫(F_a − F_b)² = 2 · 0.25); U: 2 − 1 − 2 = −1, clamped to 0.
+    const std::vector<double> a1{0.0, 1.0}, b1{0.0, 2.0};
+    EXPECT_NEAR(energy_distance(Cloud{a1.data(), 2, 1}, Cloud{b1.data(), 2, 1}), 0.5, 1e-15);
+    EXPECT_EQ(energy_distance(Cloud{a1.data(), 2, 1}, Cloud{b1.data(), 2, 1}, true), 0.0);
+    // 2D a = {(0,0), (3,4)}, b = {(0,4)}: E|X−Y| = (4 + 3)/2 = 3.5, |a1 − a2| = 5, one point in b;
+    // V: 7 − 2·5/4 = 4.5; U: 7 − 5 = 2.
+    const std::vector<double> a2{0.0, 0.0, 3.0, 4.0}, b2{0.0, 4.0};
+    EXPECT_NEAR(energy_distance(Cloud{a2.data(), 2, 2}, Cloud{b2.data(), 1, 2}), 4.5, 1e-14);
+    EXPECT_NEAR(energy_distance(Cloud{a2.data(), 2, 2}, Cloud{b2.data(), 1, 2}, true), 2.0, 1e-14);
 }

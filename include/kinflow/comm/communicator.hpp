@@ -63,4 +63,8 @@ class Communicator {
     int _rank = 0, _size = 1;
 };
 
+/// The first line of MPI_Get_library_version (the MPI implementation and its version); callable
+/// before MPI is initialised.
+std::string mpi_library_version();
+
 } // namespace kinflow::comm

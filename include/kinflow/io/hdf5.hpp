@@ -48,6 +48,11 @@ class Handle {
 /// Silence HDF5's automatic error-stack printing (kinflow reports errors itself).
 void silence_hdf5_errors();
 
+/// Version of the HDF5 library linked in ("1.10.8").
+std::string hdf5_version();
+/// Whether that HDF5 is a parallel (MPI-IO) build.
+bool hdf5_is_parallel();
+
 // Attribute helpers on any object (file, group, dataset). Writes are collective in parallel files.
 void write_attr(hid_t obj, const std::string& name, const std::string& value);
 void write_attr(hid_t obj, const std::string& name, double value);

@@ -35,9 +35,13 @@ double w2_squared_1d(std::vector<double> x, std::vector<double> y);
 /// Sliced W2² (Rabin et al. 2011): mean over `projections` random directions of the 1D W2².
 double sliced_w2_squared(const Cloud& a, const Cloud& b, int projections, std::uint64_t seed);
 
-/// Energy distance (Székely & Rizzo 2013) 2E|X−Y| − E|X−X'| − E|Y−Y'|: with `unbiased`, U-statistics
-/// for the within-sample terms; otherwise the V-statistic, which in 1D equals 2∫(F_a − F_b)² dx.
-double energy_distance(const Cloud& a, const Cloud& b, bool unbiased = true);
+/// Energy distance (Székely & Rizzo 2013) 2E|X−Y| − E|X−X'| − E|Y−Y'| between two samples, never
+/// negative. Default: the V-statistic, the energy distance between the two empirical measures (a
+/// squared metric on measures, so >= 0 and 0 only for equal samples; biased upward by O(1/n)); in 1D
+/// it equals 2∫(F_a − F_b)² dx. With `unbiased`: U-statistics for the within-sample terms, unbiased
+/// for the population distance but negative with positive probability when the two laws agree;
+/// clamped at 0, which biases it upward near 0.
+double energy_distance(const Cloud& a, const Cloud& b, bool unbiased = false);
 
 /// Sample mean and (population) covariance.
 void mean_cov(const Cloud& a, std::vector<double>& mean, std::vector<double>& cov);

@@ -14,9 +14,10 @@ else()
     message(FATAL_ERROR "kinflow: FFTW's MPI interface (libfftw3_mpi, fftw3-mpi.h) not found; "
                         "install libfftw3-mpi-dev or set KINFLOW_FFTW3_MPI_LIBRARY / KINFLOW_FFTW3_MPI_INCLUDE_DIR")
   endif()
-  add_library(kinflow_fftw3_mpi INTERFACE IMPORTED)
-  set_target_properties(kinflow_fftw3_mpi PROPERTIES INTERFACE_LINK_LIBRARIES "${KINFLOW_FFTW3_MPI_LIBRARY}"
-                                                     INTERFACE_INCLUDE_DIRECTORIES "${KINFLOW_FFTW3_MPI_INCLUDE_DIR}")
+  # A plain (not imported) target: src/cmake/install.cmake exports it as kinflow::fftw3_mpi.
+  add_library(kinflow_fftw3_mpi INTERFACE)
+  target_link_libraries(kinflow_fftw3_mpi INTERFACE "${KINFLOW_FFTW3_MPI_LIBRARY}")
+  target_include_directories(kinflow_fftw3_mpi SYSTEM INTERFACE "${KINFLOW_FFTW3_MPI_INCLUDE_DIR}")
   set(KINFLOW_FFTW3_MPI_TARGET kinflow_fftw3_mpi)
 endif()
 add_library(kinflow_ks
