@@ -6,6 +6,7 @@
 #include <iostream>
 #include <memory>
 #include <string>
+#include <utility>
 #include <vector>
 
 #include "driver_main.hpp"
@@ -74,13 +75,16 @@ int run(int argc, char** argv, const comm::Communicator& comm) {
     }
     config.deck = deck.resolved({"run", "train"});
 
-    // The model file's directory must be writable before any work is done (rank 0 checks).
-    std::string err;
-    if (comm.is_root()) err = check_writable(config.model_file);
-    comm.broadcast(err);
-    if (!err.empty()) {
-        const std::string src = deck.source("train.model_file");
-        throw SetupError((src == "default" ? deck.path() : src) + ": train.model_file = '" + config.model_file + "': " + err);
+    // The model files' directories must be writable before any work is done (rank 0 checks).
+    for (const auto& [key, path] : {std::pair<std::string, std::string>{"train.model_file", config.model_file},
+                                    std::pair<std::string, std::string>{"train.model_h5", config.model_h5}}) {
+        std::string err;
+        if (comm.is_root()) err = check_writable(path);
+        comm.broadcast(err);
+        if (!err.empty()) {
+            const std::string src = deck.source(key);
+            throw SetupError((src == "default" ? deck.path() : src) + ": " + key + " = '" + path + "': " + err);
+        }
     }
 
     std::unique_ptr<learn::Dataset> data;
@@ -107,7 +111,8 @@ int run(int argc, char** argv, const comm::Communicator& comm) {
                   << s.seconds << " s (" << steps / std::max(s.seconds, 1e-9) << " steps/s), loss " << std::setprecision(5)
                   << s.loss << "\n";
         if (s.finished) {
-            std::cout << "kinflow: wrote " << config.model_file << " (checkpoint " << learn::checkpoint_path(config.model_file) << ")\n";
+            std::cout << "kinflow: wrote " << config.model_file << " and " << config.model_h5 << " (checkpoint "
+                      << learn::checkpoint_path(config.model_file) << ")\n";
         } else {
             std::cout << "kinflow: stopped at step " << s.step << " of " << config.steps << " (train.stop_after); checkpoint "
                       << learn::checkpoint_path(config.model_file) << "; continue with --resume\n";

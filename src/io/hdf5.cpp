@@ -54,6 +54,15 @@ void write_attr(hid_t obj, const std::string& name, double value) { write_scalar
 void write_attr(hid_t obj, const std::string& name, std::int64_t value) { write_scalar_attr(obj, name, H5T_NATIVE_INT64, &value); }
 void write_attr(hid_t obj, const std::string& name, std::int32_t value) { write_scalar_attr(obj, name, H5T_NATIVE_INT32, &value); }
 
+void write_attr(hid_t obj, const std::string& name, const std::vector<std::int64_t>& value) {
+    const hsize_t n = value.size();
+    Handle space(H5Screate_simple(1, &n, nullptr), H5Sclose, "H5Screate_simple");
+    if (H5Aexists(obj, name.c_str()) > 0) H5Adelete(obj, name.c_str());
+    Handle attr(H5Acreate2(obj, name.c_str(), H5T_NATIVE_INT64, space, H5P_DEFAULT, H5P_DEFAULT), H5Aclose,
+                "create attribute " + name);
+    h5check_status(H5Awrite(attr, H5T_NATIVE_INT64, value.data()), "write attribute " + name);
+}
+
 bool has_attr(hid_t obj, const std::string& name) { return H5Aexists(obj, name.c_str()) > 0; }
 
 std::string read_attr_string(hid_t obj, const std::string& name) {

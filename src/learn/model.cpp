@@ -7,6 +7,8 @@
 #include <sstream>
 
 #include "kinflow/core/error.hpp"
+#include "kinflow/core/version.hpp"
+#include "kinflow/io/hdf5.hpp"
 #include "kinflow/learn/model_file.hpp"
 
 namespace kinflow::learn {
@@ -524,6 +526,115 @@ void save_model_file(const std::string& path, const ModelInfo& info, const torch
     write_info(ar, info);
     ar.write("params", params.detach().clone());
     save_archive(ar, path);
+}
+
+namespace {
+/// A float32 [rows, cols] (cols = 0: 1D [rows]) or float64 dataset `name` in `group`, written whole.
+void write_dataset(hid_t group, const std::string& name, hid_t type, const void* data, hsize_t rows, hsize_t cols) {
+    const hsize_t dims[2] = {rows, cols};
+    io::Handle space(H5Screate_simple(cols > 0 ? 2 : 1, dims, nullptr), H5Sclose, "H5Screate_simple");
+    io::Handle d(H5Dcreate2(group, name.c_str(), type, space, H5P_DEFAULT, H5P_DEFAULT, H5P_DEFAULT), H5Dclose,
+                 "create dataset " + name);
+    if (rows * std::max<hsize_t>(cols, 1) > 0)
+        io::h5check_status(H5Dwrite(d, type, H5S_ALL, H5S_ALL, H5P_DEFAULT, data), "write " + name);
+}
+
+void write_tensor(hid_t group, const std::string& name, const torch::Tensor& t) {
+    const auto c = t.detach().to(torch::kFloat32).contiguous();
+    write_dataset(group, name, H5T_NATIVE_FLOAT, c.data_ptr<float>(), static_cast<hsize_t>(c.size(0)),
+                  c.dim() == 2 ? static_cast<hsize_t>(c.size(1)) : 0);
+}
+
+void write_vector(hid_t group, const std::string& name, const std::vector<double>& v) {
+    write_dataset(group, name, H5T_NATIVE_DOUBLE, v.data(), v.size(), 0);
+}
+
+io::Handle make_group(hid_t parent, const std::string& name) {
+    return io::Handle(H5Gcreate2(parent, name.c_str(), H5P_DEFAULT, H5P_DEFAULT, H5P_DEFAULT), H5Gclose,
+                      "create group " + name);
+}
+} // namespace
+
+void save_model_h5(const std::string& path, const ModelInfo& info, const torch::Tensor& params, std::uint64_t seed,
+                   int mpi_ranks) {
+    namespace fs = std::filesystem;
+    const auto& s = info.spec;
+    // The weights through the network's own layout: a model holding `params` names each layer's slice.
+    MLP model(s);
+    KINFLOW_REQUIRE(params.numel() == model->parameter_count(), "weights do not match the architecture");
+    {
+        torch::NoGradGuard no_grad;
+        model->flat_parameters().copy_(params.detach().reshape({-1}));
+    }
+    std::error_code ec;
+    const fs::path parent = fs::path(path).parent_path();
+    if (!parent.empty()) fs::create_directories(parent, ec);
+    if (ec) throw Error("cannot create directory '" + parent.string() + "': " + ec.message());
+    const std::string tmp = path + ".tmp";
+    try {
+        io::silence_hdf5_errors();
+        io::Handle file(H5Fcreate(tmp.c_str(), H5F_ACC_TRUNC, H5P_DEFAULT, H5P_DEFAULT), H5Fclose,
+                        "create '" + tmp + "'");
+        io::write_attr(file, "kinflow_model_h5", std::int64_t{1});
+        io::write_attr(file, "kinflow_version", std::string(kVersion));
+        io::write_attr(file, "producer", std::string("trainer"));
+        io::write_attr(file, "deck", info.deck);
+        io::write_attr(file, "seed", static_cast<std::int64_t>(seed));
+        io::write_attr(file, "mpi_ranks", static_cast<std::int32_t>(mpi_ranks));
+        io::write_attr(file, "dim", static_cast<std::int32_t>(s.dim));
+        io::write_attr(file, "objective", std::string(to_string(info.objective)));
+        io::write_attr(file, "activation", std::string(to_string(s.activation)));
+        io::write_attr(file, "condition_embedding", std::string(s.film ? "film" : "concat"));
+        io::write_attr(file, "cond_dim", static_cast<std::int64_t>(s.cond_dim));
+        io::write_attr(file, "hidden", static_cast<std::int64_t>(s.hidden));
+        io::write_attr(file, "layers", static_cast<std::int64_t>(s.layers));
+        io::write_attr(file, "time_features", static_cast<std::int64_t>(s.time_features));
+        io::write_attr(file, "film_width", static_cast<std::int64_t>(s.film ? s.film_width : 0));
+        std::vector<std::int64_t> widths{s.first_width()};
+        for (int l = 0; l < s.layers; ++l) widths.push_back(s.hidden);
+        widths.push_back(s.dim);
+        io::write_attr(file, "layer_widths", widths);
+        io::write_attr(file, "input_layout", std::string(s.film ? "x | embed: sin(omega t), cos(omega t), cond"
+                                                                : "x, sin(omega t), cos(omega t), cond"));
+        io::write_attr(file, "conditions", join(info.conditions, ','));
+        io::write_attr(file, "source", info.source);
+        io::write_attr(file, "data", info.data);
+        io::write_attr(file, "files", join(info.files, '\n'));
+        io::write_attr(file, "target_time", info.target_time);
+        io::write_attr(file, "time_origin", info.time_origin);
+        io::write_attr(file, "time_scale", info.time_scale);
+        io::write_attr(file, "beta_min", info.beta_min);
+        io::write_attr(file, "beta_max", info.beta_max);
+        io::write_attr(file, "vp_eps", info.vp_eps);
+        io::write_attr(file, "step", info.step);
+
+        auto net = make_group(file, "network");
+        write_tensor(net, "time_frequencies", model->omega());
+        auto layer = [&](const std::string& name, const torch::nn::Linear& lin) {
+            auto g = make_group(net, name);
+            write_tensor(g, "weight", lin->weight);
+            write_tensor(g, "bias", lin->bias);
+        };
+        const auto& linears = model->linears();
+        for (std::size_t l = 0; l < linears.size(); ++l) layer("linear" + std::to_string(l), linears[l]);
+        if (s.film) {
+            layer("embed", model->embed());
+            layer("film", model->film());
+        }
+        auto norm = make_group(file, "normalization");
+        write_vector(norm, "mean", info.norm.mean);
+        write_vector(norm, "std", info.norm.std);
+        write_vector(norm, "source_mean", info.norm.source_mean);
+        write_vector(norm, "source_std", info.norm.source_std);
+        write_vector(norm, "cond_mean", info.norm.cond_mean);
+        write_vector(norm, "cond_std", info.norm.cond_std);
+        io::h5check_status(H5Fflush(file, H5F_SCOPE_GLOBAL), "flush '" + tmp + "'");
+    } catch (const Error& e) {
+        fs::remove(tmp, ec);
+        throw Error("cannot write '" + path + "': " + e.what());
+    }
+    fs::rename(tmp, path, ec);
+    if (ec) throw Error("cannot rename '" + tmp + "' to '" + path + "': " + ec.message());
 }
 
 LoadedModel load_model_file(const std::string& path) {

@@ -74,6 +74,13 @@ Activation parse_activation(const std::string& s) {
 
 std::string checkpoint_path(const std::string& model_file) { return model_file + ".ckpt"; }
 
+std::string model_h5_path(const std::string& model_file) {
+    const std::string pt = ".pt";
+    const bool is_pt =
+        model_file.size() > pt.size() && model_file.compare(model_file.size() - pt.size(), pt.size(), pt) == 0;
+    return (is_pt ? model_file.substr(0, model_file.size() - pt.size()) : model_file) + ".h5";
+}
+
 void check_device(const std::string& key, const std::string& device) {
     if (device != "cuda") return;
 #ifdef KINFLOW_TORCH_CUDA
@@ -158,6 +165,10 @@ void describe(po::options_description& d, TrainOptions& o) {
         "train.model_file", po::value(&o.model_file)->default_value(o.model_file),
         "trained model (LibTorch archive: weights, architecture, normalisation, objective, schedule, conditions); "
         "the checkpoint is MODEL_FILE.ckpt")(
+        "train.model_h5", po::value(&o.model_h5)->default_value(o.model_h5),
+        "the same trained model as plain HDF5 for tools without LibTorch (float32 weights, architecture, objective, "
+        "normalisation, conditions; schema docs/model_h5.md; postprocess/kinflow_model.py evaluates it with numpy); "
+        "empty = MODEL_FILE with .pt replaced by .h5 (or + .h5)")(
         "train.loss_file", po::value(&o.loss_file)->default_value(o.loss_file),
         "loss history, CSV `step,loss,lr` (one row per step, written by rank 0, appended by --resume); empty = "
         "MODEL_FILE.loss.csv")(
@@ -299,6 +310,11 @@ TrainConfig validate(const TrainOptions& o, std::int64_t seed) {
     if (o.model_file.empty()) throw OptionError("train.model_file", o.model_file, "must not be empty");
     c.model_file = o.model_file;
     c.loss_file = o.loss_file.empty() ? o.model_file + ".loss.csv" : o.loss_file;
+    c.model_h5 = o.model_h5.empty() ? model_h5_path(o.model_file) : o.model_h5;
+    if (c.model_h5 == c.model_file || c.model_h5 == checkpoint_path(c.model_file) || c.model_h5 == c.loss_file) {
+        throw OptionError("train.model_h5", c.model_h5,
+                          "must differ from the model file, its checkpoint and the loss file");
+    }
     check_range("train.checkpoint_every", o.checkpoint_every, std::int64_t{0}, std::numeric_limits<std::int64_t>::max());
     check_range("train.stop_after", o.stop_after, std::int64_t{0}, std::numeric_limits<std::int64_t>::max());
     c.checkpoint_every = o.checkpoint_every;

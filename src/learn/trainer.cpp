@@ -294,8 +294,12 @@ void Trainer::save_checkpoint(const std::string& path) {
     _last_checkpoint = _step;
 }
 
-void Trainer::save_model(const std::string& path) {
-    on_root(_comm, [&] { save_model_file(path, info(), _ema.defined() ? _ema : _model->flat_parameters()); });
+void Trainer::save_model(const std::string& path, const std::string& h5_path) {
+    on_root(_comm, [&] {
+        const auto& params = _ema.defined() ? _ema : _model->flat_parameters();
+        save_model_file(path, info(), params);
+        if (!h5_path.empty()) save_model_h5(h5_path, info(), params, _cfg.seed, _comm.size());
+    });
 }
 
 void Trainer::load_checkpoint(const std::string& path) {
@@ -416,7 +420,7 @@ TrainSummary train(const comm::Communicator& comm, const TrainConfig& config, co
     // The end of this invocation: a checkpoint, and the model file when training is complete.
     if (trainer.last_checkpoint_step() != s.step) trainer.save_checkpoint(ckpt);
     if (s.step == config.steps) {
-        trainer.save_model(config.model_file);
+        trainer.save_model(config.model_file, config.model_h5);
         s.finished = true;
     }
     return s;

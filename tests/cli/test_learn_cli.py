@@ -3,6 +3,7 @@ the shipped decks, the output schema, --resume, rank-count agreement, a non-fini
 trained on a Langevin run and a conditioned family of runs."""
 import os
 import subprocess
+import sys
 from pathlib import Path
 
 import h5py
@@ -17,6 +18,9 @@ SIMULATE = BUILD / "drivers" / "kinflow-simulate"
 MPIEXEC = os.environ.get("KINFLOW_MPIEXEC", "mpiexec")
 ENV = dict(os.environ, OMPI_ALLOW_RUN_AS_ROOT="1", OMPI_ALLOW_RUN_AS_ROOT_CONFIRM="1",
            OMPI_MCA_rmaps_base_oversubscribe="1", KOKKOS_DISABLE_WARNINGS="1", OMP_NUM_THREADS="1")
+
+sys.path.insert(0, str(SRC / "postprocess"))
+import kinflow_model  # noqa: E402
 
 pytestmark = pytest.mark.skipif(not TRAIN.exists(), reason="built without LibTorch")
 
@@ -62,12 +66,12 @@ def positions(path):
         return f["snapshots/000000/position"][()]
 
 
-def kinflow_file(path, snaps):
-    """A hand-made kinflow file: snaps = [(position [n, d], id [n]), ...]."""
+def kinflow_file(path, snaps, deck="[ks]\nchi = 2\n"):
+    """A hand-made kinflow file: snaps = [(position [n, d], id [n]), ...] at times 0, 1, ..."""
     with h5py.File(path, "w") as f:
         f.attrs["producer"] = "test"
         f.attrs["dim"] = np.int32(snaps[0][0].shape[1])
-        f.attrs["deck"] = "[ks]\nchi = 2\n"
+        f.attrs["deck"] = deck
         for i, (pos, ids) in enumerate(snaps):
             g = f.create_group(f"snapshots/{i:06d}")
             g.attrs["time"] = float(i)
@@ -121,6 +125,8 @@ BAD_TRAIN = {
     "cli_batch": ("", ["--train.batch_size=0"], ["command line", "train.batch_size", "'0'"]),
     "resume_without_checkpoint": ("", ["--resume"], ["--resume", "model.pt.ckpt", "no such file"]),
     "unwritable_model": ("model_file = /proc/nope/model.pt", [], ["train.ini", "train.model_file", "/proc/nope/model.pt"]),
+    "unwritable_model_h5": ("model_h5 = /proc/nope/model.h5", [], ["train.ini", "train.model_h5", "/proc/nope/model.h5"]),
+    "model_h5_is_the_model": ("model_file = out/m.pt\nmodel_h5 = out/m.pt", [], ["train.ini", "train.model_h5", "must differ"]),
 }
 
 
@@ -330,3 +336,52 @@ init_std = 0.1
         sd = positions(out)[:, 0].std()
         # Standard error of a standard deviation from 3000 draws: 1.3%; tolerance 10%.
         assert sd == pytest.approx(np.sqrt(temp * (1 - np.exp(-6))), rel=0.10), (temp, sd)
+
+
+def test_model_h5_reproduces_kinflow_sample(tmp_path):
+    # MODEL.h5 beside the model file (X.pt -> X.h5, written by rank 0 of 2), and the numpy evaluator
+    # in physical units: one Euler step of kinflow-sample from each source particle is
+    # start(x0) + velocity(start(x0), 0, cond) (fm, film, a condition, a snapshot source with its own
+    # normalisation).
+    rng = np.random.default_rng(5)
+    n, ids, files = 200, np.arange(200), []
+    for chi in (1.0, 3.0):
+        x0 = rng.normal(size=(n, 2)) + [1.0, -2.0]
+        x1 = chi * x0 + [0.5, 4.0] + 0.1 * rng.normal(size=(n, 2))
+        files.append(str(kinflow_file(tmp_path / f"chi{chi}.h5", [(x0, ids), (x1, ids)], deck=f"[ks]\nchi = {chi}\n")))
+    model = tmp_path / "film.pt"
+    deck = train_deck(tmp_path, model, "snapshot = 1\nsource = snapshot:0\ncondition = ks.chi\ncondition_embedding = film\n"
+                      "film_width = 8\nactivation = gelu\nhidden = 16\nbatch_size = 32", data=",".join(files), steps=20)
+    r = run(TRAIN, [deck, "--quiet"], ranks=2)
+    assert r.returncode == 0, r.stderr
+    m = kinflow_model.load(tmp_path / "film.h5")
+    assert (m.objective, m.film, m.conditions, m.step) == ("fm", True, ["ks.chi"], 20)
+    with h5py.File(tmp_path / "film.h5", "r") as f:
+        assert int(f.attrs["mpi_ranks"]) == 2 and int(f.attrs["seed"]) == 3 and "condition_embedding = film" in f.attrs["deck"]
+        assert np.abs(f["network/film/weight"][()]).max() > 0  # trained away from the zero initialisation
+    out = tmp_path / "s.h5"
+    r = run(SAMPLE, [sample_deck(tmp_path, model, out, "count = 0\nmethod = euler\nnfe = 1\ncondition = 2.0"), "--quiet"])
+    assert r.returncode == 0, r.stderr
+    with h5py.File(files[0], "r") as f:
+        x0 = f["snapshots/000000/position"][()]
+    y0 = m.start(x0)
+    want = y0 + m.velocity(y0, 0.0, [2.0])
+    assert np.abs(positions(out) - want).max() < 1e-5 * np.abs(want).max()
+
+    # tfm, MODEL.h5 at train.model_h5: from the first snapshot (t = 0) to sample.time = 1.5 in one step.
+    snaps = [(x0 * (1 + 0.3 * k) + k, ids) for k in range(3)]
+    data = kinflow_file(tmp_path / "run.h5", snaps)
+    model = tmp_path / "tfm.pt"
+    deck = train_deck(tmp_path, model, f"objective = tfm\nsnapshot = 1,2\nsource = snapshot:0\nmodel_h5 = {tmp_path}/h5/tfm_model.h5",
+                      data=data, steps=10, name="tfm.ini")
+    r = run(TRAIN, [deck, "--quiet"])
+    assert r.returncode == 0, r.stderr
+    assert not (tmp_path / "tfm.h5").exists()
+    m = kinflow_model.load(tmp_path / "h5" / "tfm_model.h5")
+    assert (m.time_origin, m.time_scale) == (0.0, 2.0)
+    assert np.allclose(m.start(x0), x0)
+    r = run(SAMPLE, [sample_deck(tmp_path, model, out, "count = 0\nmethod = euler\nnfe = 1\ntime = 1.5", name="tfm_s.ini"),
+                     "--quiet"])
+    assert r.returncode == 0, r.stderr
+    want = x0 + 1.5 * m.velocity(x0, 0.0)
+    assert np.abs(positions(out) - want).max() < 1e-5 * np.abs(want).max()

@@ -44,6 +44,13 @@ TEST(LearnOptions, DefaultsValidateAndParseLists) {
     EXPECT_EQ(d.data.source, learn::SourceKind::Snapshot);
     EXPECT_EQ(d.data.conditions, (std::vector<std::string>{"time", "ks.chi"}));
     EXPECT_EQ(d.time_features, 0); // a map has no time input
+    // MODEL.h5 beside the model file unless train.model_h5 names it
+    EXPECT_EQ(c.model_h5, "out/model.h5");
+    EXPECT_EQ(learn::model_h5_path("run/m.pt"), "run/m.h5");
+    EXPECT_EQ(learn::model_h5_path("run/model"), "run/model.h5");
+    EXPECT_EQ(learn::model_h5_path("m.h5"), "m.h5.h5");
+    o.model_h5 = "elsewhere/m.h5";
+    EXPECT_EQ(learn::validate(o, 1).model_h5, "elsewhere/m.h5");
 }
 
 TEST(LearnOptions, BadValuesNameTheKey) {
@@ -74,6 +81,8 @@ TEST(LearnOptions, BadValuesNameTheKey) {
     EXPECT_EQ(with([](auto& o) { o.vp_eps = 0; }), "train.vp_eps");
     EXPECT_EQ(with([](auto& o) { o.threads = 0; }), "train.threads");
     EXPECT_EQ(with([](auto& o) { o.model_file = ""; }), "train.model_file");
+    EXPECT_EQ(with([](auto& o) { o.model_h5 = o.model_file; }), "train.model_h5");
+    EXPECT_EQ(with([](auto& o) { o.model_h5 = o.model_file + ".loss.csv"; }), "train.model_h5");
     EXPECT_EQ(with([](auto& o) { o.checkpoint_every = -1; }), "train.checkpoint_every");
     EXPECT_EQ(with([](auto& o) { o.condition_embedding = "adaln"; }), "train.condition_embedding");
     // film needs something to modulate by: an unconditional map has no time input and no condition

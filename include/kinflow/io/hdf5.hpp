@@ -58,6 +58,8 @@ void write_attr(hid_t obj, const std::string& name, const std::string& value);
 void write_attr(hid_t obj, const std::string& name, double value);
 void write_attr(hid_t obj, const std::string& name, std::int64_t value);
 void write_attr(hid_t obj, const std::string& name, std::int32_t value);
+/// A 1D int64 array attribute.
+void write_attr(hid_t obj, const std::string& name, const std::vector<std::int64_t>& value);
 bool has_attr(hid_t obj, const std::string& name);
 std::string read_attr_string(hid_t obj, const std::string& name);
 double read_attr_double(hid_t obj, const std::string& name);

@@ -39,6 +39,7 @@ struct TrainOptions {
     int threads = 1;
     std::string device = "cpu";
     std::string model_file = "out/model.pt";
+    std::string model_h5;  ///< empty: model_h5_path(model_file)
     std::string loss_file; ///< empty: model_file + ".loss.csv"
     std::int64_t checkpoint_every = 0;
     std::int64_t stop_after = 0;
@@ -110,6 +111,7 @@ struct TrainConfig {
     double beta_min = 0.1, beta_max = 20.0, vp_eps = 1e-3;
     int threads = 1;
     std::string model_file;
+    std::string model_h5;  ///< the same model as plain HDF5 (MODEL.h5, docs/model_h5.md), written by rank 0
     std::string loss_file; ///< CSV step,loss,lr written by rank 0 (appended on --resume)
     std::int64_t checkpoint_every = 0, stop_after = 0;
     std::uint64_t seed = 42;
@@ -127,5 +129,7 @@ void check_device(const std::string& key, const std::string& device);
 
 /// Path of the checkpoint that belongs to a model file.
 std::string checkpoint_path(const std::string& model_file);
+/// Default path of the plain-HDF5 copy of a model file: X.pt -> X.h5, any other name -> name + ".h5".
+std::string model_h5_path(const std::string& model_file);
 
 } // namespace kinflow::learn

@@ -37,7 +37,8 @@ class Trainer {
 
     /// Collective: rank 0 writes, every rank learns whether it worked.
     void save_checkpoint(const std::string& path);
-    void save_model(const std::string& path);
+    /// The model file at `path` and its plain-HDF5 copy at `h5_path` (none when empty).
+    void save_model(const std::string& path, const std::string& h5_path);
     /// Restore model, optimizer, EMA, step and RNG state (every rank reads the file). Throws
     /// Error when the checkpoint does not belong to this configuration.
     void load_checkpoint(const std::string& path);
