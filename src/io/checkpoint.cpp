@@ -10,6 +10,7 @@
 #include "kinflow/core/error.hpp"
 #include "kinflow/core/version.hpp"
 #include "kinflow/io/hdf5.hpp"
+#include "kinflow/io/snapshot_reader.hpp"
 
 namespace kinflow::io {
 
@@ -115,17 +116,7 @@ void write_checkpoint(const comm::Communicator& comm, const std::string& path, c
         write_attr(file, "diagnostic_names", join(h.output.names));
 
         Handle g(H5Gcreate2(file, "particles", H5P_DEFAULT, H5P_DEFAULT, H5P_DEFAULT), H5Gclose, "create /particles");
-        auto pos = Kokkos::create_mirror_view_and_copy(Kokkos::HostSpace(), p.position);
-        write_rows(g, "position", pos.data(), H5T_NATIVE_DOUBLE, n_global, offset, n_local, p.dim);
-        if (p.has_velocity()) {
-            auto vel = Kokkos::create_mirror_view_and_copy(Kokkos::HostSpace(), p.velocity);
-            write_rows(g, "velocity", vel.data(), H5T_NATIVE_DOUBLE, n_global, offset, n_local, p.vdim);
-        }
-        write_rows(g, "id", id.data(), H5T_NATIVE_INT64, n_global, offset, n_local, 0);
-        if (p.has_species()) {
-            auto sp = Kokkos::create_mirror_view_and_copy(Kokkos::HostSpace(), p.species);
-            write_rows(g, "species", sp.data(), H5T_NATIVE_INT32, n_global, offset, n_local, 0);
-        }
+        write_particle_rows(g, p, offset, n_global);
         write_rows(g, "rank_counts", &n_local, H5T_NATIVE_INT64, comm.size(), comm.rank(), 1, 0);
 
         // The writer's diagnostics so far: [names, snapshots].
@@ -205,28 +196,7 @@ ParticleSet CheckpointReader::particles() const {
         end = dec.end;
     }
     Handle g(H5Gopen2(file, "particles", H5P_DEFAULT), H5Gclose, "open /particles");
-    std::vector<double> pos, vel;
-    std::vector<std::int64_t> id;
-    std::vector<std::int32_t> sp;
-    const int dim = read_rows(g, "position", H5T_NATIVE_DOUBLE, begin, end, pos);
-    const bool has_vel = H5Lexists(g, "velocity", H5P_DEFAULT) > 0;
-    const bool has_sp = H5Lexists(g, "species", H5P_DEFAULT) > 0;
-    const int vdim = has_vel ? read_rows(g, "velocity", H5T_NATIVE_DOUBLE, begin, end, vel) : 0;
-    read_rows(g, "id", H5T_NATIVE_INT64, begin, end, id);
-    if (has_sp) read_rows(g, "species", H5T_NATIVE_INT32, begin, end, sp);
-    ParticleSet p;
-    p.allocate(static_cast<std::size_t>(end - begin), dim, vdim, has_sp, "kinflow::io::checkpoint");
-    p.n_global = _h.n_global;
-    auto copy = [](const auto& view, const auto& data) {
-        auto host = Kokkos::create_mirror_view(view);
-        std::copy(data.begin(), data.end(), host.data());
-        Kokkos::deep_copy(view, host);
-    };
-    copy(p.position, pos);
-    if (has_vel) copy(p.velocity, vel);
-    copy(p.id, id);
-    if (has_sp) copy(p.species, sp);
-    return p;
+    return read_particle_rows(g, begin, end, _h.n_global);
 }
 
 EngineState CheckpointReader::engine_state() const {

@@ -69,8 +69,7 @@ bool SnapshotReader::has_dataset(int index, const std::string& name) const {
 std::string SnapshotReader::attr_string(const std::string& name) const { return read_attr_string(_file, name); }
 std::int64_t SnapshotReader::attr_int(const std::string& name) const { return read_attr_int(_file, name); }
 
-ParticleSet SnapshotReader::read(int index, std::int64_t begin, std::int64_t end) const {
-    Handle g(H5Gopen2(_file, group_name(index).c_str(), H5P_DEFAULT), H5Gclose, "open snapshot");
+ParticleSet read_particle_rows(hid_t g, std::int64_t begin, std::int64_t end, std::int64_t n_global) {
     std::vector<double> pos, vel;
     std::vector<std::int64_t> id;
     std::vector<std::int32_t> sp;
@@ -83,12 +82,17 @@ ParticleSet SnapshotReader::read(int index, std::int64_t begin, std::int64_t end
 
     ParticleSet p;
     p.allocate(static_cast<std::size_t>(end - begin), dim, vdim, has_sp, "kinflow::io::read");
-    p.n_global = n_global(index);
+    p.n_global = n_global;
     copy_to_view(p.position, pos);
     if (has_vel) copy_to_view(p.velocity, vel);
     copy_to_view(p.id, id);
     if (has_sp) copy_to_view(p.species, sp);
     return p;
+}
+
+ParticleSet SnapshotReader::read(int index, std::int64_t begin, std::int64_t end) const {
+    Handle g(H5Gopen2(_file, group_name(index).c_str(), H5P_DEFAULT), H5Gclose, "open snapshot");
+    return read_particle_rows(g, begin, end, n_global(index));
 }
 
 std::vector<std::string> SnapshotReader::diagnostic_names() const { return list_group(_file, "diagnostics"); }

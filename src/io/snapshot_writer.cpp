@@ -22,6 +22,22 @@ std::string snapshot_name(int index) {
 
 } // namespace
 
+void write_particle_rows(hid_t group, const ParticleSet& p, std::int64_t offset, std::int64_t n_global) {
+    const auto n_local = static_cast<std::int64_t>(p.size());
+    auto pos = Kokkos::create_mirror_view_and_copy(Kokkos::HostSpace(), p.position);
+    write_rows(group, "position", pos.data(), H5T_NATIVE_DOUBLE, n_global, offset, n_local, p.dim);
+    if (p.has_velocity()) {
+        auto vel = Kokkos::create_mirror_view_and_copy(Kokkos::HostSpace(), p.velocity);
+        write_rows(group, "velocity", vel.data(), H5T_NATIVE_DOUBLE, n_global, offset, n_local, p.vdim);
+    }
+    auto id = Kokkos::create_mirror_view_and_copy(Kokkos::HostSpace(), p.id);
+    write_rows(group, "id", id.data(), H5T_NATIVE_INT64, n_global, offset, n_local, 0);
+    if (p.has_species()) {
+        auto sp = Kokkos::create_mirror_view_and_copy(Kokkos::HostSpace(), p.species);
+        write_rows(group, "species", sp.data(), H5T_NATIVE_INT32, n_global, offset, n_local, 0);
+    }
+}
+
 SnapshotWriter::SnapshotWriter(const comm::Communicator& comm, const std::string& path, const FileInfo& info)
     : _comm(comm), _path(path), _tmp(path + ".tmp") {
     silence_hdf5_errors();
@@ -121,17 +137,7 @@ void SnapshotWriter::write(const ParticleSet& p, double time, std::int64_t step,
     write_attr(group, "time", time);
     write_attr(group, "step", static_cast<std::int64_t>(step));
 
-    auto pos = Kokkos::create_mirror_view_and_copy(Kokkos::HostSpace(), p.position);
-    write_rows(group, "position", pos.data(), H5T_NATIVE_DOUBLE, n_global, offset, n_local, p.dim);
-    if (p.has_velocity()) {
-        auto vel = Kokkos::create_mirror_view_and_copy(Kokkos::HostSpace(), p.velocity);
-        write_rows(group, "velocity", vel.data(), H5T_NATIVE_DOUBLE, n_global, offset, n_local, p.vdim);
-    }
-    write_rows(group, "id", id.data(), H5T_NATIVE_INT64, n_global, offset, n_local, 0);
-    if (p.has_species()) {
-        auto sp = Kokkos::create_mirror_view_and_copy(Kokkos::HostSpace(), p.species);
-        write_rows(group, "species", sp.data(), H5T_NATIVE_INT32, n_global, offset, n_local, 0);
-    }
+    write_particle_rows(group, p, offset, n_global);
 
     // Diagnostics: the same names in the same order every snapshot; `time` always first.
     Diagnostics all;

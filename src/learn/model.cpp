@@ -496,13 +496,22 @@ ModelInfo read_info(torch::serialize::InputArchive& ar, const std::string& path)
     return i;
 }
 
-void save_archive(torch::serialize::OutputArchive& ar, const std::string& path) {
+namespace {
+/// Create the parent directory of `path`; returns the temporary name to write before renaming.
+std::string temp_path_for(const std::string& path) {
     namespace fs = std::filesystem;
     std::error_code ec;
     const fs::path parent = fs::path(path).parent_path();
     if (!parent.empty()) fs::create_directories(parent, ec);
     if (ec) throw Error("cannot create directory '" + parent.string() + "': " + ec.message());
-    const std::string tmp = path + ".tmp";
+    return path + ".tmp";
+}
+} // namespace
+
+void save_archive(torch::serialize::OutputArchive& ar, const std::string& path) {
+    namespace fs = std::filesystem;
+    std::error_code ec;
+    const std::string tmp = temp_path_for(path);
     try {
         ar.save_to(tmp);
     } catch (const c10::Error& e) {
@@ -567,10 +576,7 @@ void save_model_h5(const std::string& path, const ModelInfo& info, const torch::
         model->flat_parameters().copy_(params.detach().reshape({-1}));
     }
     std::error_code ec;
-    const fs::path parent = fs::path(path).parent_path();
-    if (!parent.empty()) fs::create_directories(parent, ec);
-    if (ec) throw Error("cannot create directory '" + parent.string() + "': " + ec.message());
-    const std::string tmp = path + ".tmp";
+    const std::string tmp = temp_path_for(path);
     try {
         io::silence_hdf5_errors();
         io::Handle file(H5Fcreate(tmp.c_str(), H5F_ACC_TRUNC, H5P_DEFAULT, H5P_DEFAULT), H5Fclose,

@@ -11,6 +11,10 @@
 
 namespace kinflow::io {
 
+/// Rows [begin, end) of the particle datasets of `group` (position; velocity, id, species when
+/// present) as a ParticleSet with n_global = `n_global` (collective).
+ParticleSet read_particle_rows(hid_t group, std::int64_t begin, std::int64_t end, std::int64_t n_global);
+
 class SnapshotReader {
   public:
     /// Opens `path` read-only (collective). Throws Error naming the path if it is not a kinflow file.

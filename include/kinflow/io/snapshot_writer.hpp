@@ -14,6 +14,10 @@
 
 namespace kinflow::io {
 
+/// Write this rank's particles as rows [offset, offset + n_local) of `group`'s datasets position,
+/// velocity, id and species (those present; collective).
+void write_particle_rows(hid_t group, const ParticleSet& p, std::int64_t offset, std::int64_t n_global);
+
 /// Root attributes of a kinflow file.
 struct FileInfo {
     std::string producer; ///< langevin, ks, dsmc, sampler, ...
