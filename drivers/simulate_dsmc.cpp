@@ -7,8 +7,11 @@
 #include "driver_io.hpp"
 #include "driver_main.hpp"
 #include "engine_entry.hpp"
+#include "kinflow/core/options.hpp"
 #include "kinflow/core/progress.hpp"
+#include "kinflow/engines/dsmc/adjoint.hpp"
 #include "kinflow/engines/dsmc/dsmc_engine.hpp"
+#include "kinflow/io/hdf5.hpp"
 #include "kinflow/io/snapshot_reader.hpp"
 #include "kinflow/io/snapshot_writer.hpp"
 #include "run_control.hpp"
@@ -17,10 +20,39 @@ namespace kinflow::drivers {
 
 namespace {
 dsmc::Options g_options;
+dsmc::AdjointOptions g_adjoint;
 
 void describe(io::Deck& deck) {
     dsmc::describe(deck.section("dsmc", "DSMC engine for the homogeneous Boltzmann equation (run.engine = dsmc)"),
                    g_options);
+    dsmc::describe(deck.section("adjoint", "adjoint DSMC gradients after the run (run.engine = dsmc)"), g_adjoint);
+}
+
+/// After the run: the [adjoint] replicas (forward + backward each; replica 0 repeats the run
+/// above with its seed), reported on rank 0 and written as root attributes of the output file.
+void run_adjoint(const comm::Communicator& comm, const io::Deck& deck, const dsmc::Params& params,
+                 const dsmc::AdjointParams& a, const io::RunOptions& run, const io::OutputOptions& out) {
+    const auto r = dsmc::run_adjoint(comm, params, a, static_cast<std::uint64_t>(run.seed), run.steps, run.dt);
+    if (!comm.is_root())
+        return;
+    if (!deck.quiet()) {
+        std::cout << "kinflow: adjoint " << g_adjoint.objective << " at t = " << format_number(run.steps * run.dt)
+                  << ": J = " << format_number(r.J) << " +- " << format_number(r.J_se) << " (" << a.replicas
+                  << " replicas)" << std::endl;
+        for (std::size_t q = 0; q < a.names.size(); ++q)
+            std::cout << "kinflow: adjoint dJ/d" << a.names[q] << " = " << format_number(r.gradient[q]) << " +- "
+                      << format_number(r.gradient_se[q]) << std::endl;
+        std::cout << "kinflow: adjoint cost: forward " << format_number(r.forward_rate) << " particle-steps/s, backward "
+                  << format_number(r.backward_rate) << " particle-steps/s (backward/forward time "
+                  << format_number(r.forward_rate / r.backward_rate) << ")" << std::endl;
+    }
+    io::Handle file(H5Fopen(out.file.c_str(), H5F_ACC_RDWR, H5P_DEFAULT), H5Fclose, "open " + out.file);
+    io::write_attr(file, "adjoint_objective", r.J);
+    io::write_attr(file, "adjoint_objective_se", r.J_se);
+    for (std::size_t q = 0; q < a.names.size(); ++q) {
+        io::write_attr(file, "adjoint_gradient_" + a.names[q], r.gradient[q]);
+        io::write_attr(file, "adjoint_gradient_" + a.names[q] + "_se", r.gradient_se[q]);
+    }
 }
 
 /// step → (every k) to_blocks + diagnostics + snapshot → progress → checkpoint; snapshot 0 at
@@ -59,9 +91,12 @@ void run(const comm::Communicator& comm, const io::Deck& deck, const io::RunOpti
          const io::OutputOptions& out) {
     const auto& o = g_options;
     dsmc::Params params;
+    dsmc::AdjointParams adjoint;
     ParticleSet particles;
     try {
         params = dsmc::validate(o, run_opts.dt);
+        if (!g_adjoint.objective.empty())
+            adjoint = dsmc::validate(g_adjoint, params);
     } catch (const OptionError& e) {
         throw SetupError(deck.explain(e));
     }
@@ -95,6 +130,8 @@ void run(const comm::Communicator& comm, const io::Deck& deck, const io::RunOpti
     const std::int64_t collisions = engine.collisions(); // collective
     if (comm.is_root() && !deck.quiet())
         std::cout << "kinflow: wrote " << out.file << " (" << collisions << " collisions)" << std::endl;
+    if (!g_adjoint.objective.empty())
+        run_adjoint(comm, deck, params, adjoint, run_opts, out);
 }
 } // namespace
 

@@ -283,8 +283,19 @@ void DsmcEngine::speed_bounds(const ParticleSet& p, std::vector<double>& max_spe
 
 void DsmcEngine::step(ParticleSet& p, std::int64_t step, double dt) {
     // communicate (every shuffle_every steps) → collide
-    if (_comm.size() > 1 && step % _params.shuffle_every == 0)
+    redistribute(p, step);
+    collide(p, step, dt);
+}
+
+bool DsmcEngine::redistribute(ParticleSet& p, std::int64_t step) const {
+    if (_comm.size() > 1 && step % _params.shuffle_every == 0) {
         shuffle(p, step);
+        return true;
+    }
+    return false;
+}
+
+void DsmcEngine::collide(ParticleSet& p, std::int64_t step, double dt) {
     const auto c = _stepper->collide(p, step, dt);
     if (c.max_probability > 1.0) {
         throw Error("run.dt = " + format_number(dt) +
@@ -295,6 +306,24 @@ void DsmcEngine::step(ParticleSet& p, std::int64_t step, double dt) {
     }
     _collisions += c.collisions;
     _attempts += c.attempts;
+}
+
+void DsmcEngine::collide_adjoint(const ParticleSet& p, std::int64_t step, double dt, const VectorView& gamma,
+                                 const VectorView& beta) {
+    _stepper->adjoint(p, step, dt, gamma, beta);
+}
+
+std::vector<double> DsmcEngine::majorants() const {
+    const int ns = _params.n_species;
+    std::vector<double> m;
+    for (int t = 0; t < ns * (ns + 1) / 2; ++t)
+        m.push_back(_stepper->majorant(t));
+    return m;
+}
+
+void DsmcEngine::set_majorants(const std::vector<double>& m) {
+    for (std::size_t t = 0; t < m.size(); ++t)
+        _stepper->set_majorant(static_cast<int>(t), m[t]);
 }
 
 void DsmcEngine::shuffle(ParticleSet& p, std::int64_t step) const {

@@ -1,5 +1,6 @@
-# DSMC engine (included from src/CMakeLists.txt): Nanbu–Babovsky and NTC schemes, Maxwell/HS/VHS/VSS.
+# DSMC engine (included from src/CMakeLists.txt): Nanbu–Babovsky and NTC schemes, Maxwell/HS/VHS/VSS; adjoint DSMC.
 add_library(kinflow_dsmc
+  ${CMAKE_CURRENT_LIST_DIR}/adjoint.cpp
   ${CMAKE_CURRENT_LIST_DIR}/dsmc_engine.cpp
   ${CMAKE_CURRENT_LIST_DIR}/options.cpp
   ${CMAKE_CURRENT_LIST_DIR}/stepper.cpp)

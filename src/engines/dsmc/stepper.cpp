@@ -121,6 +121,92 @@ Kokkos::View<std::size_t*, MemSpace> random_permutation(const ParticleSet& p, co
     return order;
 }
 
+/// The candidate weights of one NTC group (see Ntc): w_t for species pair t = (ts[t], tr[t]) and
+/// their sum W. `off[s]` is the first row of species s in the group, off[S] one past its end.
+struct GroupWeights {
+    double w[kMaxPairs];
+    int ts[kMaxPairs], tr[kMaxPairs];
+    double W;
+};
+KOKKOS_INLINE_FUNCTION void group_weights(const std::size_t* off, int S, double ndt, const PairValues& maj,
+                                          GroupWeights& gw) {
+    gw.W = 0.0;
+    const std::size_t M = off[S] - off[0];
+    for (int s = 0; s < S; ++s)
+        for (int r = s; r < S; ++r) {
+            const int t = s * S - s * (s - 1) / 2 + (r - s); // pair_index
+            const double ns = static_cast<double>(off[s + 1] - off[s]), nr = static_cast<double>(off[r + 1] - off[r]);
+            const double pairs = s == r ? 0.5 * ns * (ns - 1.0) : ns * nr;
+            gw.w[t] = M >= 2 ? pairs * ndt * maj.v[t] / static_cast<double>(M - 1) : 0.0;
+            gw.W += gw.w[t];
+            gw.ts[t] = s;
+            gw.tr[t] = r;
+        }
+}
+/// A group's streams: key from the seed and its first particle's global id (unique within a step
+/// over all ranks), counter = (step, candidate, block).
+KOKKOS_INLINE_FUNCTION CounterRng group_rng(std::uint64_t seed, std::uint64_t first_id) {
+    return CounterRng(mix64(seed ^ mix64(first_id)), RngPurpose::Collision);
+}
+/// floor(W) or floor(W) + 1 candidates (unbiased rounding).
+KOKKOS_INLINE_FUNCTION std::int64_t candidate_count(const CounterRng& rng, std::uint64_t n_step, double W) {
+    double u[4];
+    rng.uniform4(n_step, 0, 2, u);
+    const double fl = static_cast<double>(static_cast<std::int64_t>(W)); // floor, W >= 0
+    return static_cast<std::int64_t>(fl) + (u[0] < W - fl ? 1 : 0);
+}
+/// A candidate from its draws a[0..2]: pair type t with probability w_t / W (returned), uniform
+/// partners within the species blocks (rows pa, pb of the group-ordered velocities).
+KOKKOS_INLINE_FUNCTION int pick_candidate(const double a[4], const GroupWeights& gw, int T, const std::size_t* off,
+                                          std::size_t& pa, std::size_t& pb) {
+    const double x = a[0] * gw.W;
+    int t = 0;
+    double cum = gw.w[0];
+    while (t + 1 < T && !(x < cum))
+        cum += gw.w[++t];
+    while (gw.w[t] <= 0.0 && t > 0)
+        --t; // round-off at the top end
+    const int s = gw.ts[t], r = gw.tr[t];
+    const std::size_t Ns = off[s + 1] - off[s], Nr = off[r + 1] - off[r];
+    std::size_t i = static_cast<std::size_t>(a[1] * static_cast<double>(Ns));
+    if (i >= Ns)
+        i = Ns - 1;
+    std::size_t j;
+    if (s == r) { // a partner other than i
+        j = static_cast<std::size_t>(a[2] * static_cast<double>(Ns - 1));
+        if (j >= Ns - 1)
+            j = Ns - 2;
+        if (j >= i)
+            ++j;
+    } else {
+        j = static_cast<std::size_t>(a[2] * static_cast<double>(Nr));
+        if (j >= Nr)
+            j = Nr - 1;
+    }
+    pa = off[s] + i;
+    pb = off[r] + j;
+    return t;
+}
+/// dst(k) = src(order(k)) and its inverse (rows of 3).
+void gather_rows(const VectorView& src, const Kokkos::View<std::size_t*, MemSpace>& order, const VectorView& dst) {
+    Kokkos::parallel_for(
+        "kinflow::dsmc::gather_groups", Kokkos::RangePolicy<ExecSpace>(0, order.extent(0)),
+        KOKKOS_LAMBDA(const std::size_t k) {
+            const std::size_t i = order(k);
+            for (int c = 0; c < 3; ++c)
+                dst(k, c) = src(i, c);
+        });
+}
+void scatter_rows(const VectorView& src, const Kokkos::View<std::size_t*, MemSpace>& order, const VectorView& dst) {
+    Kokkos::parallel_for(
+        "kinflow::dsmc::scatter_groups", Kokkos::RangePolicy<ExecSpace>(0, order.extent(0)),
+        KOKKOS_LAMBDA(const std::size_t k) {
+            const std::size_t i = order(k);
+            for (int c = 0; c < 3; ++c)
+                dst(i, c) = src(k, c);
+        });
+}
+
 /// Nanbu–Babovsky (Babovsky, Eur. J. Mech. B 8, 41 (1989)): the local sub-ensemble is paired by
 /// a random permutation (consecutive entries of random_permutation); pair (i, j) collides with
 /// probability P = n sigma_T(g) g dt, so a particle collides at rate n <sigma_T g> = nu. The
@@ -188,6 +274,61 @@ template <class CS, class Scat> class NanbuBabovsky final : public StepperBase {
         return out;
     }
 
+    /// Adjoint of collide(): the same pairs and draws; pairs are disjoint, so each is taken back
+    /// independently. An accepted collision applies the transposed Jacobian (collide_pair_adjoint;
+    /// Caflisch, Silantyev & Yang 2021). For a velocity-dependent kernel the decision "u < P" with
+    /// P = n sigma_T(g) g dt adds the score d ln p/dv of its probability p = P (accepted) or 1 - P
+    /// (rejected) to beta (Yang, Silantyev & Caflisch 2023): d ln P/dv1 = 2 (d ln sigma_T g/d g^2) g.
+    void adjoint(const ParticleSet& p, std::int64_t step, double dt, const VectorView& gamma,
+                 const VectorView& beta) override {
+        const auto n_step = static_cast<std::uint64_t>(step);
+        const std::size_t npairs = p.size() / 2;
+        const auto order = random_permutation(p, _pairing, n_step);
+        const CS cs = _cs;
+        const Scat scat = _scat;
+        const SpeciesMass sm = _mass;
+        const CounterRng rng = _rng;
+        const double ndt = _n * dt;
+        auto vel = p.velocity;
+        auto id = p.id;
+        auto sp = p.species;
+        Kokkos::parallel_for(
+            "kinflow::dsmc::nanbu_babovsky_adjoint", Kokkos::RangePolicy<ExecSpace>(0, npairs),
+            KOKKOS_LAMBDA(const std::size_t k) {
+                const std::size_t a = order(2 * k), b = order(2 * k + 1);
+                const int s = sp(a), r = sp(b);
+                const double g[3] = {vel(a, 0) - vel(b, 0), vel(a, 1) - vel(b, 1), vel(a, 2) - vel(b, 2)};
+                const double g2 = g[0] * g[0] + g[1] * g[1] + g[2] * g[2];
+                const double P = ndt * cs(s, r, g2);
+                double u[4];
+                rng.uniform4(n_step, static_cast<std::uint64_t>(id(a)), 0, u);
+                const bool accepted = u[0] < P;
+                double ga[3] = {gamma(a, 0), gamma(a, 1), gamma(a, 2)}, gb[3] = {gamma(b, 0), gamma(b, 1), gamma(b, 2)};
+                double ba[3] = {beta(a, 0), beta(a, 1), beta(a, 2)}, bb[3] = {beta(b, 0), beta(b, 1), beta(b, 2)};
+                if (accepted) {
+                    const double gm = math::sqrt(g2);
+                    double e[3];
+                    scat(s, r, g, gm, u[1], u[2], e);
+                    collide_pair_adjoint(sm.m[s], sm.m[r], g, gm, e, ga, gb);
+                    collide_pair_adjoint(sm.m[s], sm.m[r], g, gm, e, ba, bb);
+                }
+                if (CS::kVelocityDependent) {
+                    const double w = accepted ? 1.0 : (P < 1.0 ? -P / (1.0 - P) : 0.0);
+                    const double c = 2.0 * w * cs.dlog(s, r, g2);
+                    for (int q = 0; q < 3; ++q) {
+                        ba[q] += c * g[q];
+                        bb[q] -= c * g[q];
+                    }
+                }
+                for (int q = 0; q < 3; ++q) {
+                    gamma(a, q) = ga[q];
+                    gamma(b, q) = gb[q];
+                    beta(a, q) = ba[q];
+                    beta(b, q) = bb[q];
+                }
+            });
+    }
+
   private:
     comm::Communicator _comm;
     double _n;
@@ -253,28 +394,8 @@ template <class CS, class Scat> class Ntc final : public StepperBase {
         const int S = _ns;
         const int T = S * (S + 1) / 2;
         const std::size_t G = std::max<std::size_t>(1, n / kGroupSize);
-
-        // Random groups: bucket = group * S + species, each particle's group a counter-based draw;
-        // a stable counting sort makes every group a contiguous run of species blocks.
-        Kokkos::View<std::uint32_t*, MemSpace> bucket(
-            Kokkos::view_alloc(Kokkos::WithoutInitializing, "kinflow::dsmc::group_bucket"), n);
-        {
-            auto id = p.id;
-            auto sp = p.species;
-            const CounterRng rng = _pairing;
-            Kokkos::parallel_for(
-                "kinflow::dsmc::group_draw", Kokkos::RangePolicy<ExecSpace>(0, n), KOKKOS_LAMBDA(const std::size_t i) {
-                    const auto r = rng.raw(n_step, static_cast<std::uint64_t>(id(i)), 0);
-                    std::size_t g = static_cast<std::size_t>(CounterRng::to_open_unit(r.v[0]) * static_cast<double>(G));
-                    if (g >= G)
-                        g = G - 1;
-                    bucket(i) = static_cast<std::uint32_t>(g * S + static_cast<std::size_t>(sp(i)));
-                });
-        }
-        // order(k): local index of the k-th particle in group order; offsets(g S + s): first
-        // position of species s in group g; offsets(G S) = n.
         Kokkos::View<std::size_t*, MemSpace> order, offsets;
-        stable_bucket_sort(bucket, G * S, order, offsets);
+        group_order(p, n_step, G, order, offsets);
         Kokkos::View<double**, Kokkos::LayoutRight, MemSpace> gmax(
             Kokkos::view_alloc(Kokkos::WithoutInitializing, "kinflow::dsmc::group_max"), G,
             static_cast<std::size_t>(T));
@@ -288,84 +409,34 @@ template <class CS, class Scat> class Ntc final : public StepperBase {
             _sorted_vel =
                 VectorView(Kokkos::view_alloc(Kokkos::WithoutInitializing, "kinflow::dsmc::group_velocities"), n, 3);
         VectorView sv = _sorted_vel;
-        {
-            auto vel_in = p.velocity;
-            Kokkos::parallel_for(
-                "kinflow::dsmc::gather_groups", Kokkos::RangePolicy<ExecSpace>(0, n),
-                KOKKOS_LAMBDA(const std::size_t k) {
-                    const std::size_t i = order(k);
-                    for (int c = 0; c < 3; ++c)
-                        sv(k, c) = vel_in(i, c);
-                });
-        }
+        gather_rows(p.velocity, order, sv);
         const CS cs = _cs;
         const Scat scat = _scat;
         const SpeciesMass sm = _mass;
         const PairValues maj = _maj;
         const double ndt = _n * dt;
         const std::uint64_t seed = _seed;
-        auto vel = p.velocity;
         auto id = p.id;
         Kokkos::parallel_for(
             "kinflow::dsmc::ntc", Kokkos::RangePolicy<ExecSpace>(0, G), KOKKOS_LAMBDA(const std::size_t g) {
-                std::size_t off[kMaxSpecies + 1];
+                std::size_t off[kMaxSpecies + 1] = {};
                 for (int s = 0; s <= S; ++s)
                     off[s] = offsets(g * S + s);
-                double w[kMaxPairs], seen[kMaxPairs];
-                int ts[kMaxPairs], tr[kMaxPairs];
-                double W = 0.0;
-                const std::size_t M = off[S] - off[0];
-                for (int s = 0; s < S; ++s)
-                    for (int r = s; r < S; ++r) {
-                        const int t = s * S - s * (s - 1) / 2 + (r - s); // pair_index
-                        const double ns = static_cast<double>(off[s + 1] - off[s]),
-                                     nr = static_cast<double>(off[r + 1] - off[r]);
-                        const double pairs = s == r ? 0.5 * ns * (ns - 1.0) : ns * nr;
-                        w[t] = M >= 2 ? pairs * ndt * maj.v[t] / static_cast<double>(M - 1) : 0.0;
-                        W += w[t];
-                        ts[t] = s;
-                        tr[t] = r;
-                        seen[t] = 0.0;
-                    }
+                GroupWeights gw;
+                group_weights(off, S, ndt, maj, gw);
+                double seen[kMaxPairs];
+                for (int t = 0; t < T; ++t)
+                    seen[t] = 0.0;
                 std::int64_t coll = 0, att = 0;
-                if (W > 0.0) {
-                    // This group's streams: key from the seed and its first particle's global id
-                    // (unique within a step over all ranks), counter = (step, candidate, block).
-                    const CounterRng rng(mix64(seed ^ mix64(static_cast<std::uint64_t>(id(order(off[0]))))),
-                                         RngPurpose::Collision);
-                    double u[4];
-                    rng.uniform4(n_step, 0, 2, u);
-                    const double fl = static_cast<double>(static_cast<std::int64_t>(W)); // floor, W >= 0
-                    const std::int64_t C = static_cast<std::int64_t>(fl) + (u[0] < W - fl ? 1 : 0);
+                if (gw.W > 0.0) {
+                    const CounterRng rng = group_rng(seed, static_cast<std::uint64_t>(id(order(off[0]))));
+                    const std::int64_t C = candidate_count(rng, n_step, gw.W);
                     for (std::int64_t c = 0; c < C; ++c) {
                         double a[4], b[4]; // a: type, partners, acceptance; b: scattering (drawn on acceptance)
                         rng.uniform4(n_step, static_cast<std::uint64_t>(c), 0, a);
-                        // pair type t with probability w_t / W
-                        const double x = a[0] * W;
-                        int t = 0;
-                        double cum = w[0];
-                        while (t + 1 < T && !(x < cum))
-                            cum += w[++t];
-                        while (w[t] <= 0.0 && t > 0)
-                            --t; // round-off at the top end
-                        const int s = ts[t], r = tr[t];
-                        const std::size_t Ns = off[s + 1] - off[s], Nr = off[r + 1] - off[r];
-                        std::size_t i = static_cast<std::size_t>(a[1] * static_cast<double>(Ns));
-                        if (i >= Ns)
-                            i = Ns - 1;
-                        std::size_t j;
-                        if (s == r) { // a partner other than i
-                            j = static_cast<std::size_t>(a[2] * static_cast<double>(Ns - 1));
-                            if (j >= Ns - 1)
-                                j = Ns - 2;
-                            if (j >= i)
-                                ++j;
-                        } else {
-                            j = static_cast<std::size_t>(a[2] * static_cast<double>(Nr));
-                            if (j >= Nr)
-                                j = Nr - 1;
-                        }
-                        const std::size_t pa = off[s] + i, pb = off[r] + j; // rows of sv
+                        std::size_t pa, pb; // rows of sv
+                        const int t = pick_candidate(a, gw, T, off, pa, pb);
+                        const int s = gw.ts[t], r = gw.tr[t];
                         double v1[3] = {sv(pa, 0), sv(pa, 1), sv(pa, 2)};
                         double v2[3] = {sv(pb, 0), sv(pb, 1), sv(pb, 2)};
                         const double g2 = (v1[0] - v2[0]) * (v1[0] - v2[0]) + (v1[1] - v2[1]) * (v1[1] - v2[1]) +
@@ -390,12 +461,7 @@ template <class CS, class Scat> class Ntc final : public StepperBase {
                 gcoll(g) = coll;
                 gatt(g) = att;
             });
-        Kokkos::parallel_for(
-            "kinflow::dsmc::scatter_groups", Kokkos::RangePolicy<ExecSpace>(0, n), KOKKOS_LAMBDA(const std::size_t k) {
-                const std::size_t i = order(k);
-                for (int c = 0; c < 3; ++c)
-                    vel(i, c) = sv(k, c);
-            });
+        scatter_rows(sv, order, p.velocity);
 
         StepCounts out;
         Kokkos::parallel_reduce(
@@ -419,7 +485,167 @@ template <class CS, class Scat> class Ntc final : public StepperBase {
         return out;
     }
 
+    /// Adjoint of collide(): the same groups and candidates (majorants as the forward step had
+    /// them; they are not raised here). A particle may collide several times in a step, so each
+    /// group first replays its candidates in order, recording the pre-collision velocities of every
+    /// candidate, then takes them back in reverse order: an accepted collision applies the
+    /// transposed Jacobian (collide_pair_adjoint; Caflisch, Silantyev & Yang 2021); for a
+    /// velocity-dependent kernel every decision "a3 (sigma_T g)_max < sigma_T g" adds the score of
+    /// its probability p = P (accepted) or 1 - P (rejected), P = min(1, sigma_T g/(sigma_T g)_max),
+    /// to beta (Yang, Silantyev & Caflisch 2023). The majorant is treated as a constant: the
+    /// scheme's law does not depend on it while it bounds sigma_T g.
+    void adjoint(const ParticleSet& p, std::int64_t step, double dt, const VectorView& gamma,
+                 const VectorView& beta) override {
+        const auto n_step = static_cast<std::uint64_t>(step);
+        const std::size_t n = p.size();
+        const int S = _ns;
+        const int T = S * (S + 1) / 2;
+        const std::size_t G = std::max<std::size_t>(1, n / kGroupSize);
+        Kokkos::View<std::size_t*, MemSpace> order, offsets;
+        group_order(p, n_step, G, order, offsets);
+        VectorView sv(Kokkos::view_alloc(Kokkos::WithoutInitializing, "kinflow::dsmc::adjoint_velocities"), n, 3);
+        VectorView sg(Kokkos::view_alloc(Kokkos::WithoutInitializing, "kinflow::dsmc::adjoint_gamma"), n, 3);
+        VectorView sb(Kokkos::view_alloc(Kokkos::WithoutInitializing, "kinflow::dsmc::adjoint_beta"), n, 3);
+        gather_rows(p.velocity, order, sv);
+        gather_rows(gamma, order, sg);
+        gather_rows(beta, order, sb);
+        const PairValues maj = _maj;
+        const double ndt = _n * dt;
+        const std::uint64_t seed = _seed;
+        auto id = p.id;
+        // Candidates per group, then their record offsets (exclusive scan).
+        Kokkos::View<std::size_t*, MemSpace> first("kinflow::dsmc::adjoint_records", G + 1);
+        Kokkos::parallel_for(
+            "kinflow::dsmc::ntc_adjoint_count", Kokkos::RangePolicy<ExecSpace>(0, G), KOKKOS_LAMBDA(const std::size_t g) {
+                std::size_t off[kMaxSpecies + 1] = {};
+                for (int s = 0; s <= S; ++s)
+                    off[s] = offsets(g * S + s);
+                GroupWeights gw;
+                group_weights(off, S, ndt, maj, gw);
+                first(g) = gw.W > 0.0 ? static_cast<std::size_t>(candidate_count(
+                                            group_rng(seed, static_cast<std::uint64_t>(id(order(off[0])))), n_step, gw.W))
+                                      : 0;
+            });
+        Kokkos::parallel_scan(
+            "kinflow::dsmc::ntc_adjoint_scan", Kokkos::RangePolicy<ExecSpace>(0, G + 1),
+            KOKKOS_LAMBDA(const std::size_t g, std::size_t& sum, const bool final) {
+                const std::size_t x = g < G ? first(g) : 0;
+                if (final)
+                    first(g) = sum;
+                sum += x;
+            });
+        std::size_t total = 0;
+        Kokkos::deep_copy(total, Kokkos::subview(first, G));
+        // Per candidate: the pre-collision velocities (v1, v2) of its pair.
+        Kokkos::View<double* [6], Kokkos::LayoutRight, MemSpace> rec(
+            Kokkos::view_alloc(Kokkos::WithoutInitializing, "kinflow::dsmc::adjoint_pre"), total);
+        const CS cs = _cs;
+        const Scat scat = _scat;
+        const SpeciesMass sm = _mass;
+        Kokkos::parallel_for(
+            "kinflow::dsmc::ntc_adjoint", Kokkos::RangePolicy<ExecSpace>(0, G), KOKKOS_LAMBDA(const std::size_t g) {
+                const std::size_t C = first(g + 1) - first(g), r0 = first(g);
+                if (C == 0)
+                    return;
+                std::size_t off[kMaxSpecies + 1] = {};
+                for (int s = 0; s <= S; ++s)
+                    off[s] = offsets(g * S + s);
+                GroupWeights gw;
+                group_weights(off, S, ndt, maj, gw);
+                const CounterRng rng = group_rng(seed, static_cast<std::uint64_t>(id(order(off[0]))));
+                // forward replay, recording
+                for (std::size_t c = 0; c < C; ++c) {
+                    double a[4], b[4];
+                    rng.uniform4(n_step, static_cast<std::uint64_t>(c), 0, a);
+                    std::size_t pa, pb;
+                    const int t = pick_candidate(a, gw, T, off, pa, pb);
+                    const int s = gw.ts[t], r = gw.tr[t];
+                    double v1[3] = {sv(pa, 0), sv(pa, 1), sv(pa, 2)};
+                    double v2[3] = {sv(pb, 0), sv(pb, 1), sv(pb, 2)};
+                    for (int k = 0; k < 3; ++k) {
+                        rec(r0 + c, k) = v1[k];
+                        rec(r0 + c, 3 + k) = v2[k];
+                    }
+                    const double g2 = (v1[0] - v2[0]) * (v1[0] - v2[0]) + (v1[1] - v2[1]) * (v1[1] - v2[1]) +
+                                      (v1[2] - v2[2]) * (v1[2] - v2[2]);
+                    if (a[3] * maj.v[t] < cs(s, r, g2)) {
+                        rng.uniform4(n_step, static_cast<std::uint64_t>(c), 1, b);
+                        collide_pair(scat, s, r, sm.m[s], sm.m[r], v1, v2, b[0], b[1]);
+                        for (int k = 0; k < 3; ++k) {
+                            sv(pa, k) = v1[k];
+                            sv(pb, k) = v2[k];
+                        }
+                    }
+                }
+                // backward, last candidate first
+                for (std::size_t cc = C; cc-- > 0;) {
+                    double a[4], b[4];
+                    rng.uniform4(n_step, static_cast<std::uint64_t>(cc), 0, a);
+                    std::size_t pa, pb;
+                    const int t = pick_candidate(a, gw, T, off, pa, pb);
+                    const int s = gw.ts[t], r = gw.tr[t];
+                    const double gv[3] = {rec(r0 + cc, 0) - rec(r0 + cc, 3), rec(r0 + cc, 1) - rec(r0 + cc, 4),
+                                          rec(r0 + cc, 2) - rec(r0 + cc, 5)};
+                    const double g2 = gv[0] * gv[0] + gv[1] * gv[1] + gv[2] * gv[2];
+                    const double sgv = cs(s, r, g2);
+                    const bool accepted = a[3] * maj.v[t] < sgv;
+                    double ga[3] = {sg(pa, 0), sg(pa, 1), sg(pa, 2)}, gb[3] = {sg(pb, 0), sg(pb, 1), sg(pb, 2)};
+                    double ba[3] = {sb(pa, 0), sb(pa, 1), sb(pa, 2)}, bb[3] = {sb(pb, 0), sb(pb, 1), sb(pb, 2)};
+                    if (accepted) {
+                        rng.uniform4(n_step, static_cast<std::uint64_t>(cc), 1, b);
+                        const double gm = math::sqrt(g2);
+                        double e[3];
+                        scat(s, r, gv, gm, b[0], b[1], e);
+                        collide_pair_adjoint(sm.m[s], sm.m[r], gv, gm, e, ga, gb);
+                        collide_pair_adjoint(sm.m[s], sm.m[r], gv, gm, e, ba, bb);
+                    }
+                    if (CS::kVelocityDependent) {
+                        const double P = maj.v[t] > 0.0 ? sgv / maj.v[t] : 1.0;
+                        // P >= 1: accepted with certainty, no score (d ln 1 = 0)
+                        const double w = P >= 1.0 ? 0.0 : (accepted ? 1.0 : -P / (1.0 - P));
+                        const double c = 2.0 * w * cs.dlog(s, r, g2);
+                        for (int q = 0; q < 3; ++q) {
+                            ba[q] += c * gv[q];
+                            bb[q] -= c * gv[q];
+                        }
+                    }
+                    for (int q = 0; q < 3; ++q) {
+                        sg(pa, q) = ga[q];
+                        sg(pb, q) = gb[q];
+                        sb(pa, q) = ba[q];
+                        sb(pb, q) = bb[q];
+                    }
+                }
+            });
+        scatter_rows(sg, order, gamma);
+        scatter_rows(sb, order, beta);
+    }
+
   private:
+    /// Random groups: bucket = group * S + species, each particle's group a counter-based draw;
+    /// a stable counting sort makes every group a contiguous run of species blocks. order(k): local
+    /// index of the k-th particle in group order; offsets(g S + s): first position of species s in
+    /// group g; offsets(G S) = n.
+    void group_order(const ParticleSet& p, std::uint64_t n_step, std::size_t G, Kokkos::View<std::size_t*, MemSpace>& order,
+                     Kokkos::View<std::size_t*, MemSpace>& offsets) const {
+        const std::size_t n = p.size();
+        const int S = _ns;
+        Kokkos::View<std::uint32_t*, MemSpace> bucket(
+            Kokkos::view_alloc(Kokkos::WithoutInitializing, "kinflow::dsmc::group_bucket"), n);
+        auto id = p.id;
+        auto sp = p.species;
+        const CounterRng rng = _pairing;
+        Kokkos::parallel_for(
+            "kinflow::dsmc::group_draw", Kokkos::RangePolicy<ExecSpace>(0, n), KOKKOS_LAMBDA(const std::size_t i) {
+                const auto r = rng.raw(n_step, static_cast<std::uint64_t>(id(i)), 0);
+                std::size_t g = static_cast<std::size_t>(CounterRng::to_open_unit(r.v[0]) * static_cast<double>(G));
+                if (g >= G)
+                    g = G - 1;
+                bucket(i) = static_cast<std::uint32_t>(g * S + static_cast<std::size_t>(sp(i)));
+            });
+        stable_bucket_sort(bucket, G * S, order, offsets);
+    }
+
     comm::Communicator _comm;
     double _n;
     int _ns;

@@ -1,5 +1,6 @@
-# DSMC engine tests and comm::migrate tests (included from tests/CMakeLists.txt); suites named
+# DSMC engine tests (adjoint DSMC included) and comm::migrate tests (included from tests/CMakeLists.txt); suites named
 # Mpi* also run at 2 and 4 ranks.
 kinflow_add_gtest(dsmc
-  SOURCES engines/dsmc/test_dsmc.cpp engines/dsmc/test_dsmc_options.cpp comm/test_migrate.cpp
+  SOURCES engines/dsmc/test_dsmc.cpp engines/dsmc/test_dsmc_options.cpp engines/dsmc/test_dsmc_adjoint.cpp
+          comm/test_migrate.cpp
   LIBS kinflow_io kinflow_dsmc)

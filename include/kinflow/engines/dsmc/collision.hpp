@@ -27,22 +27,29 @@ struct PairTable {
 /// every particle collides at rate collision_rate whatever its species; VHS with omega = 1 gives
 /// the mass-dependent constant of the table built by make_cross_section().
 struct ConstantSigmaG {
+    static constexpr bool kVelocityDependent = false; ///< acceptance independent of the velocities
     PairTable c;
     KOKKOS_INLINE_FUNCTION double operator()(int s, int r, double /*g2*/) const { return c(s, r); }
+    /// d ln(sigma_T g) / d(g^2) (the adjoint's score-function term; 0 here).
+    KOKKOS_INLINE_FUNCTION double dlog(int, int, double) const { return 0.0; }
 };
 /// Hard spheres: sigma_T g = pi d^2 g.
 struct HardSphereSigmaG {
+    static constexpr bool kVelocityDependent = true;
     PairTable c;
     KOKKOS_INLINE_FUNCTION double operator()(int s, int r, double g2) const { return c(s, r) * math::sqrt(g2); }
+    KOKKOS_INLINE_FUNCTION double dlog(int, int, double g2) const { return g2 > 0.0 ? 0.5 / g2 : 0.0; }
 };
 /// Variable hard sphere (Bird 1994, ch. 4; VERIFICATION.md): sigma_T = pi d_ref^2 (2 k T_ref / (m_r g^2))^(omega - 1/2)
 /// / Gamma(5/2 - omega), so sigma_T g = c (g^2)^(1 - omega) with c = pi d_ref^2 (2 k T_ref / m_r)^(omega - 1/2)
 /// / Gamma(5/2 - omega).
 struct VhsSigmaG {
+    static constexpr bool kVelocityDependent = true;
     PairTable c, exponent; ///< exponent = 1 - omega of the pair
     KOKKOS_INLINE_FUNCTION double operator()(int s, int r, double g2) const {
         return g2 > 0.0 ? c(s, r) * math::pow(g2, exponent(s, r)) : 0.0;
     }
+    KOKKOS_INLINE_FUNCTION double dlog(int s, int r, double g2) const { return g2 > 0.0 ? exponent(s, r) / g2 : 0.0; }
 };
 
 // ---- scattering laws: the unit vector of the post-collision relative velocity ------------
@@ -109,6 +116,28 @@ KOKKOS_INLINE_FUNCTION void collide_pair(const Scatter& scatter, int s, int r, d
         const double V = (m1 * v1[k] + m2 * v2[k]) / M;
         v1[k] = V + a1 * e[k];
         v2[k] = V - a2 * e[k];
+    }
+}
+
+/// Adjoint of collide_pair for a scattering direction e that does not depend on v1, v2 (isotropic
+/// scattering): y1, y2 = dJ/dv1', dJ/dv2' become dJ/dv1, dJ/dv2, the transpose of the collision
+/// Jacobian applied to them. With alpha = g/|g| (d|g|/dv1 = alpha^T):
+///   dv1'/dv1 = (m1/M) I + (m2/M) e alpha^T,   dv1'/dv2 = (m2/M) (I - e alpha^T),
+///   dv2'/dv1 = (m1/M) (I - e alpha^T),        dv2'/dv2 = (m2/M) I + (m1/M) e alpha^T.
+/// For m1 = m2 these are the Maxwell-molecule adjoint collision rule of Caflisch, Silantyev & Yang,
+/// J. Comput. Phys. 439, 110404 (2021): dv1'/dv1 = (I + e alpha^T)/2, dv1'/dv2 = (I - e alpha^T)/2;
+/// unequal masses follow by differentiating Bird's rule above the same way.
+KOKKOS_INLINE_FUNCTION void collide_pair_adjoint(double m1, double m2, const double g[3], double gm, const double e[3],
+                                                 double y1[3], double y2[3]) {
+    const double M = m1 + m2;
+    const double e1 = e[0] * y1[0] + e[1] * y1[1] + e[2] * y1[2];
+    const double e2 = e[0] * y2[0] + e[1] * y2[1] + e[2] * y2[2];
+    const double inv = gm > 0.0 ? 1.0 / gm : 0.0; // g = 0: |g| is not differentiable; the event has measure 0
+    const double c = (m2 * e1 - m1 * e2) / M * inv;
+    for (int k = 0; k < 3; ++k) {
+        const double y = y1[k] + y2[k];
+        y1[k] = m1 / M * y + c * g[k];
+        y2[k] = m2 / M * y - c * g[k];
     }
 }
 

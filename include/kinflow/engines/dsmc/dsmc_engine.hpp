@@ -49,6 +49,16 @@ class StepperBase {
     /// Current NTC majorant of pair t (0 for Nanbu–Babovsky); set_majorant replaces it (resume).
     virtual double majorant(int t) const = 0;
     virtual void set_majorant(int t, double value) = 0;
+    /// Adjoint of collide() (discretise-then-optimise; Caflisch, Silantyev & Yang, JCP 439, 110404
+    /// (2021)). `p` holds the velocities step `step` started with, in the layout it had (restored
+    /// from the forward run; NTC majorants set as they were); the step's collisions are replayed
+    /// from the same counter-based draws and the events taken back in reverse order: `gamma` =
+    /// dJ/dv after the step becomes dJ/dv before it (transposed collision Jacobians), and `beta`,
+    /// the gradient of L = sum of the log-probabilities of the acceptance decisions, likewise plus
+    /// the decisions' own gradients (the score-function term of Yang, Silantyev & Caflisch, JCP 488,
+    /// 112247 (2023); zero for Maxwell molecules, whose acceptance does not depend on velocities).
+    virtual void adjoint(const ParticleSet& p, std::int64_t step, double dt, const VectorView& gamma,
+                         const VectorView& beta) = 0;
 };
 std::unique_ptr<StepperBase> make_stepper(const comm::Communicator& comm, const Params& params, std::uint64_t seed);
 /// Index of the unordered species pair (s, r), s, r < n: 0 .. n(n+1)/2 - 1.
@@ -81,6 +91,17 @@ class DsmcEngine {
     EngineState state() const;
     /// Advance from step `step` to step + 1: redistribute over the ranks when due, then collide.
     void step(ParticleSet& p, std::int64_t step, double dt);
+    /// The two halves of step() (the adjoint records the state between them): redistribute when
+    /// step `step` is due to (collective; returns whether it did), then collide.
+    bool redistribute(ParticleSet& p, std::int64_t step) const;
+    void collide(ParticleSet& p, std::int64_t step, double dt);
+    /// Adjoint of collide() at step `step` from the velocities `p` held before it (see
+    /// detail::StepperBase::adjoint); `gamma`, `beta` are [p.size(), 3] in p's order.
+    void collide_adjoint(const ParticleSet& p, std::int64_t step, double dt, const VectorView& gamma,
+                         const VectorView& beta);
+    /// NTC majorants by species pair (empty entries 0 for Nanbu–Babovsky); set_majorants restores them.
+    std::vector<double> majorants() const;
+    void set_majorants(const std::vector<double>& m);
     /// Bring the particles into block order (every rank its id block, sorted by id) — before
     /// writing a snapshot and for bit-reproducible diagnostics (collective).
     void to_blocks(ParticleSet& p) const;

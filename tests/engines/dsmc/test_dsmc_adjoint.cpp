@@ -1,0 +1,342 @@
+// Adjoint DSMC (engines/dsmc/adjoint.hpp) against exact results:
+// - Maxwell molecules: for fixed random numbers J is homogeneous of degree 4 in the initial
+//   velocities (acceptance and scattering do not depend on them), so sum_i gamma_i(0).v_i(0) = 4J
+//   and dJ/dT = 2J/T per replica, to round-off (both schemes; at P ranks it also checks that the
+//   adjoints travel back through the redistributions);
+// - Maxwell molecules: J is a smooth function of the initial state for fixed random numbers, so a
+//   central difference with common random numbers equals the adjoint to O(h^2) per replica
+//   (anisotropic init with temperature_x, a two-species mixture with unequal masses);
+// - BKW (VERIFICATION.md): E<|v|^4> = T^2 m4(K(t)), m4 = 30K - 15K^2, K(t) = 1 - (1-K0) e^{-t/6}
+//   (NTC) or 1 - (1-K0)(1 - dt/3)^{n/2} (Nanbu–Babovsky's first-order error), so
+//   dJ/dT = 2T m4 and dJ/dK0 = T^2 (30 - 30K)(1-K)/(1-K0): adjoint within 3 standard errors;
+// - the [adjoint] keys' one-line errors.
+#include <gtest/gtest.h>
+
+#include <algorithm>
+#include <array>
+#include <cmath>
+#include <cstdio>
+#include <string>
+#include <vector>
+
+#include "kinflow/core/error.hpp"
+#include "kinflow/engines/dsmc/adjoint.hpp"
+#include "kinflow/engines/dsmc/bkw.hpp"
+#include "kinflow/engines/dsmc/options.hpp"
+
+using namespace kinflow;
+
+namespace {
+
+dsmc::Options bkw(std::int64_t n, const std::string& scheme, double T, double t0) {
+    dsmc::Options o;
+    o.scheme = scheme;
+    o.kernel = "maxwell";
+    o.init = "bkw";
+    o.temperature = std::to_string(T);
+    o.bkw_t0 = t0;
+    o.particles = n;
+    return o;
+}
+
+dsmc::AdjointParams adjoint(const dsmc::Params& p, const std::string& objective, const std::string& parameters,
+                            std::int64_t replicas) {
+    dsmc::AdjointOptions a;
+    a.objective = objective;
+    a.parameters = parameters;
+    a.replicas = replicas;
+    return dsmc::validate(a, p);
+}
+
+/// K after `steps` steps of dt from K0 for the scheme (see the file comment).
+double bkw_K(double K0, const std::string& scheme, int steps, double dt) {
+    if (scheme == "ntc")
+        return 1.0 - (1.0 - K0) * std::exp(-steps * dt / 6.0);
+    return 1.0 - (1.0 - K0) * std::pow(1.0 - dt / 3.0, 0.5 * steps);
+}
+
+} // namespace
+
+TEST(DsmcAdjoint, MaxwellTemperatureGradientIsExactPerReplica) {
+    const auto self = comm::Communicator::self();
+    for (const std::string scheme : {"ntc", "nanbu_babovsky"}) {
+        const auto p = dsmc::validate(bkw(4000, scheme, 1.5, 7.0), 0.25);
+        const auto a = adjoint(p, "moment:4", "temperature", 1);
+        const auto r = dsmc::adjoint_replica(self, p, a, 11, 0, 6, 0.25);
+        EXPECT_NEAR(r.pathwise[0], 2.0 * r.J / 1.5, 1e-11 * r.J) << scheme;
+        EXPECT_EQ(r.score[0], 0.0);
+    }
+}
+
+TEST(DsmcAdjoint, MatchesCommonRandomNumberDifferencesForMaxwellMolecules) {
+    const auto self = comm::Communicator::self();
+    const double h = 1e-4;
+    for (const std::string scheme : {"ntc", "nanbu_babovsky"}) {
+        // anisotropic initial state, J = <sum_k v_k^4>, both temperatures
+        dsmc::Options o;
+        o.scheme = scheme;
+        o.init = "bimaxwellian";
+        o.temperature = "1";
+        o.temperature_x = "2";
+        o.particles = 3000;
+        auto p = dsmc::validate(o, 0.2);
+        const auto a = adjoint(p, "component4", "temperature_x,temperature", 1);
+        const auto r = dsmc::adjoint_replica(self, p, a, 5, 0, 8, 0.2);
+        auto J_at = [&](const std::string& key, double value) {
+            dsmc::Options q = o;
+            (key == "x" ? q.temperature_x : q.temperature) = std::to_string(value);
+            return dsmc::adjoint_replica(self, dsmc::validate(q, 0.2), a, 5, 0, 8, 0.2).J;
+        };
+        const double fx = (J_at("x", 2.0 + h) - J_at("x", 2.0 - h)) / (2 * h);
+        const double fp = (J_at("p", 1.0 + h) - J_at("p", 1.0 - h)) / (2 * h);
+        EXPECT_NEAR(r.pathwise[0], fx, 1e-6 * std::abs(fx)) << scheme;
+        EXPECT_NEAR(r.pathwise[1], fp, 1e-6 * std::abs(fp)) << scheme;
+
+        // two species of masses 1 and 4 (the unequal-mass Jacobian), J = energy of the light one
+        dsmc::Options m;
+        m.scheme = scheme;
+        m.species = "light, heavy";
+        m.mass = "1, 4";
+        m.fraction = "0.5, 0.5";
+        m.temperature = "2, 0.5";
+        m.particles = 3000;
+        p = dsmc::validate(m, 0.2);
+        const auto am = adjoint(p, "energy_species:light", "temperature", 1);
+        const auto rm = dsmc::adjoint_replica(self, p, am, 6, 0, 8, 0.2);
+        auto Jm = [&](double d) {
+            dsmc::Options q = m;
+            q.temperature = std::to_string(2.0 + d) + ", " + std::to_string(0.5 + d);
+            return dsmc::adjoint_replica(self, dsmc::validate(q, 0.2), am, 6, 0, 8, 0.2).J;
+        };
+        const double fm = (Jm(h) - Jm(-h)) / (2 * h);
+        EXPECT_NEAR(rm.pathwise[0], fm, 1e-6 * std::abs(fm)) << scheme;
+    }
+}
+
+TEST(DsmcAdjoint, BkwFourthMomentGradientsMatchExactSolution) {
+    const auto self = comm::Communicator::self();
+    const double T = 1.5, t0 = 7.0, dt = 0.25;
+    const int steps = 8;
+    const double K0 = dsmc::bkw::K_of_time(t0);
+    for (const std::string scheme : {"ntc", "nanbu_babovsky"}) {
+        const auto p = dsmc::validate(bkw(20000, scheme, T, t0), dt);
+        const auto a = adjoint(p, "moment:4", "temperature,bkw_K0,bkw_t0", 6);
+        const auto r = dsmc::run_adjoint(self, p, a, 3, steps, dt);
+        const double K = bkw_K(K0, scheme, steps, dt);
+        const double m4 = dsmc::bkw::m4(K);
+        const double dK0 = T * T * (30.0 - 30.0 * K) * (1.0 - K) / (1.0 - K0);
+        EXPECT_NEAR(r.J, T * T * m4, 3 * r.J_se) << scheme;
+        EXPECT_NEAR(r.gradient[0], 2 * T * m4, 3 * r.gradient_se[0]) << scheme;
+        EXPECT_NEAR(r.gradient[1], dK0, 3 * r.gradient_se[1]) << scheme;
+        EXPECT_NEAR(r.gradient[2], dK0 * (1.0 - K0) / 6.0, 3 * r.gradient_se[2]) << scheme;
+        EXPECT_LT(r.gradient_se[0], 0.01 * 2 * T * m4); // and the check has teeth
+        EXPECT_LT(r.gradient_se[1], 0.05 * dK0);
+    }
+}
+
+TEST(DsmcAdjoint, RejectsUnsupportedCombinations) {
+    const auto p = dsmc::validate(bkw(100, "ntc", 1.0, 7.0), 0.1);
+    auto key_of = [](const dsmc::Params& q, const std::string& obj, const std::string& par, std::int64_t rep) {
+        try {
+            adjoint(q, obj, par, rep);
+        } catch (const OptionError& e) {
+            return e.key();
+        }
+        return std::string("none");
+    };
+    EXPECT_EQ(key_of(p, "moment:x", "temperature", 2), "adjoint.objective");
+    EXPECT_EQ(key_of(p, "pressure", "temperature", 2), "adjoint.objective");
+    EXPECT_EQ(key_of(p, "energy_species:argon", "temperature", 2), "adjoint.objective");
+    EXPECT_EQ(key_of(p, "moment:4", "temperature_y", 2), "adjoint.parameters");
+    EXPECT_EQ(key_of(p, "moment:4", "temperature_x", 2), "adjoint.parameters"); // init = bkw has none
+    EXPECT_EQ(key_of(p, "moment:4", "density", 2), "adjoint.parameters");
+    EXPECT_EQ(key_of(p, "moment:4", "temperature,temperature", 2), "adjoint.parameters");
+    EXPECT_EQ(key_of(p, "moment:4", "temperature", 0), "adjoint.replicas");
+    EXPECT_EQ(key_of(p, "moment:4", "bkw_K0", 1), "none");
+    dsmc::Options hs = bkw(100, "ntc", 1.0, 7.0);
+    hs.kernel = "hard_sphere";
+    EXPECT_EQ(key_of(dsmc::validate(hs, 0.1), "moment:4", "temperature", 1), "adjoint.replicas");
+    EXPECT_EQ(key_of(dsmc::validate(hs, 0.1), "moment:4", "temperature", 2), "none");
+    hs.kernel = "vss";
+    hs.omega = "0.7";
+    hs.alpha = "1.5";
+    EXPECT_EQ(key_of(dsmc::validate(hs, 0.1), "moment:4", "temperature", 2), "dsmc.alpha");
+    dsmc::Options f = bkw(100, "ntc", 1.0, 7.0);
+    f.init = "file";
+    f.init_file = "x.h5";
+    EXPECT_EQ(key_of(dsmc::validate(f, 0.1), "moment:4", "temperature", 2), "adjoint.parameters");
+}
+
+// At P ranks (sub-ensembles redistributed every 2 steps): the per-replica identity still holds to
+// round-off, which it cannot unless the adjoints follow their particles back through every
+// redistribution; and the gradient agrees with one rank's and with the exact value.
+TEST(MpiDsmcAdjoint, OneAndManyRanksAgree) {
+    const auto world = comm::Communicator::world();
+    const double T = 1.5, dt = 0.25;
+    const int steps = 8;
+    for (const std::string scheme : {"ntc", "nanbu_babovsky"}) {
+        auto o = bkw(20000, scheme, T, 7.0);
+        o.shuffle_every = 2;
+        const auto p = dsmc::validate(o, dt);
+        const auto a = adjoint(p, "moment:4", "temperature", 4);
+        const auto r1 = dsmc::adjoint_replica(world, p, a, 21, 0, steps, dt);
+        EXPECT_NEAR(r1.pathwise[0], 2.0 * r1.J / T, 1e-11 * r1.J) << scheme;
+        const auto many = dsmc::run_adjoint(world, p, a, 21, steps, dt);
+        const double m4 = dsmc::bkw::m4(bkw_K(dsmc::bkw::K_of_time(7.0), scheme, steps, dt));
+        EXPECT_NEAR(many.gradient[0], 2 * T * m4, 3 * many.gradient_se[0]) << scheme;
+        if (world.is_root()) {
+            const auto one = dsmc::run_adjoint(comm::Communicator::self(), p, a, 21, steps, dt);
+            EXPECT_NEAR(many.gradient[0], one.gradient[0], 3 * std::hypot(many.gradient_se[0], one.gradient_se[0]))
+                << scheme;
+        }
+    }
+}
+
+// Velocity-dependent kernels: the gradient of the expectation needs the score-function term
+// (acceptance decisions flip as the velocities change). Against a central difference of the
+// same replicas at T +- h (common random numbers), within 3 combined standard errors. The rate
+// effect the score term carries is small here (about 0.4 of dJ/dT = 28, against standard errors of
+// 0.4 to 1.5 with 24 replicas: the score term's noise per replica does not fall with N), so this
+// checks consistency, not the score term's size; the pathwise term alone is printed for reference.
+TEST(DsmcAdjoint, HardSphereAndVhsMatchCommonRandomNumberDifferences) {
+    const auto self = comm::Communicator::self();
+    struct Case {
+        const char* scheme;
+        const char* kernel;
+        const char* omega;
+    };
+    for (const Case c : {Case{"nanbu_babovsky", "hard_sphere", "0.5"}, Case{"ntc", "hard_sphere", "0.5"},
+                         Case{"ntc", "vhs", "0.75"}, Case{"nanbu_babovsky", "vhs", "0.75"}}) {
+        const double T = 1.0, h = 0.05, dt = 0.01;
+        const int steps = 20, R = 24;
+        auto opts = [&](double temp) {
+            dsmc::Options o = bkw(2000, c.scheme, temp, dsmc::kBkwMinTime);
+            o.kernel = c.kernel;
+            o.omega = c.omega;
+            return o;
+        };
+        const auto p = dsmc::validate(opts(T), dt);
+        const auto a = adjoint(p, "moment:4", "temperature", R);
+        std::vector<dsmc::ReplicaResult> rs;
+        std::vector<double> fd;
+        for (int r = 0; r < R; ++r) {
+            rs.push_back(dsmc::adjoint_replica(self, p, a, 101, r, steps, dt));
+            const double jp = dsmc::adjoint_replica(self, dsmc::validate(opts(T + h), dt), a, 101, r, steps, dt).J;
+            const double jm = dsmc::adjoint_replica(self, dsmc::validate(opts(T - h), dt), a, 101, r, steps, dt).J;
+            fd.push_back((jp - jm) / (2 * h));
+        }
+        const auto adj = dsmc::combine(rs, true);
+        double fm = 0, fv = 0, pw = 0;
+        for (double x : fd)
+            fm += x / R;
+        for (double x : fd)
+            fv += (x - fm) * (x - fm) / (R - 1);
+        for (const auto& r : rs)
+            pw += r.pathwise[0] / R;
+        const double se = std::hypot(adj.gradient_se[0], std::sqrt(fv / R));
+        std::printf("%s %s: adjoint %.4f +- %.4f, CRN difference %.4f +- %.4f, pathwise alone %.4f\n", c.scheme,
+                    c.kernel, adj.gradient[0], adj.gradient_se[0], fm, std::sqrt(fv / R), pw);
+        EXPECT_NEAR(adj.gradient[0], fm, 3 * se) << c.scheme << " " << c.kernel;
+        EXPECT_LT(adj.gradient_se[0], 0.06 * fm);
+    }
+}
+
+namespace {
+
+/// Second and fourth moments of a reflection-symmetric gas of Maxwell molecules (isotropic
+/// scattering, every particle colliding at rate 1): m = (a_x, a_y, a_z, q_x, q_y, q_z, c_xy, c_xz,
+/// c_yz) with a_k = <v_k^2>, q_k = <v_k^4>, c_kl = <v_k^2 v_l^2>. The moment equations close (Truesdell
+/// & Muncaster, Fundamentals of Maxwell's Kinetic Theory, 1980, ch. XV): d<psi>/dt = <psi(v') - psi(v)>
+/// with v' = V + (g/2) s, V = (v + w)/2, g = |v - w|, s uniform on the sphere and w an independent
+/// partner; averaging over s (<s_k^2> = 1/3, <s_k^4> = 1/5, <s_k^2 s_l^2> = 1/15) and over v, w gives
+///   da_k/dt = a/6 - a_k/2   (a = sum a_l)
+///   dq_k/dt = <V_k^4> + <V_k^2 g^2>/2 + <g^4>/80 - q_k
+///   dc_kl/dt = <V_k^2 V_l^2> + (<V_k^2 g^2> + <V_l^2 g^2>)/12 + <g^4>/240 - c_kl
+/// with <V_k^4> = (2 q_k + 6 a_k^2)/16, <V_k^2 V_l^2> = (2 c_kl + 2 a_k a_l)/16,
+/// <V_k^2 g^2> = (2 q_k - 2 a_k^2 + sum_{l != k} (2 c_kl + 2 a_k a_l))/4,
+/// <g^4> = sum_l (2 q_l + 6 a_l^2) + sum_{l != m} (2 c_lm + 2 a_l a_m).
+std::array<double, 9> moment_rhs(const std::array<double, 9>& m) {
+    const double* a = m.data();
+    const double* q = m.data() + 3;
+    auto c = [&](int k, int l) { return m[6 + (k + l - 1)]; }; // (0,1) -> 6, (0,2) -> 7, (1,2) -> 8
+    double g4 = 0.0;
+    for (int l = 0; l < 3; ++l) {
+        g4 += 2 * q[l] + 6 * a[l] * a[l];
+        for (int n = 0; n < 3; ++n)
+            if (n != l)
+                g4 += 2 * c(std::min(l, n), std::max(l, n)) + 2 * a[l] * a[n];
+    }
+    double Vg[3];
+    for (int k = 0; k < 3; ++k) {
+        Vg[k] = 2 * q[k] - 2 * a[k] * a[k];
+        for (int l = 0; l < 3; ++l)
+            if (l != k)
+                Vg[k] += 2 * c(std::min(k, l), std::max(k, l)) + 2 * a[k] * a[l];
+        Vg[k] /= 4;
+    }
+    std::array<double, 9> d{};
+    const double asum = a[0] + a[1] + a[2];
+    for (int k = 0; k < 3; ++k) {
+        d[k] = asum / 6 - a[k] / 2;
+        d[3 + k] = (2 * q[k] + 6 * a[k] * a[k]) / 16 + Vg[k] / 2 + g4 / 80 - q[k];
+    }
+    for (int k = 0; k < 3; ++k)
+        for (int l = k + 1; l < 3; ++l)
+            d[6 + (k + l - 1)] = (2 * c(k, l) + 2 * a[k] * a[l]) / 16 + (Vg[k] + Vg[l]) / 12 + g4 / 240 - c(k, l);
+    return d;
+}
+
+/// E<sum_k v_k^4> after `steps` steps of dt from a bi-Maxwellian (T_x, T, T): the exact moment flow
+/// (NTC; RK4) or its forward-Euler map (Nanbu–Babovsky: each particle collides with probability dt).
+double component4(double Tx, double T, const std::string& scheme, int steps, double dt) {
+    std::array<double, 9> m = {Tx, T, T, 3 * Tx * Tx, 3 * T * T, 3 * T * T, Tx * T, Tx * T, T * T};
+    auto axpy = [](std::array<double, 9> x, double s, const std::array<double, 9>& y) {
+        for (int i = 0; i < 9; ++i)
+            x[i] += s * y[i];
+        return x;
+    };
+    if (scheme == "ntc") {
+        const int sub = 200 * steps;
+        const double h = steps * dt / sub;
+        for (int i = 0; i < sub; ++i) {
+            const auto k1 = moment_rhs(m), k2 = moment_rhs(axpy(m, h / 2, k1)), k3 = moment_rhs(axpy(m, h / 2, k2)),
+                       k4 = moment_rhs(axpy(m, h, k3));
+            for (int j = 0; j < 9; ++j)
+                m[j] += h / 6 * (k1[j] + 2 * k2[j] + 2 * k3[j] + k4[j]);
+        }
+    } else {
+        for (int i = 0; i < steps; ++i)
+            m = axpy(m, dt, moment_rhs(m));
+    }
+    return m[3] + m[4] + m[5];
+}
+
+} // namespace
+
+// Anisotropic initial temperatures, J = <sum_k v_k^4>: dJ/dT_x and dJ/dT (y, z) from the closed
+// moment equations of Maxwell molecules (differentiated by central differences of the exact flow).
+TEST(DsmcAdjoint, AnisotropicFourthMomentGradientsMatchMomentEquations) {
+    const auto self = comm::Communicator::self();
+    const double dt = 0.25, Tx = 2.0, T = 1.0, h = 1e-5;
+    const int steps = 8;
+    for (const std::string scheme : {"ntc", "nanbu_babovsky"}) {
+        dsmc::Options o;
+        o.scheme = scheme;
+        o.init = "bimaxwellian";
+        o.temperature = "1";
+        o.temperature_x = "2";
+        o.particles = 20000;
+        const auto p = dsmc::validate(o, dt);
+        const auto a = adjoint(p, "component4", "temperature_x,temperature", 6);
+        const auto r = dsmc::run_adjoint(self, p, a, 17, steps, dt);
+        const double J = component4(Tx, T, scheme, steps, dt);
+        const double dx = (component4(Tx + h, T, scheme, steps, dt) - component4(Tx - h, T, scheme, steps, dt)) / (2 * h);
+        const double dp = (component4(Tx, T + h, scheme, steps, dt) - component4(Tx, T - h, scheme, steps, dt)) / (2 * h);
+        EXPECT_NEAR(r.J, J, 3 * r.J_se) << scheme;
+        EXPECT_NEAR(r.gradient[0], dx, 3 * r.gradient_se[0]) << scheme;
+        EXPECT_NEAR(r.gradient[1], dp, 3 * r.gradient_se[1]) << scheme;
+        EXPECT_LT(r.gradient_se[0], 0.02 * dx);
+        std::printf("%s: J %.4f (exact %.4f), dJ/dTx %.4f +- %.4f (exact %.4f), dJ/dT %.4f +- %.4f (exact %.4f)\n",
+                    scheme.c_str(), r.J, J, r.gradient[0], r.gradient_se[0], dx, r.gradient[1], r.gradient_se[1], dp);
+    }
+}
