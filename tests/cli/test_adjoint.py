@@ -70,6 +70,8 @@ def test_gradient_printed_stored_and_exact(tmp_path, scheme, ranks):
     ("--adjoint.objective=pressure", "adjoint.objective"),
     ("--adjoint.parameters=temperature_y", "adjoint.parameters"),
     ("--dsmc.kernel=hard_sphere --adjoint.replicas=1", "adjoint.replicas"),
+    ("--adjoint.parameters=omega", "adjoint.parameters"),           # maxwell kernel
+    ("--adjoint.parameters=collision_rate", "adjoint.parameters"),  # ntc
 ])
 def test_bad_adjoint_keys_one_line(tmp_path, override, key):
     out = tmp_path / "adj.h5"
@@ -80,3 +82,23 @@ def test_bad_adjoint_keys_one_line(tmp_path, override, key):
     lines = r.stderr.strip().splitlines()
     assert len(lines) == 1 and key in lines[0], r.stderr
     assert not out.exists()
+
+
+def test_kernel_parameter_gradient(tmp_path):
+    """adjoint.parameters = omega, d_ref (VHS, NTC): the score-term gradients are stored with their
+    standard errors; T_x relaxes more slowly for a larger omega (T_ref below the gas temperature)
+    and faster for a larger d_ref."""
+    out = tmp_path / "adj.h5"
+    deck = tmp_path / "deck.ini"
+    deck.write_text(DECK.format(out=out, scheme="ntc"))
+    r = run([deck, "--dsmc.kernel=vhs", "--dsmc.omega=0.7", "--dsmc.T_ref=0.25", "--dsmc.init=bimaxwellian",
+             "--dsmc.temperature=1", "--dsmc.temperature_x=2", "--dsmc.particles=200", "--run.steps=5",
+             "--run.dt=0.04", "--output.every=5", "--adjoint.objective=temperature_x",
+             "--adjoint.parameters=omega,d_ref", "--adjoint.replicas=1500"])
+    assert r.returncode == 0, r.stderr
+    assert "adjoint dJ/domega = " in r.stdout and "adjoint dJ/dd_ref = " in r.stdout
+    with h5py.File(out, "r") as f:
+        g, se = float(f.attrs["adjoint_gradient_omega"]), float(f.attrs["adjoint_gradient_omega_se"])
+        gd, sed = float(f.attrs["adjoint_gradient_d_ref"]), float(f.attrs["adjoint_gradient_d_ref_se"])
+    assert 0 < se < 0.2 and g > 2 * se
+    assert 0 < sed < 0.2 and gd < -2 * sed

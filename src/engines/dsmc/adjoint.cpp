@@ -7,6 +7,7 @@
 #include <set>
 #include <sstream>
 
+#include <boost/math/special_functions/digamma.hpp>
 #include <boost/program_options.hpp>
 
 #include <Kokkos_Core.hpp>
@@ -31,13 +32,17 @@ void describe(po::options_description& d, AdjointOptions& o) {
                     "energy m|v|^2/2 per particle of species s, by name or index). Written as root attributes "
                     "adjoint_objective, adjoint_gradient_<parameter> and adjoint_gradient_<parameter>_se of the output")(
         "adjoint.parameters", po::value(&o.parameters)->default_value(o.parameters),
-        "comma list of initial-state parameters: temperature (every species' dsmc.temperature, thermal velocities "
+        "comma list of parameters. Initial state: temperature (every species' dsmc.temperature, thermal velocities "
         "scale as sqrt(T); for bimaxwellian species the y, z temperature) | temperature_x (bimaxwellian species) | "
-        "bkw_K0 (K of the BKW initial state, K0 = 1 - exp(-bkw_t0/6)) | bkw_t0. temperature_y, temperature_z: "
+        "bkw_K0 (K of the BKW initial state, K0 = 1 - exp(-bkw_t0/6)) | bkw_t0. Collision kernel: omega (vhs/vss: "
+        "every species' dsmc.omega together; ntc needs omega != 1) | d_ref (hard_sphere/vhs/vss: every species' "
+        "dsmc.d_ref together) | collision_rate (maxwell, scheme = nanbu_babovsky). Kernel parameters act through the "
+        "acceptance probabilities only (score term; NTC majorants held fixed). temperature_y, temperature_z: "
         "no init has them")(
         "adjoint.replicas", po::value(&o.replicas)->default_value(o.replicas),
         "independent forward + backward pairs (seeds run.seed, run.seed + 1, ...) for the standard errors, >= 1; "
-        ">= 2 for hard_sphere/vhs kernels (the score term's baseline is the other replicas' mean J)");
+        ">= 2 for hard_sphere/vhs kernels and kernel parameters (the score term's baseline is the other replicas' "
+        "mean J)");
 }
 
 namespace {
@@ -116,9 +121,25 @@ AdjointParams validate(const AdjointOptions& o, const Params& p) {
             if (!any_init(p, Init::Bkw))
                 throw OptionError("adjoint.parameters", o.parameters, item + " needs dsmc.init = bkw for some species");
             a.parameters.push_back(item == "bkw_K0" ? Parameter::BkwK0 : Parameter::BkwT0);
+        } else if (item == "omega") {
+            if (p.kernel != Kernel::Vhs && p.kernel != Kernel::Vss)
+                throw OptionError("adjoint.parameters", o.parameters, "omega needs dsmc.kernel = vhs or vss");
+            a.parameters.push_back(Parameter::Omega);
+        } else if (item == "d_ref") {
+            if (p.kernel == Kernel::Maxwell)
+                throw OptionError("adjoint.parameters", o.parameters,
+                                  "d_ref needs dsmc.kernel = hard_sphere, vhs or vss (maxwell: collision_rate)");
+            a.parameters.push_back(Parameter::DRef);
+        } else if (item == "collision_rate") {
+            if (p.kernel != Kernel::Maxwell || p.scheme != Scheme::NanbuBabovsky)
+                throw OptionError("adjoint.parameters", o.parameters,
+                                  "collision_rate needs dsmc.kernel = maxwell with scheme = nanbu_babovsky (NTC "
+                                  "accepts every Maxwell candidate: the rate sets the discrete number of candidates)");
+            a.parameters.push_back(Parameter::CollisionRate);
         } else {
             throw OptionError("adjoint.parameters", o.parameters,
-                              "unknown parameter '" + item + "' (temperature, temperature_x, bkw_K0, bkw_t0)");
+                              "unknown parameter '" + item +
+                                  "' (temperature, temperature_x, bkw_K0, bkw_t0, omega, d_ref, collision_rate)");
         }
         a.names.push_back(item);
     }
@@ -139,12 +160,18 @@ AdjointParams validate(const AdjointOptions& o, const Params& p) {
                 constant = constant && 0.5 * (p.omega[static_cast<std::size_t>(s)] + p.omega[static_cast<std::size_t>(r)]) == 1.0;
     }
     a.score = !constant;
+    a.kernel = std::any_of(a.parameters.begin(), a.parameters.end(), is_kernel_parameter);
+    if (a.kernel && constant && p.scheme == Scheme::Ntc)
+        throw OptionError("adjoint.parameters", o.parameters,
+                          "kernel parameters with scheme = ntc need a velocity-dependent kernel (omega != 1): with a "
+                          "constant sigma_T g every candidate is accepted with probability 1, which is not "
+                          "differentiable in the kernel's parameters at a fixed majorant");
     a.replicas = o.replicas;
-    if (o.replicas < 1 || (a.score && o.replicas < 2))
+    if (o.replicas < 1 || ((a.score || a.kernel) && o.replicas < 2))
         throw OptionError("adjoint.replicas", std::to_string(o.replicas),
-                          a.score ? "must be >= 2 with a velocity-dependent kernel (the score term's baseline is the "
-                                    "other replicas' mean J)"
-                                  : "must be >= 1");
+                          a.score || a.kernel ? "must be >= 2 with a velocity-dependent kernel or a kernel parameter "
+                                                "(the score term's baseline is the other replicas' mean J)"
+                                              : "must be >= 1");
     return a;
 }
 
@@ -213,6 +240,40 @@ VectorView initial_tangent(const Params& p, const ParticleSet& ps, Parameter whi
                 dv(i, k) = d[k];
         });
     return dv;
+}
+
+/// d ln(sigma_T g)/d theta of the kernel parameters in `a` (in their order), per species pair, with the
+/// pair constants of make_stepper (Bird 1994, ch. 4: d_ref and omega of a pair are the means of the
+/// two species' values, m_r the reduced mass). `slot[q]`: the KernelTangent entry of parameter q, -1
+/// for initial-state parameters.
+KernelTangent kernel_tangent(const Params& p, const AdjointParams& a, std::vector<int>& slot) {
+    KernelTangent kt;
+    slot.assign(a.parameters.size(), -1);
+    for (std::size_t q = 0; q < a.parameters.size(); ++q) {
+        const Parameter which = a.parameters[q];
+        if (!is_kernel_parameter(which))
+            continue;
+        KINFLOW_REQUIRE(kt.n < kMaxKernelParameters,
+                        "adjoint: more than " << kMaxKernelParameters << " kernel parameters");
+        const int k = kt.n++;
+        slot[q] = k;
+        for (int s = 0; s < p.n_species; ++s)
+            for (int r = 0; r < p.n_species; ++r) {
+                const auto S = static_cast<std::size_t>(s), R = static_cast<std::size_t>(r);
+                const double d = 0.5 * (p.d_ref[S] + p.d_ref[R]);
+                const double w = 0.5 * (p.omega[S] + p.omega[R]);
+                const double mr = p.mass[S] * p.mass[R] / (p.mass[S] + p.mass[R]);
+                if (which == Parameter::Omega) { // c = pi d^2 (2 k T_ref/m_r)^(omega - 1/2) / Gamma(5/2 - omega)
+                    kt.a[k].set(s, r, std::log(2.0 * p.k_boltzmann * p.T_ref / mr) + boost::math::digamma(2.5 - w));
+                    kt.b[k].set(s, r, -1.0); // (g^2)^(1 - omega)
+                } else if (which == Parameter::DRef) {
+                    kt.a[k].set(s, r, 2.0 / d);
+                } else { // collision_rate: sigma_T g = nu/n
+                    kt.a[k].set(s, r, 1.0 / p.collision_rate);
+                }
+            }
+    }
+    return kt;
 }
 
 struct Masses {
@@ -369,17 +430,24 @@ double seconds_since(std::chrono::steady_clock::time_point t0) {
 } // namespace
 
 ReplicaResult adjoint_replica(const comm::Communicator& comm, const Params& p, const AdjointParams& a,
-                              std::uint64_t seed, std::int64_t replica, std::int64_t steps, double dt) {
+                              std::uint64_t seed, std::int64_t replica, std::int64_t steps, double dt,
+                              const std::vector<double>& majorants) {
     ReplicaResult out;
     DsmcEngine engine(comm, p, seed + static_cast<std::uint64_t>(replica));
     ParticleSet ps;
     comm.barrier();
     auto t0 = std::chrono::steady_clock::now();
     engine.init(ps);
+    if (!majorants.empty())
+        engine.set_majorants(majorants);
+    out.majorants = engine.majorants();
     const Params& ep = engine.params(); // species counts resolved
-    std::vector<VectorView> tangent;
+    std::vector<VectorView> tangent; // empty for kernel parameters (dv(0)/dtheta = 0)
     for (Parameter q : a.parameters)
-        tangent.push_back(initial_tangent(ep, ps, q));
+        tangent.push_back(is_kernel_parameter(q) ? VectorView() : initial_tangent(ep, ps, q));
+    std::vector<int> slot;
+    const KernelTangent kt = kernel_tangent(ep, a, slot);
+    KernelScore kscore;
     const IdView init_id = copy_of(ps.id);
 
     // forward, recording every step's starting velocities and layout
@@ -417,14 +485,21 @@ ReplicaResult adjoint_replica(const comm::Communicator& comm, const Params& p, c
         at.id = f.id;
         at.species = f.species;
         engine.set_majorants(f.majorants);
-        engine.collide_adjoint(at, n, dt, gamma, beta);
+        const KernelScore k = engine.collide_adjoint(at, n, dt, gamma, beta, kt);
+        for (int q = 0; q < kt.n; ++q)
+            kscore.v[q] += k.v[q];
         if (f.moved)
             relayout(comm, ps.n_global, f.id, n > 0 ? tape[static_cast<std::size_t>(n - 1)].id : init_id, gamma, beta);
         f.velocity = VectorView(); // release the tape as it is consumed
     }
-    for (const auto& t : tangent) {
-        out.pathwise.push_back(dot(comm, gamma, t));
-        out.score.push_back(a.score ? dot(comm, beta, t) : 0.0);
+    for (std::size_t q = 0; q < tangent.size(); ++q) {
+        if (slot[q] >= 0) { // kernel parameter: no pathwise term; the decisions' score, over all ranks
+            out.pathwise.push_back(0.0);
+            out.score.push_back(comm.sum(kscore.v[slot[q]]));
+            continue;
+        }
+        out.pathwise.push_back(dot(comm, gamma, tangent[q]));
+        out.score.push_back(a.score ? dot(comm, beta, tangent[q]) : 0.0);
     }
     Kokkos::fence();
     comm.barrier();
@@ -477,7 +552,7 @@ AdjointResult run_adjoint(const comm::Communicator& comm, const Params& p, const
         tf += r.back().forward_seconds;
         tb += r.back().backward_seconds;
     }
-    auto out = combine(r, a.score);
+    auto out = combine(r, a.score || a.kernel);
     const double ps = static_cast<double>(p.particles) * static_cast<double>(steps) * static_cast<double>(a.replicas);
     out.forward_rate = tf > 0.0 ? ps / tf : 0.0;
     out.backward_rate = tb > 0.0 ? ps / tb : 0.0;

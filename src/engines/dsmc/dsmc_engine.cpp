@@ -308,9 +308,9 @@ void DsmcEngine::collide(ParticleSet& p, std::int64_t step, double dt) {
     _attempts += c.attempts;
 }
 
-void DsmcEngine::collide_adjoint(const ParticleSet& p, std::int64_t step, double dt, const VectorView& gamma,
-                                 const VectorView& beta) {
-    _stepper->adjoint(p, step, dt, gamma, beta);
+KernelScore DsmcEngine::collide_adjoint(const ParticleSet& p, std::int64_t step, double dt, const VectorView& gamma,
+                                        const VectorView& beta, const KernelTangent& kernel) {
+    return _stepper->adjoint(p, step, dt, gamma, beta, kernel);
 }
 
 std::vector<double> DsmcEngine::majorants() const {

@@ -279,8 +279,10 @@ template <class CS, class Scat> class NanbuBabovsky final : public StepperBase {
     /// Caflisch, Silantyev & Yang 2021). For a velocity-dependent kernel the decision "u < P" with
     /// P = n sigma_T(g) g dt adds the score d ln p/dv of its probability p = P (accepted) or 1 - P
     /// (rejected) to beta (Yang, Silantyev & Caflisch 2023): d ln P/dv1 = 2 (d ln sigma_T g/d g^2) g.
-    void adjoint(const ParticleSet& p, std::int64_t step, double dt, const VectorView& gamma,
-                 const VectorView& beta) override {
+    /// The same decision's explicit derivative by a kernel parameter, d ln P/d theta = d ln(sigma_T g)/d theta
+    /// (KernelTangent) times 1 or -P/(1 - P), is summed into the returned kernel-parameter score.
+    KernelScore adjoint(const ParticleSet& p, std::int64_t step, double dt, const VectorView& gamma,
+                        const VectorView& beta, const KernelTangent& kernel) override {
         const auto n_step = static_cast<std::uint64_t>(step);
         const std::size_t npairs = p.size() / 2;
         const auto order = random_permutation(p, _pairing, n_step);
@@ -292,9 +294,11 @@ template <class CS, class Scat> class NanbuBabovsky final : public StepperBase {
         auto vel = p.velocity;
         auto id = p.id;
         auto sp = p.species;
-        Kokkos::parallel_for(
+        const KernelTangent kt = kernel;
+        KernelScore out;
+        Kokkos::parallel_reduce(
             "kinflow::dsmc::nanbu_babovsky_adjoint", Kokkos::RangePolicy<ExecSpace>(0, npairs),
-            KOKKOS_LAMBDA(const std::size_t k) {
+            KOKKOS_LAMBDA(const std::size_t k, double& k0, double& k1) {
                 const std::size_t a = order(2 * k), b = order(2 * k + 1);
                 const int s = sp(a), r = sp(b);
                 const double g[3] = {vel(a, 0) - vel(b, 0), vel(a, 1) - vel(b, 1), vel(a, 2) - vel(b, 2)};
@@ -320,13 +324,21 @@ template <class CS, class Scat> class NanbuBabovsky final : public StepperBase {
                         bb[q] -= c * g[q];
                     }
                 }
+                if (kt.n > 0) { // P >= 1: certain, no score
+                    const double w = P >= 1.0 ? 0.0 : (accepted ? 1.0 : -P / (1.0 - P));
+                    k0 += w * kt(0, s, r, g2);
+                    if (kt.n > 1)
+                        k1 += w * kt(1, s, r, g2);
+                }
                 for (int q = 0; q < 3; ++q) {
                     gamma(a, q) = ga[q];
                     gamma(b, q) = gb[q];
                     beta(a, q) = ba[q];
                     beta(b, q) = bb[q];
                 }
-            });
+            },
+            Kokkos::Sum<double>(out.v[0]), Kokkos::Sum<double>(out.v[1]));
+        return out;
     }
 
   private:
@@ -493,9 +505,14 @@ template <class CS, class Scat> class Ntc final : public StepperBase {
     /// velocity-dependent kernel every decision "a3 (sigma_T g)_max < sigma_T g" adds the score of
     /// its probability p = P (accepted) or 1 - P (rejected), P = min(1, sigma_T g/(sigma_T g)_max),
     /// to beta (Yang, Silantyev & Caflisch 2023). The majorant is treated as a constant: the
-    /// scheme's law does not depend on it while it bounds sigma_T g.
-    void adjoint(const ParticleSet& p, std::int64_t step, double dt, const VectorView& gamma,
-                 const VectorView& beta) override {
+    /// scheme's law does not depend on it while it bounds sigma_T g. The kernel-parameter score
+    /// (returned) sums d ln p/d theta of every decision at fixed velocities: d ln(sigma_T g)/d theta
+    /// (KernelTangent) for an accepted candidate, -P/(1 - P) times it for a rejected one. The majorant
+    /// is held fixed here too: it sets the number of candidates, a discrete quantity, and moving it
+    /// with theta would change E[J] only through the scheme's O(dt) error (the expected collision
+    /// count W <P> does not depend on it).
+    KernelScore adjoint(const ParticleSet& p, std::int64_t step, double dt, const VectorView& gamma,
+                        const VectorView& beta, const KernelTangent& kernel) override {
         const auto n_step = static_cast<std::uint64_t>(step);
         const std::size_t n = p.size();
         const int S = _ns;
@@ -542,8 +559,11 @@ template <class CS, class Scat> class Ntc final : public StepperBase {
         const CS cs = _cs;
         const Scat scat = _scat;
         const SpeciesMass sm = _mass;
-        Kokkos::parallel_for(
-            "kinflow::dsmc::ntc_adjoint", Kokkos::RangePolicy<ExecSpace>(0, G), KOKKOS_LAMBDA(const std::size_t g) {
+        const KernelTangent kt = kernel;
+        KernelScore out;
+        Kokkos::parallel_reduce(
+            "kinflow::dsmc::ntc_adjoint", Kokkos::RangePolicy<ExecSpace>(0, G),
+            KOKKOS_LAMBDA(const std::size_t g, double& k0, double& k1) {
                 const std::size_t C = first(g + 1) - first(g), r0 = first(g);
                 if (C == 0)
                     return;
@@ -599,15 +619,19 @@ template <class CS, class Scat> class Ntc final : public StepperBase {
                         collide_pair_adjoint(sm.m[s], sm.m[r], gv, gm, e, ga, gb);
                         collide_pair_adjoint(sm.m[s], sm.m[r], gv, gm, e, ba, bb);
                     }
-                    if (CS::kVelocityDependent) {
+                    if (CS::kVelocityDependent || kt.n > 0) {
                         const double P = maj.v[t] > 0.0 ? sgv / maj.v[t] : 1.0;
                         // P >= 1: accepted with certainty, no score (d ln 1 = 0)
                         const double w = P >= 1.0 ? 0.0 : (accepted ? 1.0 : -P / (1.0 - P));
-                        const double c = 2.0 * w * cs.dlog(s, r, g2);
+                        const double c = CS::kVelocityDependent ? 2.0 * w * cs.dlog(s, r, g2) : 0.0;
                         for (int q = 0; q < 3; ++q) {
                             ba[q] += c * gv[q];
                             bb[q] -= c * gv[q];
                         }
+                        if (kt.n > 0)
+                            k0 += w * kt(0, s, r, g2);
+                        if (kt.n > 1)
+                            k1 += w * kt(1, s, r, g2);
                     }
                     for (int q = 0; q < 3; ++q) {
                         sg(pa, q) = ga[q];
@@ -616,9 +640,11 @@ template <class CS, class Scat> class Ntc final : public StepperBase {
                         sb(pb, q) = bb[q];
                     }
                 }
-            });
+            },
+            Kokkos::Sum<double>(out.v[0]), Kokkos::Sum<double>(out.v[1]));
         scatter_rows(sg, order, gamma);
         scatter_rows(sb, order, beta);
+        return out;
     }
 
   private:

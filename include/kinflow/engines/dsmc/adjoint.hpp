@@ -21,6 +21,14 @@
 // (Figurnov, Mohamed & Mnih, NeurIPS 2018): with x = |c|/sqrt(K) (c = thermal velocity at unit
 // temperature), the speed CDF F_K(x) = A F_3(x) + (1 - A) F_5(x) (chi_3, chi_5; A = (5K-3)/(2K))
 // gives dc/dK = c/(2K) [1 - 2/((5K - 3) + (1 - K) x^2)].
+//
+// Collision-kernel parameters (omega, d_ref of hard_sphere/vhs; collision_rate of Maxwell molecules
+// under Nanbu–Babovsky) leave the initial state and the collision rule alone and act only through
+// the acceptance probabilities P = n sigma_T g dt (Nanbu–Babovsky) or sigma_T g/(sigma_T g)_max
+// (NTC): dJ/dtheta = E[(J - b) dL/dtheta] with dL/dtheta the explicit derivative of the decisions'
+// log-probabilities at fixed velocities (Yang, Silantyev & Caflisch 2023; KernelTangent in
+// collision.hpp). The NTC majorants are held fixed (they set the discrete number of candidates; the
+// expected collision count does not depend on them): a finite-difference check holds them fixed too.
 #include <cstdint>
 #include <string>
 #include <vector>
@@ -39,7 +47,11 @@ struct AdjointOptions {
 };
 
 enum class Objective { Moment, Component4, TemperatureX, EnergySpecies };
-enum class Parameter { Temperature, TemperatureX, BkwK0, BkwT0 };
+enum class Parameter { Temperature, TemperatureX, BkwK0, BkwT0, Omega, DRef, CollisionRate };
+/// Whether `q` is a collision-kernel parameter (score term only, no initial tangent).
+inline bool is_kernel_parameter(Parameter q) {
+    return q == Parameter::Omega || q == Parameter::DRef || q == Parameter::CollisionRate;
+}
 
 /// AdjointOptions checked against the [dsmc] parameters.
 struct AdjointParams {
@@ -49,7 +61,8 @@ struct AdjointParams {
     std::vector<Parameter> parameters;
     std::vector<std::string> names; ///< parameter names as in the deck
     std::int64_t replicas = 8;
-    bool score = false; ///< velocity-dependent acceptance: the score term (needs replicas >= 2)
+    bool score = false;  ///< velocity-dependent acceptance: the score term (needs replicas >= 2)
+    bool kernel = false; ///< a collision-kernel parameter is listed: its score term (needs replicas >= 2)
 };
 
 void describe(boost::program_options::options_description& d, AdjointOptions& o);
@@ -61,12 +74,16 @@ AdjointParams validate(const AdjointOptions& o, const Params& p);
 struct ReplicaResult {
     double J = 0.0;
     std::vector<double> pathwise; ///< per parameter: sum_i gamma_i(0) . dv_i(0)/dtheta
-    std::vector<double> score;    ///< per parameter: sum_i beta_i(0) . dv_i(0)/dtheta
+    std::vector<double> score;    ///< per parameter: sum_i beta_i(0) . dv_i(0)/dtheta; kernel parameters: dL/dtheta
+    std::vector<double> majorants; ///< NTC majorants after init (empty entries 0 for Nanbu–Babovsky)
     double forward_seconds = 0.0, backward_seconds = 0.0;
 };
-/// Run replica `replica` (seed + replica) over `steps` steps of `dt` (collective).
+/// Run replica `replica` (seed + replica) over `steps` steps of `dt` (collective). A non-empty
+/// `majorants` replaces the NTC majorants after init (a finite difference in a kernel parameter
+/// holds them fixed, as the adjoint does).
 ReplicaResult adjoint_replica(const comm::Communicator& comm, const Params& p, const AdjointParams& a,
-                              std::uint64_t seed, std::int64_t replica, std::int64_t steps, double dt);
+                              std::uint64_t seed, std::int64_t replica, std::int64_t steps, double dt,
+                              const std::vector<double>& majorants = {});
 
 struct AdjointResult {
     double J = 0.0, J_se = 0.0;

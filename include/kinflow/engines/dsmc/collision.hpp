@@ -52,6 +52,28 @@ struct VhsSigmaG {
     KOKKOS_INLINE_FUNCTION double dlog(int s, int r, double g2) const { return g2 > 0.0 ? exponent(s, r) / g2 : 0.0; }
 };
 
+/// Most collision-kernel parameters one adjoint run differentiates by (adjoint.parameters omega,
+/// d_ref, collision_rate: at most two apply to one kernel).
+inline constexpr int kMaxKernelParameters = 2;
+/// d ln(sigma_T g)/d theta_q for the collision-kernel parameters of the adjoint. Every kernel above
+/// is sigma_T g = c (g^2)^(1 - omega), so the derivative is a_q(s, r) + b_q(s, r) ln g^2: omega (all
+/// species together) a = ln(2 k T_ref/m_r) + psi(5/2 - omega), b = -1 (from the VHS constant c;
+/// psi = digamma); d_ref a = 2/d_ref of the pair, b = 0; collision_rate (Maxwell) a = 1/nu, b = 0.
+/// The score of an acceptance decision of probability P(theta) is d ln P/d theta = this (accepted)
+/// or -P/(1 - P) times it (rejected); Yang, Silantyev & Caflisch, J. Comput. Phys. 488, 112247 (2023).
+struct KernelTangent {
+    int n = 0; ///< kernel parameters in use (0: none)
+    PairTable a[kMaxKernelParameters], b[kMaxKernelParameters];
+    KOKKOS_INLINE_FUNCTION double operator()(int q, int s, int r, double g2) const {
+        const double bq = b[q](s, r);
+        return a[q](s, r) + (bq != 0.0 && g2 > 0.0 ? bq * math::log(g2) : 0.0);
+    }
+};
+/// One step's explicit d L/d theta_q on one rank (L: log-probability of its acceptance decisions).
+struct KernelScore {
+    double v[kMaxKernelParameters] = {};
+};
+
 // ---- scattering laws: the unit vector of the post-collision relative velocity ------------
 
 /// Isotropic scattering (Maxwell, hard sphere, VHS): g'/|g'| uniform on the sphere,

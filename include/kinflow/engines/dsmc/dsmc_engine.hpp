@@ -24,6 +24,7 @@
 #include "kinflow/core/diagnostics.hpp"
 #include "kinflow/core/engine_state.hpp"
 #include "kinflow/core/particle_set.hpp"
+#include "kinflow/engines/dsmc/collision.hpp"
 #include "kinflow/engines/dsmc/options.hpp"
 
 namespace kinflow::dsmc {
@@ -57,8 +58,10 @@ class StepperBase {
     /// the gradient of L = sum of the log-probabilities of the acceptance decisions, likewise plus
     /// the decisions' own gradients (the score-function term of Yang, Silantyev & Caflisch, JCP 488,
     /// 112247 (2023); zero for Maxwell molecules, whose acceptance does not depend on velocities).
-    virtual void adjoint(const ParticleSet& p, std::int64_t step, double dt, const VectorView& gamma,
-                         const VectorView& beta) = 0;
+    /// Returns, for the collision-kernel parameters of `kernel`, the explicit derivative of L at
+    /// fixed velocities (this rank's decisions): the kernel-parameter score of the same paper.
+    virtual KernelScore adjoint(const ParticleSet& p, std::int64_t step, double dt, const VectorView& gamma,
+                                const VectorView& beta, const KernelTangent& kernel) = 0;
 };
 std::unique_ptr<StepperBase> make_stepper(const comm::Communicator& comm, const Params& params, std::uint64_t seed);
 /// Index of the unordered species pair (s, r), s, r < n: 0 .. n(n+1)/2 - 1.
@@ -96,9 +99,10 @@ class DsmcEngine {
     bool redistribute(ParticleSet& p, std::int64_t step) const;
     void collide(ParticleSet& p, std::int64_t step, double dt);
     /// Adjoint of collide() at step `step` from the velocities `p` held before it (see
-    /// detail::StepperBase::adjoint); `gamma`, `beta` are [p.size(), 3] in p's order.
-    void collide_adjoint(const ParticleSet& p, std::int64_t step, double dt, const VectorView& gamma,
-                         const VectorView& beta);
+    /// detail::StepperBase::adjoint); `gamma`, `beta` are [p.size(), 3] in p's order. Returns this
+    /// rank's kernel-parameter score of the step (zero when kernel.n = 0).
+    KernelScore collide_adjoint(const ParticleSet& p, std::int64_t step, double dt, const VectorView& gamma,
+                                const VectorView& beta, const KernelTangent& kernel = KernelTangent{});
     /// NTC majorants by species pair (empty entries 0 for Nanbu–Babovsky); set_majorants restores them.
     std::vector<double> majorants() const;
     void set_majorants(const std::vector<double>& m);
