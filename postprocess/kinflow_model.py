@@ -7,9 +7,11 @@ docs/model_h5.md).  This module reads it and evaluates the network as kinflow-sa
 
     import kinflow_model
     m = kinflow_model.load("out/model.h5")
-    v = m.velocity(x, t, cond)    # fm, otfm, tfm; dsm: its probability-flow ODE field
+    v = m.velocity(x, t, cond)    # fm, otfm, tfm; dsm: its probability-flow ODE field; meanflow: u(x, t, t)
     s = m.score(x, t, cond)       # dsm
     y = m.map(x0, cond)           # w2map
+    u = m.average_velocity(x, s, t, cond)   # meanflow: u(x, s, t), the average velocity over [s, t]
+    y = m.jumps(x0, nfe, cond)    # meanflow: kinflow-sample's nfe jumps from source samples x0
     out = m.evaluate(x, t, cond)  # whichever of the three the objective has (map or velocity)
 
 Units.  ``x`` and the results are physical (the data's coordinates, [n, dim]); ``cond`` holds the
@@ -25,7 +27,11 @@ The physical quantities are, with v_hat the network output:
   velocity = std * beta(t) / 2 * (x_hat - eps / sigma_t), the probability-flow ODE field that
   kinflow-sample integrates (VP schedule: beta(t) = beta_min + (1 - t)(beta_max - beta_min));
 * w2map: map(x0) = mean + std * f(x0_hat), x0 a source sample as kinflow-sample draws it (see
-  ``source_to_model``).
+  ``source_to_model``);
+* meanflow: the network u_hat(x_hat, s, t - s) (inputs: the time s of x and the gap t - s) is the
+  average velocity over [s, t] (Geng et al. 2025): average_velocity(x, s, t) = std * u_hat;
+  velocity(x, t) = std * u_hat(x_hat, t, 0), the instantaneous velocity; kinflow-sample takes nfe
+  jumps x_hat <- x_hat + (t' - t) u_hat(x_hat, t, t' - t) on a uniform grid of [0, 1] (``jumps``).
 
 kinflow-sample draws the source x0 (gaussian / uniform noise: already in model coordinates; a
 snapshot source: physical positions, normalised by the source snapshot's mean and std), carries
@@ -61,7 +67,7 @@ except ImportError:  # pragma: no cover - depends on the installation
     _erf = np.vectorize(math.erf, otypes=[np.float64])
 
 SCHEMA_VERSION = 1
-OBJECTIVES = ("fm", "otfm", "dsm", "w2map", "tfm")
+OBJECTIVES = ("fm", "otfm", "dsm", "w2map", "tfm", "meanflow")
 ACTIVATIONS = ("silu", "gelu", "tanh")
 
 
@@ -134,6 +140,8 @@ class Model:
         self.hidden = int(a["hidden"])
         self.layers = int(a["layers"])
         self.time_features = int(a["time_features"])
+        # meanflow: 2 (s and the gap t - s, each with time_features features); absent before it: 1
+        self.time_inputs = int(a["time_inputs"]) if "time_inputs" in a else 1
         self.film_width = int(a["film_width"])
         names = _text(a["conditions"])
         self.conditions = names.split(",") if names else []
@@ -171,7 +179,7 @@ class Model:
                 raise ValueError(f"network/{name} has shapes {w.shape}, {b.shape}, expected ({n_out}, {n_in}), ({n_out},)")
             return w.astype(np.float64), b.astype(np.float64)
 
-        embed_width = self.time_features + self.cond_dim
+        embed_width = self.time_inputs * self.time_features + self.cond_dim
         widths = [self.dim if self.film else self.dim + embed_width] + [self.hidden] * self.layers + [self.dim]
         self.weights = [layer(f"linear{l}", widths[l], widths[l + 1]) for l in range(self.layers + 1)]
         if self.film:
@@ -215,21 +223,23 @@ class Model:
             c = (c - self.cond_mean) / self.cond_std
         return np.broadcast_to(_f32(c), (n, self.cond_dim))
 
-    def network(self, x_hat, t=0.0, cond_hat=None):
+    def network(self, x_hat, t=0.0, cond_hat=None, gap=0.0):
         """The raw network output [n, dim] for normalised rows x_hat [n, dim], network time t
-        (scalar or [n]; tfm: normalised time T; ignored by w2map) and normalised conditions
-        cond_hat ([cond_dim] or [n, cond_dim]), exactly the function LibTorch evaluates."""
+        (scalar or [n]; tfm: normalised time T; meanflow: the time s of x; ignored by w2map),
+        normalised conditions cond_hat ([cond_dim] or [n, cond_dim]) and, for meanflow, the gap
+        t - s (scalar or [n]; 0: the instantaneous velocity), exactly the function LibTorch evaluates."""
         x = _f32(self._rows(x_hat))
-        return self._forward(x, t, self._cond_rows(cond_hat, x.shape[0], normalised=True))
+        return self._forward(x, t, self._cond_rows(cond_hat, x.shape[0], normalised=True), gap)
 
-    def _forward(self, x, t, c):
+    def _forward(self, x, t, c, gap=0.0):
         n = x.shape[0]
-        extra = [c]
+        extra = []
         if self.time_features > 0:
             # float32(omega_k * float32(t)), then sin and cos (LibTorch: float32 mul, then sin/cos)
-            arg = (self._column(t, n, "t").astype(np.float32) * self.omega[None, :]).astype(np.float64)
-            extra = [np.sin(arg), np.cos(arg), c]
-        e = np.concatenate(extra, axis=1)
+            for tk, what in [(t, "t"), (gap, "gap")][:self.time_inputs]:
+                arg = (self._column(tk, n, what).astype(np.float32) * self.omega[None, :]).astype(np.float64)
+                extra += [np.sin(arg), np.cos(arg)]
+        e = np.concatenate(extra + [c], axis=1)
         act = self._act
         if self.film:
             we, be = self.embed
@@ -293,8 +303,9 @@ class Model:
 
     def velocity(self, x, t, cond=None):
         """dx/dt [n, dim] at physical rows x, time t (scalar or [n]), raw conditions cond:
-        the flow-matching velocity (fm, otfm, tfm with t physical) or dsm's probability-flow field."""
-        self._require("velocity", ("fm", "otfm", "tfm", "dsm"))
+        the flow-matching velocity (fm, otfm, tfm with t physical), dsm's probability-flow field or
+        meanflow's instantaneous velocity u(x, t, t)."""
+        self._require("velocity", ("fm", "otfm", "tfm", "dsm", "meanflow"))
         xh, c = self._physical(x, cond)
         n = xh.shape[0]
         if self.objective == "tfm":
@@ -306,6 +317,30 @@ class Model:
             beta, sigma = self._vp(tc)
             out = 0.5 * beta * xh - (0.5 * beta / sigma) * out  # beta (x + score) / 2, score = -eps / sigma
         return self.std * out
+
+    def average_velocity(self, x, s, t, cond=None):
+        """meanflow: the average velocity u(x, s, t) [n, dim] over [s, t] (physical units per unit
+        path time) at physical rows x lying at path time s; s and t scalars or [n], s <= t in [0, 1]."""
+        self._require("average_velocity", ("meanflow",))
+        xh, c = self._physical(x, cond)
+        n = xh.shape[0]
+        sc = self._column(s, n, "s")
+        return self.std * self._forward(xh, sc, c, self._column(t, n, "t") - sc)
+
+    def jumps(self, x0, nfe=1, cond=None):
+        """meanflow: the generated physical points [n, dim] of source samples x0 (see
+        source_to_model) after kinflow-sample's nfe jumps x_hat <- x_hat + (t' - t) u_hat(x_hat, t, t' - t)
+        on the uniform grid t_k = k / nfe (in float64 here; kinflow-sample steps in float32)."""
+        self._require("jumps", ("meanflow",))
+        nfe = int(nfe)
+        if nfe < 1:
+            raise ModelError(f"nfe must be >= 1, got {nfe}")
+        xh = self.source_to_model(x0).astype(np.float64)
+        c = self._cond_rows(cond, xh.shape[0], normalised=False)
+        for k in range(nfe):
+            s, t = k / nfe, (1.0 if k + 1 == nfe else (k + 1) / nfe)
+            xh = xh + (t - s) * self._forward(_f32(xh), s, c, t - s)
+        return self.denormalise(xh)
 
     def score(self, x, t, cond=None):
         """grad_x log p_t(x) [n, dim] of the VP-perturbed data law at physical rows x, path time
@@ -323,9 +358,10 @@ class Model:
         c = self._cond_rows(cond, xh.shape[0], normalised=False)
         return self.denormalise(self._forward(xh, 0.0, c))
 
-    def evaluate(self, x, t=None, cond=None, quantity=None):
-        """One entry for every objective: quantity = velocity | score | map | network | start
-        (default: map for w2map, else velocity). network takes normalised inputs (see network())."""
+    def evaluate(self, x, t=None, cond=None, quantity=None, s=None):
+        """One entry for every objective: quantity = velocity | score | map | network | start |
+        average_velocity (meanflow, from time s to t) (default: map for w2map, else velocity).
+        network takes normalised inputs (see network(); meanflow: t is s, and the gap 0)."""
         quantity = quantity or ("map" if self.objective == "w2map" else "velocity")
         if quantity == "map":
             return self.map(x, cond)
@@ -339,11 +375,17 @@ class Model:
             return self.velocity(x, t, cond)
         if quantity == "score":
             return self.score(x, t, cond)
-        raise ModelError(f"unknown quantity '{quantity}' (velocity | score | map | network | start)")
+        if quantity == "average_velocity":
+            if s is None:
+                raise ModelError("average_velocity needs a start time s")
+            return self.average_velocity(x, s, t, cond)
+        raise ModelError(f"unknown quantity '{quantity}' (velocity | score | map | network | start | average_velocity)")
 
     def describe(self):
         """A few lines: architecture, objective, conditions, normalisation."""
         arch = f"{self.layers} x {self.hidden} {self.activation}, {self.time_features} time features"
+        if self.time_inputs == 2:
+            arch += " each for s and t - s"
         if self.film:
             arch += f", film (width {self.film_width})"
         cond = ", ".join(self.conditions) if self.conditions else "none"
@@ -396,9 +438,10 @@ def main(argv=None):
     p.add_argument("model", help="MODEL.h5")
     p.add_argument("--points", help="input rows: FILE.npy [n, dim] or a kinflow HDF5 file (snapshot positions)")
     p.add_argument("--snapshot", type=int, default=-1, help="snapshot index of an HDF5 --points file (default -1: last)")
-    p.add_argument("--quantity", choices=["velocity", "score", "map", "network", "start"],
+    p.add_argument("--quantity", choices=["velocity", "score", "map", "network", "start", "average_velocity"],
                    help="what to evaluate (default: map for w2map, velocity otherwise)")
-    p.add_argument("--t", type=float, help="time: path time in [0, 1] (fm, otfm, dsm) or physical time (tfm)")
+    p.add_argument("--t", type=float, help="time: path time in [0, 1] (fm, otfm, dsm, meanflow) or physical time (tfm)")
+    p.add_argument("--s", type=float, help="meanflow, --quantity average_velocity: the start time s <= t of the average")
     p.add_argument("--cond", help="comma list of raw condition values, in the model's order")
     p.add_argument("--out", help="save the result as .npy (default: print the rows)")
     args = p.parse_args(argv)
@@ -408,7 +451,7 @@ def main(argv=None):
             print(m.describe())
             return 0
         x = read_points(args.points, args.snapshot)
-        y = m.evaluate(x, args.t, _numbers(args.cond), args.quantity)
+        y = m.evaluate(x, args.t, _numbers(args.cond), args.quantity, args.s)
         if args.out:
             np.save(args.out, y)
             print(f"kinflow_model.py: wrote {args.out} ({y.shape[0]} x {y.shape[1]})")

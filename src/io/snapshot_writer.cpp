@@ -111,6 +111,8 @@ void SnapshotWriter::write_root_attrs(const FileInfo& info) {
     write_attr(_file, "dim", static_cast<std::int32_t>(info.dim));
 }
 
+void SnapshotWriter::write_root_attr(const std::string& name, std::int64_t value) { write_attr(_file, name, value); }
+
 SnapshotWriter::~SnapshotWriter() {
     if (_done) return;
     // Abandoned (an exception is unwinding): close and remove the temporary file.

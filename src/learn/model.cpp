@@ -13,11 +13,12 @@
 
 namespace kinflow::learn {
 
-torch::Tensor time_frequencies(int time_features) {
+torch::Tensor time_frequencies(int time_features, double max_frequency) {
     const int half = time_features / 2;
     if (half == 0) return torch::empty({0});
-    if (half == 1) return torch::ones({1});
-    return torch::exp(torch::linspace(0.0, std::log(100.0), half, torch::kFloat64)).to(torch::kFloat32);
+    if (half == 1) return torch::full({1}, static_cast<float>(max_frequency / 100.0));
+    return torch::exp(torch::linspace(std::log(max_frequency / 100.0), std::log(max_frequency), half, torch::kFloat64))
+        .to(torch::kFloat32);
 }
 
 // ---- MLP ------------------------------------------------------------------------------------
@@ -63,15 +64,19 @@ MLPImpl::MLPImpl(const ModelSpec& spec) : _spec(spec) {
             off += n;
         }
     }
-    _omega = time_frequencies(spec.time_features);
+    _omega = time_frequencies(spec.time_features, spec.time_max_frequency);
 }
 
-torch::Tensor MLPImpl::features(const torch::Tensor& x, const torch::Tensor& t, const torch::Tensor& cond) const {
+torch::Tensor MLPImpl::features(const torch::Tensor& x, const torch::Tensor& t, const torch::Tensor& cond,
+                                const torch::Tensor& gap) const {
     std::vector<torch::Tensor> parts{x};
     if (_spec.time_features > 0) {
-        const auto a = t.reshape({-1, 1}) * _omega;
-        parts.push_back(torch::sin(a));
-        parts.push_back(torch::cos(a));
+        KINFLOW_REQUIRE(_spec.time_inputs == 1 || gap.defined(), "a model with two time inputs needs the gap");
+        for (int k = 0; k < _spec.time_inputs; ++k) {
+            const auto a = (k == 0 ? t : gap).reshape({-1, 1}) * _omega;
+            parts.push_back(torch::sin(a));
+            parts.push_back(torch::cos(a));
+        }
     }
     if (_spec.cond_dim > 0) parts.push_back(cond);
     return parts.size() == 1 ? x : torch::cat(parts, 1);
@@ -92,8 +97,9 @@ torch::Tensor MLPImpl::modulation(const torch::Tensor& e) {
     return _film->forward(apply_activation(_spec.activation, _embed->forward(e)));
 }
 
-torch::Tensor MLPImpl::forward(const torch::Tensor& x, const torch::Tensor& t, const torch::Tensor& cond) {
-    auto h = features(x, t, cond);
+torch::Tensor MLPImpl::forward(const torch::Tensor& x, const torch::Tensor& t, const torch::Tensor& cond,
+                               const torch::Tensor& gap) {
+    auto h = features(x, t, cond, gap);
     torch::Tensor gb;
     if (_spec.film) {
         gb = modulation(h.narrow(1, _spec.dim, _spec.embed_width()));
@@ -137,6 +143,11 @@ void MLPWorkspace::reserve_activations(std::int64_t rows) {
     _gy = torch::empty({cap, s.dim});
     _ga = torch::empty({cap, s.hidden});
     _gz = torch::empty({cap, s.hidden});
+    // tangents (forward_jvp, meanflow_step): allocated with the other buffers, small beside them
+    _din = torch::empty({cap, s.input_width()});
+    _dz = torch::empty({cap, s.hidden});
+    _da = torch::empty({cap, s.hidden});
+    _dy = torch::empty({cap, s.dim});
     _z.assign(static_cast<std::size_t>(s.layers), torch::Tensor());
     _a.assign(static_cast<std::size_t>(s.layers), torch::Tensor());
     for (int l = 0; l < s.layers; ++l) {
@@ -149,6 +160,9 @@ void MLPWorkspace::reserve_activations(std::int64_t rows) {
         for (torch::Tensor* t : {&_ze, &_e, &_ge, &_gze}) *t = torch::empty({cap, s.film_width});
         _gb = torch::empty({cap, 2 * s.layers * s.hidden});
         _ggb = torch::empty({cap, 2 * s.layers * s.hidden});
+        _dze = torch::empty({cap, s.film_width});
+        _de = torch::empty({cap, s.film_width});
+        _dgb = torch::empty({cap, 2 * s.layers * s.hidden});
     }
     _capacity = cap;
 }
@@ -159,22 +173,26 @@ torch::Tensor MLPWorkspace::input(std::int64_t rows) {
     return _in.narrow(0, 0, rows);
 }
 
-void MLPWorkspace::set_features(const torch::Tensor& x, const torch::Tensor& t, const torch::Tensor& cond) {
+void MLPWorkspace::set_features(const torch::Tensor& x, const torch::Tensor& t, const torch::Tensor& cond,
+                                const torch::Tensor& gap) {
     torch::NoGradGuard no_grad;
     const auto& s = _model->spec();
     const std::int64_t rows = x.size(0);
     auto in = input(rows);
     in.narrow(1, 0, s.dim).copy_(x);
     if (s.time_features > 0) {
+        KINFLOW_REQUIRE(s.time_inputs == 1 || gap.defined(), "a model with two time inputs needs the gap");
         const int half = s.time_features / 2;
         auto emb = _emb.narrow(0, 0, rows);
-        at::mul_out(emb, t.reshape({-1, 1}), _model->omega());
-        auto sin_cols = in.narrow(1, s.dim, half);
-        auto cos_cols = in.narrow(1, s.dim + half, half);
-        at::sin_out(sin_cols, emb);
-        at::cos_out(cos_cols, emb);
+        for (int k = 0; k < s.time_inputs; ++k) {
+            at::mul_out(emb, (k == 0 ? t : gap).reshape({-1, 1}), _model->omega());
+            auto sin_cols = in.narrow(1, s.dim + k * s.time_features, half);
+            auto cos_cols = in.narrow(1, s.dim + k * s.time_features + half, half);
+            at::sin_out(sin_cols, emb);
+            at::cos_out(cos_cols, emb);
+        }
     }
-    if (s.cond_dim > 0) in.narrow(1, s.dim + s.time_features, s.cond_dim).copy_(cond);
+    if (s.cond_dim > 0) in.narrow(1, s.dim + s.time_width(), s.cond_dim).copy_(cond);
 }
 
 void MLPWorkspace::activate(const torch::Tensor& z, torch::Tensor& a) {
@@ -278,6 +296,64 @@ void MLPWorkspace::backward_rows(std::int64_t first, std::int64_t n, const torch
     }
 }
 
+void MLPWorkspace::tangent_rows(std::int64_t first, std::int64_t n, const torch::Tensor& dx, double dt, double dgap) {
+    const auto& lin = _model->linears();
+    const auto& s = _model->spec();
+    const int L = s.layers, H = s.hidden, D = s.dim;
+    const auto in = _in.narrow(0, first, n);
+    // Tangent of the input row [x, sin(w t), cos(w t)(, sin(w g), cos(w g)), c]:
+    // [dx, w cos(w t) dt, -w sin(w t) dt(, w cos(w g) dg, -w sin(w g) dg), 0], from the stored sin and cos.
+    auto din = _din.narrow(0, 0, n);
+    din.narrow(1, 0, D).copy_(dx);
+    const int half = s.time_features / 2;
+    for (int k = 0; k < s.time_inputs && half > 0; ++k) {
+        const double d = k == 0 ? dt : dgap;
+        const int off = D + k * s.time_features;
+        auto dsin = din.narrow(1, off, half), dcos = din.narrow(1, off + half, half);
+        at::mul_out(dsin, in.narrow(1, off + half, half), _model->omega());
+        dsin.mul_(d);
+        at::mul_out(dcos, in.narrow(1, off, half), _model->omega());
+        dcos.mul_(-d);
+    }
+    if (s.cond_dim > 0) din.narrow(1, D + s.time_width(), s.cond_dim).zero_();
+    torch::Tensor dh = din;
+    torch::Tensor dgb;
+    if (s.film) { // the modulation's tangent: d[gamma, beta] = W_film act'(ze) (W_embed de_in)
+        auto dze = _dze.narrow(0, 0, n), de = _de.narrow(0, 0, n);
+        dgb = _dgb.narrow(0, 0, n);
+        at::mm_out(dze, din.narrow(1, D, s.embed_width()), _model->embed()->weight.t());
+        activate_backward(dze, _ze.narrow(0, 0, n), _e.narrow(0, 0, n), de);
+        at::mm_out(dgb, de, _model->film()->weight.t());
+        dh = din.narrow(1, 0, D);
+    }
+    auto dz = _dz.narrow(0, 0, n), da = _da.narrow(0, 0, n);
+    for (int l = 0; l < L; ++l) {
+        at::mm_out(dz, dh, lin[l]->weight.t()); // dz = dh W^T (the bias has no tangent)
+        const auto a = _a[l].narrow(0, 0, n);
+        if (s.film) { // m = z (1 + gamma) + beta: dm = dz (1 + gamma) + z dgamma + dbeta
+            const auto gb = _gb.narrow(0, 0, n);
+            dz.addcmul_(dz, gb.narrow(1, 2 * l * H, H));
+            dz.addcmul_(_z[l].narrow(0, 0, n), dgb.narrow(1, 2 * l * H, H));
+            dz.add_(dgb.narrow(1, (2 * l + 1) * H, H));
+            activate_backward(dz, _m[l].narrow(0, 0, n), a, da); // da = act'(m) dm (elementwise)
+        } else {
+            activate_backward(dz, _z[l].narrow(0, 0, n), a, da);
+        }
+        dh = da;
+    }
+    auto dy = _dy.narrow(0, 0, n);
+    at::mm_out(dy, dh, lin[L]->weight.t());
+}
+
+const torch::Tensor& MLPWorkspace::forward_jvp(const torch::Tensor& dx, double dt, double dgap) {
+    torch::NoGradGuard no_grad;
+    reserve_activations(_rows);
+    forward_rows(0, _rows);
+    tangent_rows(0, _rows, dx, dt, dgap);
+    _dy_rows = _dy.narrow(0, 0, _rows);
+    return _dy_rows;
+}
+
 const torch::Tensor& MLPWorkspace::forward() {
     torch::NoGradGuard no_grad;
     reserve_activations(_rows);
@@ -311,7 +387,39 @@ double MLPWorkspace::mse_step(const torch::Tensor& target, double scale, std::in
     return loss * scale;
 }
 
-void MLPWorkspace::evaluate(const torch::Tensor& x, double t, const torch::Tensor& cond_row, torch::Tensor& out) {
+double MLPWorkspace::meanflow_step(const torch::Tensor& v, const torch::Tensor& gap, double power, double scale,
+                                   std::int64_t chunk) {
+    torch::NoGradGuard no_grad;
+    double loss = 0.0;
+    chunk = std::max<std::int64_t>(1, std::min(chunk, _rows));
+    reserve_activations(chunk);
+    if (_rows == 0) {
+        _model->flat_gradients().zero_();
+        return 0.0;
+    }
+    for (std::int64_t first = 0; first < _rows; first += chunk) {
+        const std::int64_t n = std::min(chunk, _rows - first);
+        const auto vr = v.narrow(0, first, n);
+        forward_rows(first, n);
+        // du/ds along the trajectory: the tangent (v, 1, 0) on (x, s, t) is (v, 1, -1) on (x, s, t - s).
+        tangent_rows(first, n, vr, 1.0, -1.0);
+        // u - target with the stop-gradient target v + (t - s) du (Geng et al. 2025, eq. 10 in
+        // kinflow's direction: s the noisier time).
+        auto gy = _gy.narrow(0, 0, n);
+        at::sub_out(gy, _y_rows, vr);
+        gy.addcmul_(gap.narrow(0, first, n).reshape({-1, 1}), _dy.narrow(0, 0, n), -1.0);
+        const auto l = gy.pow(2).sum(1);
+        loss += l.sum().item<double>();
+        // Adaptive weight 1 / (sg(l) + c)^p, c = 1e-3 (Geng et al. 2025, sec. 4.3).
+        if (power > 0.0) gy.mul_(l.add(1e-3).pow_(-power).unsqueeze(1));
+        gy.mul_(2.0 * scale);
+        backward_rows(first, n, gy, first > 0);
+    }
+    return loss * scale;
+}
+
+void MLPWorkspace::evaluate(const torch::Tensor& x, double t, const torch::Tensor& cond_row, torch::Tensor& out,
+                            double gap) {
     torch::NoGradGuard no_grad;
     const auto& s = _model->spec();
     const auto& lin = _model->linears();
@@ -319,15 +427,18 @@ void MLPWorkspace::evaluate(const torch::Tensor& x, double t, const torch::Tenso
     reserve_activations(rows);
     // The time features and conditions are the same for every row: concat folds W0[:, dim:] e
     // into the first bias; film evaluates the embedding and modulation once.
-    const int extra = s.time_features + s.cond_dim;
+    const int extra = s.time_width() + s.cond_dim;
     torch::Tensor bias0 = lin[0]->bias;
     torch::Tensor gb;
     if (extra > 0) {
         auto& e = _extra;
         e.clear();
         // The same float arithmetic as set_features(): w_k t rounded to float, then sin/cos.
-        for (float w : _omega) e.push_back(std::sin(w * static_cast<float>(t)));
-        for (float w : _omega) e.push_back(std::cos(w * static_cast<float>(t)));
+        for (int k = 0; k < s.time_inputs; ++k) {
+            const float tk = static_cast<float>(k == 0 ? t : gap);
+            for (float w : _omega) e.push_back(std::sin(w * tk));
+            for (float w : _omega) e.push_back(std::cos(w * tk));
+        }
         auto c = s.cond_dim > 0 ? cond_row.contiguous() : torch::Tensor();
         for (int k = 0; k < s.cond_dim; ++k) e.push_back(c.data_ptr<float>()[k]);
         const auto erow = torch::from_blob(e.data(), {extra});
@@ -355,6 +466,86 @@ void MLPWorkspace::evaluate(const torch::Tensor& x, double t, const torch::Tenso
         h = a;
     }
     at::addmm_out(out, lin[s.layers]->bias, h, lin[s.layers]->weight.t());
+}
+
+// ---- JVP routes ----------------------------------------------------------------------------------
+
+const char* to_string(JvpRoute r) {
+    switch (r) {
+    case JvpRoute::Hand: return "hand";
+    case JvpRoute::ForwardAD: return "forward-ad";
+    case JvpRoute::DoubleBackward: return "double-backward";
+    case JvpRoute::CentralDifference: return "central-difference";
+    }
+    return "?";
+}
+
+OutputJvp output_jvp(MLP& model, const torch::Tensor& x, const torch::Tensor& t, const torch::Tensor& cond,
+                     const torch::Tensor& gap, const torch::Tensor& dx, double dt, double dgap, JvpRoute route) {
+    const bool two = model->spec().time_inputs == 2;
+    switch (route) {
+    case JvpRoute::Hand: {
+        MLPWorkspace ws(model);
+        ws.set_features(x, t, cond, gap);
+        const auto dy = ws.forward_jvp(dx, dt, dgap).clone();
+        return {ws.forward().clone(), dy};
+    }
+    case JvpRoute::ForwardAD: {
+        // LibTorch 1.13's forward mode: dual tensors (primal, tangent) at a level; every op of
+        // MLP::forward (linear, sin/cos, cat, the activations) has a forward derivative.
+        torch::NoGradGuard no_grad;
+        const auto level = torch::autograd::forward_ad::enter_dual_level();
+        OutputJvp r;
+        try {
+            const auto xd = at::_make_dual(x, dx, static_cast<std::int64_t>(level));
+            const auto td = at::_make_dual(t, torch::full_like(t, dt), static_cast<std::int64_t>(level));
+            const auto gd = two ? at::_make_dual(gap, torch::full_like(gap, dgap), static_cast<std::int64_t>(level))
+                                : torch::Tensor();
+            const auto y = model->forward(xd, td, cond, gd);
+            const auto [primal, tangent] = at::_unpack_dual(y, static_cast<std::int64_t>(level));
+            r = {primal.clone(), tangent.clone()};
+        } catch (...) {
+            torch::autograd::forward_ad::exit_dual_level(level);
+            throw;
+        }
+        torch::autograd::forward_ad::exit_dual_level(level);
+        return r;
+    }
+    case JvpRoute::DoubleBackward: {
+        // J v = d/dw (J^T w . v): one backward with create_graph, then one through it.
+        torch::AutoGradMode grad(true);
+        const auto xr = x.detach().requires_grad_(true);
+        const auto tr = t.detach().requires_grad_(true);
+        const auto gr = two ? gap.detach().requires_grad_(true) : torch::Tensor();
+        const auto y = model->forward(xr, tr, cond, gr);
+        const auto w = torch::zeros_like(y).requires_grad_(true);
+        std::vector<torch::Tensor> inputs{xr, tr};
+        if (two) inputs.push_back(gr);
+        const auto g = torch::autograd::grad({y}, inputs, {w}, true, true, true);
+        auto z = (g[0] * dx).sum();
+        if (g[1].defined()) z = z + g[1].sum() * dt;
+        if (two && g[2].defined()) z = z + g[2].sum() * dgap;
+        const auto dy = torch::autograd::grad({z}, {w})[0];
+        return {y.detach(), dy.detach()};
+    }
+    case JvpRoute::CentralDifference: {
+        torch::NoGradGuard no_grad;
+        MLP m64(model->spec());
+        m64->flat_parameters().copy_(model->flat_parameters());
+        m64->to(torch::kFloat64);
+        // float64: truncation (eps w_max)^2 / 6 ~ 2e-9 with time frequencies up to w = 100 (eps = 1e-4
+        // would give 2e-5 on those features), round-off ~1e-16 / eps.
+        const double eps = 1e-6;
+        const auto x64 = x.to(torch::kFloat64), t64 = t.to(torch::kFloat64), dx64 = dx.to(torch::kFloat64);
+        const auto c64 = cond.defined() ? cond.to(torch::kFloat64) : torch::Tensor();
+        const auto g64 = two ? gap.to(torch::kFloat64) : torch::Tensor();
+        auto at_eps = [&](double e) {
+            return m64->forward(x64 + e * dx64, t64 + e * dt, c64, two ? g64 + e * dgap : g64);
+        };
+        return {m64->forward(x64, t64, c64, g64), (at_eps(eps) - at_eps(-eps)) / (2.0 * eps)};
+    }
+    }
+    throw Error("unknown JVP route");
 }
 
 // ---- model file ----------------------------------------------------------------------------
@@ -390,6 +581,8 @@ ModelInfo make_model_info(const TrainConfig& c, const Dataset& data) {
     info.spec.layers = c.layers;
     info.spec.activation = c.activation;
     info.spec.time_features = c.time_features;
+    info.spec.time_inputs = c.objective == Objective::MeanFlow ? 2 : 1;
+    info.spec.time_max_frequency = c.time_max_frequency;
     info.spec.film = c.film;
     info.spec.film_width = c.film_width;
     info.objective = c.objective;
@@ -424,6 +617,8 @@ void write_info(torch::serialize::OutputArchive& ar, const ModelInfo& i) {
     ar.write("layers", c10::IValue(static_cast<std::int64_t>(i.spec.layers)));
     ar.write("activation", c10::IValue(std::string(to_string(i.spec.activation))));
     ar.write("time_features", c10::IValue(static_cast<std::int64_t>(i.spec.time_features)));
+    ar.write("time_inputs", c10::IValue(static_cast<std::int64_t>(i.spec.time_inputs)));
+    ar.write("time_max_frequency", c10::IValue(i.spec.time_max_frequency));
     ar.write("condition_embedding", c10::IValue(std::string(i.spec.film ? "film" : "concat")));
     ar.write("film_width", c10::IValue(static_cast<std::int64_t>(i.spec.film_width)));
     ar.write("conditions", c10::IValue(join(i.conditions, ',')));
@@ -468,6 +663,9 @@ ModelInfo read_info(torch::serialize::InputArchive& ar, const std::string& path)
         i.spec.layers = static_cast<int>(get("layers").toInt());
         i.spec.activation = parse_activation(get("activation").toStringRef());
         i.spec.time_features = static_cast<int>(get("time_features").toInt());
+        c10::IValue ti; // absent before meanflow: one time input
+        if (ar.try_read("time_inputs", ti)) i.spec.time_inputs = static_cast<int>(ti.toInt());
+        if (ar.try_read("time_max_frequency", ti)) i.spec.time_max_frequency = ti.toDouble(); // absent: 100
         c10::IValue emb; // absent in model files written before FiLM: concat
         i.spec.film = ar.try_read("condition_embedding", emb) && emb.toStringRef() == "film";
         if (i.spec.film) i.spec.film_width = static_cast<int>(get("film_width").toInt());
@@ -595,13 +793,16 @@ void save_model_h5(const std::string& path, const ModelInfo& info, const torch::
         io::write_attr(file, "hidden", static_cast<std::int64_t>(s.hidden));
         io::write_attr(file, "layers", static_cast<std::int64_t>(s.layers));
         io::write_attr(file, "time_features", static_cast<std::int64_t>(s.time_features));
+        io::write_attr(file, "time_inputs", static_cast<std::int64_t>(s.time_inputs));
         io::write_attr(file, "film_width", static_cast<std::int64_t>(s.film ? s.film_width : 0));
         std::vector<std::int64_t> widths{s.first_width()};
         for (int l = 0; l < s.layers; ++l) widths.push_back(s.hidden);
         widths.push_back(s.dim);
         io::write_attr(file, "layer_widths", widths);
-        io::write_attr(file, "input_layout", std::string(s.film ? "x | embed: sin(omega t), cos(omega t), cond"
-                                                                : "x, sin(omega t), cos(omega t), cond"));
+        const std::string times = s.time_inputs == 2
+                                      ? "sin(omega s), cos(omega s), sin(omega (t - s)), cos(omega (t - s)), cond"
+                                      : "sin(omega t), cos(omega t), cond";
+        io::write_attr(file, "input_layout", std::string(s.film ? "x | embed: " : "x, ") + times);
         io::write_attr(file, "conditions", join(info.conditions, ','));
         io::write_attr(file, "source", info.source);
         io::write_attr(file, "data", info.data);

@@ -12,6 +12,9 @@ namespace kinflow::learn {
 
 namespace po = boost::program_options;
 
+/// meanflow's default largest time frequency (train.time_max_frequency = 0); measured, docs/learning.md.
+constexpr double kMeanFlowMaxFrequency = 3.0;
+
 namespace {
 std::string trim(const std::string& s) {
     const auto b = s.find_first_not_of(" \t");
@@ -43,6 +46,7 @@ const char* to_string(Objective o) {
     case Objective::DSM: return "dsm";
     case Objective::W2Map: return "w2map";
     case Objective::TFM: return "tfm";
+    case Objective::MeanFlow: return "meanflow";
     }
     return "?";
 }
@@ -62,6 +66,7 @@ Objective parse_objective(const std::string& s) {
     if (s == "dsm") return Objective::DSM;
     if (s == "w2map") return Objective::W2Map;
     if (s == "tfm") return Objective::TFM;
+    if (s == "meanflow") return Objective::MeanFlow;
     throw Error("unknown objective '" + s + "'");
 }
 
@@ -106,7 +111,10 @@ void describe(po::options_description& d, TrainOptions& o) {
                     "one-step map trained on minibatch exact W2) | tfm (flow matching in physical time: a velocity v(x, t) "
                     "regressed on straight segments between consecutive snapshots of a run, source = snapshot:<first>, "
                     "snapshot = the later ones in time order; kinflow-sample integrates it from the first snapshot's "
-                    "particles to any sample.time in the trained range)")(
+                    "particles to any sample.time in the trained range) | meanflow (average velocity u(x, s, t) over [s, t] on the "
+                    "fm path, Geng et al. 2025: target v + (t - s)(v . grad_x u + du/ds) by an exact forward-mode JVP, "
+                    "stop-gradient; kinflow-sample takes sample.nfe jumps x <- x + (t' - t) u(x, t, t'), 1 NFE = one "
+                    "evaluation)")(
         "train.data", po::value(&o.data)->default_value(o.data),
         "target data: a kinflow HDF5 file, a comma list of files (one model for a parameter family, see condition), "
         "or builtin:<name> with name gaussian | eight_gaussians | checkerboard (2D, generated in the program)")(
@@ -142,7 +150,12 @@ void describe(po::options_description& d, TrainOptions& o) {
         "train.layers", po::value(&o.layers)->default_value(o.layers), "MLP hidden layers, 1..32")(
         "train.activation", po::value(&o.activation)->default_value(o.activation), "silu | gelu | tanh")(
         "train.time_features", po::value(&o.time_features)->default_value(o.time_features),
-        "sinusoidal time features [sin(w_k t), cos(w_k t)], w_k geometric in [1, 100]; even, 2..256 (unused by w2map)")(
+        "sinusoidal time features [sin(w_k t), cos(w_k t)], w_k geometric in [time_max_frequency / 100, "
+        "time_max_frequency]; even, 2..256 (unused by w2map)")(
+        "train.time_max_frequency", po::value(&o.time_max_frequency)->default_value(o.time_max_frequency),
+        "largest time frequency w_k, in [0.01, 10000]; 0 = the objective's default: 100 (w_k in [1, 100]), meanflow "
+        "3 (its target v + (t - s) du/ds differentiates the features, multiplying a component at frequency w by "
+        "up to w (t - s): high frequencies make the stop-gradient regression unstable)")(
         "train.batch_size", po::value(&o.batch_size)->default_value(o.batch_size),
         "minibatch per rank, >= 1 (global batch = ranks x batch_size, drawn with replacement over the whole data set)")(
         "train.steps", po::value(&o.steps)->default_value(o.steps), "optimizer steps, >= 0")(
@@ -159,6 +172,13 @@ void describe(po::options_description& d, TrainOptions& o) {
         "train.beta_max", po::value(&o.beta_max)->default_value(o.beta_max), "VP SDE beta(s) at s = 1 (dsm), >= beta_min")(
         "train.vp_eps", po::value(&o.vp_eps)->default_value(o.vp_eps),
         "dsm: smallest diffusion time (training and sampling stop at t = 1 - vp_eps), in (0, 0.5)")(
+        "train.meanflow_fraction", po::value(&o.meanflow_fraction)->default_value(o.meanflow_fraction),
+        "meanflow: fraction of the rows with s < t, in [0, 1] (s, t: two logit-normal(0, 1.6) draws, sorted; the "
+        "other rows have s = t, where the loss is fm's); Geng et al. use 0.25 on ImageNet, 0.75 on CIFAR-10")(
+        "train.meanflow_power", po::value(&o.meanflow_power)->default_value(o.meanflow_power),
+        "meanflow: power p of the adaptive loss weight 1 / (sg(l) + 1e-3)^p of each row's squared error l, in [0, 4] "
+        "(0 = plain squared error, the most accurate here on Gaussian data; Geng et al. use 1 on ImageNet, 0.75 on "
+        "CIFAR-10)")(
         "train.threads", po::value(&o.threads)->default_value(o.threads), "LibTorch intra-op threads per rank, 1..256")(
         "train.device", po::value(&o.device)->default_value(o.device),
         "cpu | cuda; cuda is rejected with a one-line reason (Debian's libtorch-dev is CPU-only; the GPU training path is not written yet)")(
@@ -183,7 +203,7 @@ TrainConfig validate(const TrainOptions& o, std::int64_t seed) {
     TrainConfig c;
     check_range("run.seed", seed, std::int64_t{0}, std::numeric_limits<std::int64_t>::max());
     c.seed = static_cast<std::uint64_t>(seed);
-    check_choice("train.objective", o.objective, {"fm", "otfm", "dsm", "w2map", "tfm"});
+    check_choice("train.objective", o.objective, {"fm", "otfm", "dsm", "w2map", "tfm", "meanflow"});
     c.objective = parse_objective(o.objective);
 
     // data: builtin:<name> or a comma list of files
@@ -267,6 +287,11 @@ TrainConfig validate(const TrainOptions& o, std::int64_t seed) {
     c.layers = o.layers;
     c.activation = parse_activation(o.activation);
     c.time_features = c.objective == Objective::W2Map ? 0 : o.time_features;
+    if (o.time_max_frequency != 0.0 && !(o.time_max_frequency >= 0.01 && o.time_max_frequency <= 1e4))
+        throw OptionError("train.time_max_frequency", format_number(o.time_max_frequency), "must be 0 (default) or in [0.01, 10000]");
+    c.time_max_frequency = o.time_max_frequency != 0.0 ? o.time_max_frequency
+                           : c.objective == Objective::MeanFlow ? kMeanFlowMaxFrequency
+                                                                : 100.0;
     check_choice("train.condition_embedding", o.condition_embedding, {"concat", "film"});
     c.film = o.condition_embedding == "film";
     check_range("train.film_width", static_cast<std::int64_t>(o.film_width), 1, 4096);
@@ -302,6 +327,12 @@ TrainConfig validate(const TrainOptions& o, std::int64_t seed) {
     c.beta_min = o.beta_min;
     c.beta_max = o.beta_max;
     c.vp_eps = o.vp_eps;
+    if (!(o.meanflow_fraction >= 0.0 && o.meanflow_fraction <= 1.0))
+        throw OptionError("train.meanflow_fraction", format_number(o.meanflow_fraction), "must be in [0, 1]");
+    if (!(o.meanflow_power >= 0.0 && o.meanflow_power <= 4.0))
+        throw OptionError("train.meanflow_power", format_number(o.meanflow_power), "must be in [0, 4]");
+    c.meanflow_fraction = o.meanflow_fraction;
+    c.meanflow_power = o.meanflow_power;
 
     check_range("train.threads", static_cast<std::int64_t>(o.threads), 1, 256);
     c.threads = o.threads;

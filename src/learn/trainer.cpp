@@ -9,6 +9,7 @@
 #include <sstream>
 
 #include "kinflow/comm/allreduce.hpp"
+#include "kinflow/core/rng.hpp"
 #include "kinflow/learn/loss.hpp"
 #include "kinflow/learn/path.hpp"
 #include "kinflow/learn/train.hpp"
@@ -61,6 +62,26 @@ std::vector<std::int64_t> grouped_assignment(const torch::Tensor& a, const torch
     return perm;
 }
 
+// ---- MeanFlow times ------------------------------------------------------------------------------
+
+void meanflow_times(std::uint64_t seed, std::int64_t step, const std::vector<std::int64_t>& slots, double fraction,
+                    float* s, float* t) {
+    // Stream User + 6 (the dataset uses 1-3, kinflow-sample 4-5).
+    const CounterRng rng(seed, static_cast<RngPurpose>(static_cast<std::uint32_t>(RngPurpose::User) + 6));
+    constexpr double kMean = 0.0, kStd = 1.6;
+    const auto st = static_cast<std::uint64_t>(step);
+    for (std::size_t i = 0; i < slots.size(); ++i) {
+        double z[4], u[4];
+        rng.normal4(st, static_cast<std::uint64_t>(slots[i]), 0, z);
+        rng.uniform4(st, static_cast<std::uint64_t>(slots[i]), 1, u);
+        const double a = 1.0 / (1.0 + std::exp(-(kMean + kStd * z[0])));
+        const double b = 1.0 / (1.0 + std::exp(-(kMean + kStd * z[1])));
+        const bool apart = u[0] < fraction;
+        s[i] = static_cast<float>(std::min(a, b));
+        t[i] = apart ? static_cast<float>(std::max(a, b)) : s[i];
+    }
+}
+
 // ---- trainer -----------------------------------------------------------------------------------
 
 namespace {
@@ -73,6 +94,8 @@ MLP make_model(const TrainConfig& c, const Dataset& data) {
     spec.layers = c.layers;
     spec.activation = c.activation;
     spec.time_features = c.time_features;
+    spec.time_inputs = c.objective == Objective::MeanFlow ? 2 : 1;
+    spec.time_max_frequency = c.time_max_frequency;
     spec.film = c.film;
     spec.film_width = c.film_width;
     return MLP(spec);
@@ -125,6 +148,7 @@ double Trainer::step_once() {
     const auto cond = nc > 0 ? torch::from_blob(_batch.cond.data(), {rows, nc}) : torch::Tensor();
     auto target = rows_buffer(_target, rows, d);
     auto grad_y = rows_buffer(_grad_y, rows, d);
+    torch::Tensor gap; // meanflow: t - s per row
 
     switch (_cfg.objective) {
     case Objective::OTFM: {
@@ -186,6 +210,20 @@ double Trainer::step_once() {
         _ws.set_features(xt, tn, cond);
         break;
     }
+    case Objective::MeanFlow: {
+        // MeanFlow (Geng et al. 2025) on the CondOT path: x_s = x_0 + s (x_1 - x_0) with the
+        // conditional velocity v = x_1 - x_0 (the target is linear in v, so its conditional
+        // expectation is the marginal one, as in flow matching); the network u(x_s, s, t) sees s
+        // and the gap t - s.
+        auto s = rows_buffer(_tphys, rows, 1).view({rows});
+        gap = rows_buffer(_gap, rows, 1).view({rows});
+        meanflow_times(_cfg.seed, k, _batch.slot, _cfg.meanflow_fraction, s.data_ptr<float>(), gap.data_ptr<float>());
+        gap.sub_(s);
+        auto xt = rows_buffer(_xt, rows, d);
+        condot_sample(x0, x1, s, xt, target);
+        _ws.set_features(xt, s, cond, gap);
+        break;
+    }
     }
     const double scale = 1.0 / (static_cast<double>(_global_batch) * static_cast<double>(d));
     double loss_share = 0.0;
@@ -199,6 +237,9 @@ double Trainer::step_once() {
         }
         loss_share = mse_share(y, target, _global_batch, grad_y);
         _ws.backward(grad_y);
+    } else if (_cfg.objective == Objective::MeanFlow) {
+        const std::int64_t chunk = std::max<std::int64_t>(64, (std::int64_t{1} << 18) / _cfg.hidden);
+        loss_share = _ws.meanflow_step(target, gap, _cfg.meanflow_power, scale, chunk);
     } else {
         // Chunks whose activation buffers hold at most 2^18 floats (1 MB, the L2 of one core of
         // the development machine): 4096 rows at width 64, 1024 at 256; memory independent of

@@ -78,6 +78,20 @@ std::int64_t Integrator::sde(std::int64_t steps, double t0, double t1, torch::Te
     return steps;
 }
 
+std::int64_t Integrator::jumps(std::int64_t steps, double t0, double t1, torch::Tensor& x, const AverageField& u) {
+    torch::NoGradGuard no_grad;
+    reserve(x);
+    const double h = (t1 - t0) / static_cast<double>(steps);
+    for (std::int64_t n = 0; n < steps; ++n) {
+        // The grid points as t0 + n h (not accumulated), and the last exactly t1.
+        const double s = t0 + static_cast<double>(n) * h;
+        const double t = n + 1 == steps ? t1 : t0 + static_cast<double>(n + 1) * h;
+        u(x, s, t, _k1);
+        x.add_(_k1, t - s);
+    }
+    return steps;
+}
+
 Field ode_field(learn::Objective objective, const learn::VPScheduler& vp, Network net) {
     if (objective != learn::Objective::DSM) return net;
     return [vp, net](const torch::Tensor& x, double t, torch::Tensor& out) {
@@ -98,6 +112,7 @@ Field sde_drift(const learn::VPScheduler& vp, Network net) {
 std::int64_t transport(const learn::ModelInfo& info, const Network& net, Method method, std::int64_t nfe, torch::Tensor& x,
                        const Noise& noise, double t_end) {
     torch::NoGradGuard no_grad;
+    KINFLOW_REQUIRE(info.objective != learn::Objective::MeanFlow, "a meanflow model is sampled by Integrator::jumps");
     if (info.objective == learn::Objective::W2Map) {
         auto out = torch::empty_like(x);
         net(x, 0.0, out);
@@ -122,6 +137,17 @@ Network network(learn::MLPWorkspace& ws, const torch::Tensor& cond_row, std::int
             const std::int64_t len = std::min(batch, n - b);
             auto o = out.narrow(0, b, len);
             ws.evaluate(x.narrow(0, b, len), t, cond_row, o);
+        }
+    };
+}
+
+AverageField average_network(learn::MLPWorkspace& ws, const torch::Tensor& cond_row, std::int64_t batch) {
+    return [&ws, cond_row, batch](const torch::Tensor& x, double s, double t, torch::Tensor& out) {
+        const std::int64_t n = x.size(0);
+        for (std::int64_t b = 0; b < n; b += batch) {
+            const std::int64_t len = std::min(batch, n - b);
+            auto o = out.narrow(0, b, len);
+            ws.evaluate(x.narrow(0, b, len), s, cond_row, o, t - s);
         }
     };
 }
@@ -182,6 +208,11 @@ SampleSummary run_sampling(const comm::Communicator& comm, const SampleConfig& c
         throw ModelError("sample.condition", "the model was trained with " + std::to_string(info.conditions.size()) +
                                                  " condition(s)" + (names.empty() ? "" : " (" + names + ")") + ", " +
                                                  std::to_string(cfg.condition.size()) + " value(s) given");
+    }
+    const bool meanflow = info.objective == learn::Objective::MeanFlow;
+    if (meanflow && cfg.method != Method::Euler) {
+        throw ModelError("sample.method", "a meanflow model takes sample.nfe average-velocity jumps x <- x + (t' - t) u(x, t, t') "
+                                          "(one evaluation each); " + std::string(to_string(cfg.method)) + " does not apply (use euler)");
     }
     if (cfg.method == Method::EulerMaruyama && info.objective != learn::Objective::DSM) {
         throw ModelError("sample.method", "euler-maruyama integrates the reverse VP SDE of a dsm model; this model is " +
@@ -254,6 +285,7 @@ SampleSummary run_sampling(const comm::Communicator& comm, const SampleConfig& c
 
     learn::MLPWorkspace ws(m.model);
     const auto net = network(ws, cond_row, cfg.batch);
+    const auto average = average_network(ws, cond_row, cfg.batch);
     const auto sde_rng = stream(cfg.seed, kStreamSde);
     std::int64_t nfe = 0;
     const auto t0 = std::chrono::steady_clock::now();
@@ -263,7 +295,12 @@ SampleSummary run_sampling(const comm::Communicator& comm, const SampleConfig& c
         auto chunk = x.narrow(0, b, len);
         const std::int64_t first = dec.begin + b;
         const Noise noise = [&](std::int64_t step, torch::Tensor& z) { fill_noise(sde_rng, static_cast<std::uint64_t>(step), first, false, z); };
-        nfe = transport(info, net, cfg.method, cfg.nfe, chunk, noise, t_end);
+        if (meanflow) {
+            Integrator integ;
+            nfe = integ.jumps(cfg.nfe, 0.0, 1.0, chunk, average);
+        } else {
+            nfe = transport(info, net, cfg.method, cfg.nfe, chunk, noise, t_end);
+        }
     }
     comm.barrier();
     const double seconds = std::chrono::duration<double>(std::chrono::steady_clock::now() - t0).count();
@@ -290,6 +327,7 @@ SampleSummary run_sampling(const comm::Communicator& comm, const SampleConfig& c
         throw ModelError("output.file", e.what());
     }
     auto& writer = *out;
+    writer.write_root_attr("nfe", nfe); // network evaluations per sample
     writer.write(particles, time, steps, {{"nfe", static_cast<double>(nfe)}});
     writer.finish();
 
@@ -299,7 +337,7 @@ SampleSummary run_sampling(const comm::Communicator& comm, const SampleConfig& c
     s.steps = steps;
     s.seconds = seconds;
     s.objective = learn::to_string(info.objective);
-    s.method = info.objective == learn::Objective::W2Map ? "map" : to_string(cfg.method);
+    s.method = info.objective == learn::Objective::W2Map ? "map" : meanflow ? "average-velocity jumps" : to_string(cfg.method);
     return s;
 }
 

@@ -122,6 +122,8 @@ BAD_TRAIN = {
     "missing_condition": ("data = {d}/ok.h5\ncondition = ks.beta", [], ["train.data", "ks.beta"]),
     "dsm_uniform": ("objective = dsm\nsource = uniform", [], ["train.ini", "train.source", "uniform", "gaussian"]),
     "bad_activation": ("activation = relu", [], ["train.ini", "train.activation", "relu"]),
+    "meanflow_fraction": ("objective = meanflow\nmeanflow_fraction = 1.5", [], ["train.ini", "train.meanflow_fraction", "[0, 1]"]),
+    "meanflow_power": ("objective = meanflow\nmeanflow_power = -1", [], ["train.ini", "train.meanflow_power", "[0, 4]"]),
     "cli_batch": ("", ["--train.batch_size=0"], ["command line", "train.batch_size", "'0'"]),
     "resume_without_checkpoint": ("", ["--resume"], ["--resume", "model.pt.ckpt", "no such file"]),
     "unwritable_model": ("model_file = /proc/nope/model.pt", [], ["train.ini", "train.model_file", "/proc/nope/model.pt"]),
@@ -385,3 +387,29 @@ def test_model_h5_reproduces_kinflow_sample(tmp_path):
     assert r.returncode == 0, r.stderr
     want = x0 + 1.5 * m.velocity(x0, 0.0)
     assert np.abs(positions(out) - want).max() < 1e-5 * np.abs(want).max()
+
+
+def test_meanflow_trains_and_samples_in_few_evaluations(tmp_path):
+    # A short meanflow run on 2 ranks; kinflow-sample takes nfe jumps (1, 2, 4) and records nfe as
+    # the root attribute; MODEL.h5 says meanflow with two time inputs; an ODE method is refused with
+    # one line.
+    model = tmp_path / "mf.pt"
+    r = run(TRAIN, [train_deck(tmp_path, model, "meanflow_fraction = 0.5\nmeanflow_power = 0.75", objective="meanflow"),
+                    "--quiet"], ranks=2)
+    assert r.returncode == 0, r.stderr
+    m = kinflow_model.load(tmp_path / "mf.h5")
+    assert m.objective == "meanflow" and m.time_inputs == 2
+    for nfe in (1, 2, 4):
+        out = tmp_path / f"s{nfe}.h5"
+        r = run(SAMPLE, [sample_deck(tmp_path, model, out, f"method = euler\nnfe = {nfe}", name=f"s{nfe}.ini")], ranks=2)
+        assert r.returncode == 0, r.stderr
+        assert f"nfe {nfe} ({nfe} steps)" in r.stdout
+        with h5py.File(out, "r") as f:
+            assert int(f.attrs["nfe"]) == nfe
+            assert f["diagnostics/nfe"][()][0] == nfe
+            x = f["snapshots/000000/position"][()]
+        assert x.shape == (500, 2) and np.all(np.isfinite(x))
+    r = run(SAMPLE, [sample_deck(tmp_path, model, tmp_path / "bad.h5", "method = heun\nnfe = 4", name="bad.ini")])
+    assert r.returncode == 1
+    msg = [l for l in r.stderr.splitlines() if l.strip()]
+    assert len(msg) == 1 and "sample.method" in msg[0] and "meanflow" in msg[0], r.stderr

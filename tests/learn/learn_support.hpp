@@ -59,6 +59,28 @@ inline M2 sqrt_spd(const M2& s) {
     return {(s[0] + r) / d, s[1] / d, s[2] / d, (s[3] + r) / d};
 }
 
+/// Product of 2x2 matrices.
+inline M2 mul(const M2& a, const M2& b) {
+    return {a[0] * b[0] + a[1] * b[2], a[0] * b[1] + a[1] * b[3], a[2] * b[0] + a[3] * b[2], a[2] * b[1] + a[3] * b[3]};
+}
+
+/// Exact average velocity (Geng et al. 2025) of fm's marginal flow for x_0 ~ N(0, I), x_1 ~ N(m, S)
+/// independent: Sigma_tau = tau^2 S + (1 - tau)^2 I commutes with S, so the flow of exact_velocity
+/// is X_tau(x_0) = tau m + Sigma_tau^{1/2} x_0 (d/dtau Sigma^{1/2} = (tau S - (1 - tau) I) Sigma^{-1/2})
+/// and u(x, s, t) = [X_t(X_s^{-1}(x)) - x] / (t - s) = [t m + Sigma_t^{1/2} Sigma_s^{-1/2} (x - s m) - x] / (t - s),
+/// s < t (affine in x). For S = sigma^2 I: X_tau(x_0) = tau m + sqrt((1 - tau)^2 + tau^2 sigma^2) x_0,
+/// which is the straight-line (1 - tau + tau sigma) x_0 + tau m only at tau = 0 and 1: the
+/// independent coupling's paths bend.
+inline V2 exact_average_velocity(const V2& m, const M2& cov, double s, double t, const V2& x) {
+    auto sigma = [&](double tau) {
+        return M2{tau * tau * cov[0] + (1 - tau) * (1 - tau), tau * tau * cov[1], tau * tau * cov[2],
+                  tau * tau * cov[3] + (1 - tau) * (1 - tau)};
+    };
+    const M2 a = mul(sqrt_spd(sigma(t)), inverse(sqrt_spd(sigma(s))));
+    const V2 y = apply(a, {x[0] - s * m[0], x[1] - s * m[1]});
+    return {(t * m[0] + y[0] - x[0]) / (t - s), (t * m[1] + y[1] - x[1]) / (t - s)};
+}
+
 /// Unique scratch directory name shared by all ranks (relative to the test's working directory).
 inline std::string scratch(const std::string& name) { return "learn_scratch/" + name; }
 

@@ -4,7 +4,8 @@
 // learn::save_model_h5 (what kinflow-train calls), and CASE.ref.h5 beside it holds random
 // normalised inputs and the network's outputs on them: MLP::forward (per-row times and
 // conditions), MLPWorkspace::evaluate (one time and condition row, the sampler's path) and the
-// field kinflow-sample integrates (sample::ode_field; w2map: sample::transport's map).
+// field kinflow-sample integrates (sample::ode_field; w2map: sample::transport's map; meanflow: the
+// average velocity u(x, t0, t0 + gap0) and two jumps of Integrator::jumps).
 // tests/postprocess/test_kinflow_model.py runs it. No MPI or Kokkos: LibTorch and HDF5 only.
 #include <cstdio>
 #include <iostream>
@@ -48,6 +49,7 @@ void write_case(const std::string& dir, learn::Objective objective, learn::Activ
     s.layers = 2 + index % 2;
     s.activation = act;
     s.time_features = objective == learn::Objective::W2Map ? 0 : 8;
+    s.time_inputs = objective == learn::Objective::MeanFlow ? 2 : 1;
     s.film = film;
     s.film_width = 8;
     info.objective = objective;
@@ -87,6 +89,9 @@ void write_case(const std::string& dir, learn::Objective objective, learn::Activ
     const auto x = torch::randn({n, s.dim}) * 2.0;
     const auto t = torch::rand({n});
     const auto cond = cond_dim > 0 ? torch::randn({n, cond_dim}) : torch::Tensor();
+    const bool meanflow = objective == learn::Objective::MeanFlow;
+    const auto gap = meanflow ? torch::rand({n}) * (1.0 - t) : torch::Tensor(); // meanflow: t - s per row
+    const double gap0 = meanflow ? 0.45 : 0.0;
     // One time and one condition row as kinflow-sample forms them: raw values normalised in double.
     const double t0 = objective == learn::Objective::DSM ? 0.61 : 0.37;
     const auto cond_raw = random_vector(cond_dim, -3.0, 3.0);
@@ -98,14 +103,20 @@ void write_case(const std::string& dir, learn::Objective objective, learn::Activ
     torch::Tensor forward;
     {
         torch::NoGradGuard ng;
-        forward = model->forward(x, t, cond);
+        forward = model->forward(x, t, cond, gap);
     }
     learn::MLPWorkspace ws(model);
     auto evaluate = torch::empty_like(x);
-    ws.evaluate(x, t0, cond_t, evaluate);
+    ws.evaluate(x, t0, cond_t, evaluate, gap0);
     auto field = torch::empty_like(x);
     const auto net = sample::network(ws, cond_t, 16);
-    if (objective == learn::Objective::W2Map) {
+    auto jumps = torch::Tensor();
+    if (meanflow) {
+        sample::average_network(ws, cond_t, 16)(x, t0, t0 + gap0, field);
+        jumps = x.clone();
+        sample::Integrator integ;
+        integ.jumps(2, 0.0, 1.0, jumps, sample::average_network(ws, cond_t, 16));
+    } else if (objective == learn::Objective::W2Map) {
         field = x.clone();
         sample::transport(info, net, sample::Method::Euler, 1, field, {}, 1.0);
     } else {
@@ -124,6 +135,11 @@ void write_case(const std::string& dir, learn::Objective objective, learn::Activ
           torch::tensor(cond_raw.empty() ? std::vector<double>{} : cond_raw, torch::kFloat64).reshape({cond_dim}));
     write(file, "evaluate", evaluate);
     write(file, "field", field);
+    if (meanflow) {
+        write(file, "gap", gap);
+        io::write_attr(file, "gap0", gap0);
+        write(file, "jumps2", jumps);
+    }
 }
 
 } // namespace
@@ -138,7 +154,7 @@ int main(int argc, char** argv) {
         torch::set_num_threads(1);
         int index = 0;
         for (auto objective : {learn::Objective::FM, learn::Objective::OTFM, learn::Objective::DSM,
-                               learn::Objective::W2Map, learn::Objective::TFM}) {
+                               learn::Objective::W2Map, learn::Objective::TFM, learn::Objective::MeanFlow}) {
             for (auto act : {learn::Activation::SiLU, learn::Activation::GELU, learn::Activation::Tanh}) {
                 for (bool film : {false, true}) {
                     for (int cond_dim : {0, 2}) {

@@ -166,6 +166,94 @@ TEST(LearnModel, FilmGradientMatchesFiniteDifferences) {
     EXPECT_LT(worst, 1e-3); // float32 forward/backward against float64 differences
 }
 
+namespace {
+/// A meanflow network: two time inputs (s and the gap t - s).
+learn::ModelSpec mean_spec(learn::Activation act, bool film) {
+    auto s = spec(act, 2, film);
+    s.time_inputs = 2;
+    return s;
+}
+} // namespace
+
+TEST(LearnModel, MeanFlowJvpRoutesAgree) {
+    // MeanFlow's derivative of u(x, s, t) along the tangent (v, 1, 0) on (x, s, t), i.e. (v, 1, -1)
+    // on the network's inputs (x, s, gap = t - s), by four routes on a fixed network: the
+    // hand-written tangent pass (the training route) against LibTorch's forward-mode AD and double
+    // backward (float32, the same arithmetic in another order: round-off) and float64 central
+    // differences (eps 1e-6: truncation (eps w)^2 / 6 ~ 2e-9 for time frequencies w up to 100, so
+    // the difference measures the float32 round-off of the hand route, w t rounded to float32
+    // included). Tolerance 1e-5 relative.
+    double worst[3] = {0, 0, 0};
+    for (bool film : {false, true})
+    for (auto act : {learn::Activation::SiLU, learn::Activation::GELU, learn::Activation::Tanh}) {
+        torch::manual_seed(13);
+        learn::MLP m(mean_spec(act, film));
+        randomize_film(m);
+        const std::int64_t n = 61;
+        const auto x = torch::randn({n, 3}), s = torch::rand({n}) * 0.9, c = torch::randn({n, 2}), v = torch::randn({n, 3});
+        const auto gap = torch::rand({n}) * (1.0 - s);
+        const auto hand = learn::output_jvp(m, x, s, c, gap, v, 1.0, -1.0, learn::JvpRoute::Hand);
+        torch::Tensor y_ref;
+        {
+            torch::NoGradGuard ng;
+            y_ref = m->forward(x, s, c, gap);
+        }
+        EXPECT_LT(rel_diff(hand.y, y_ref), 1e-6);
+        int k = 0;
+        for (auto route : {learn::JvpRoute::ForwardAD, learn::JvpRoute::DoubleBackward, learn::JvpRoute::CentralDifference}) {
+            const auto other = learn::output_jvp(m, x, s, c, gap, v, 1.0, -1.0, route);
+            const double d = rel_diff(hand.dy.to(torch::kFloat64), other.dy.to(torch::kFloat64));
+            worst[k] = std::max(worst[k], d);
+            ++k;
+            EXPECT_LT(d, 1e-5) << learn::to_string(route) << " " << learn::to_string(act) << " film " << film;
+            EXPECT_LT(rel_diff(hand.y.to(torch::kFloat64), other.y.to(torch::kFloat64)), 1e-6) << learn::to_string(route);
+        }
+        // The time part of the tangent matters: without it the derivative differs.
+        const auto x_only = learn::output_jvp(m, x, s, c, gap, v, 0.0, 0.0, learn::JvpRoute::Hand);
+        EXPECT_GT(rel_diff(x_only.dy, hand.dy), 1e-2);
+        // The sampler's folded evaluation at one (s, gap) equals the forward pass.
+        learn::MLPWorkspace ws(m);
+        auto out = torch::empty({n, 3});
+        const auto crow = torch::tensor({0.3f, -1.2f});
+        ws.evaluate(x, 0.25, crow, out, 0.5);
+        torch::NoGradGuard ng;
+        EXPECT_LT(rel_diff(out, m->forward(x, torch::full({n}, 0.25f), crow.expand({n, 2}), torch::full({n}, 0.5f))), 1e-6);
+    }
+    std::printf("  meanflow JVP, worst relative difference from the hand-written pass: forward-mode AD %.2e, double backward "
+                "%.2e, float64 central difference %.2e\n", worst[0], worst[1], worst[2]);
+}
+
+TEST(LearnModel, MeanFlowStepMatchesAutograd) {
+    // The training route (MLPWorkspace::meanflow_step, chunks of 7 rows) against autograd of
+    // scale sum_i sg(w_i) |u_i - sg(target_i)|^2, target = v + gap du with du by forward-mode AD,
+    // w_i = (sg(l_i) + 1e-3)^-p: the same unweighted loss and the same gradient.
+    for (bool film : {false, true})
+    for (double p : {0.0, 0.75}) {
+        torch::manual_seed(17);
+        learn::MLP m(mean_spec(learn::Activation::SiLU, film));
+        randomize_film(m);
+        const std::int64_t n = 45;
+        const auto x = torch::randn({n, 3}), s = torch::rand({n}) * 0.9, c = torch::randn({n, 2}), v = torch::randn({n, 3});
+        const auto gap = torch::rand({n}) * (1.0 - s) * (torch::rand({n}) < 0.5).to(torch::kFloat32); // about half s = t
+        const double scale = 1.0 / (n * 3.0);
+        const auto ad = learn::output_jvp(m, x, s, c, gap, v, 1.0, -1.0, learn::JvpRoute::ForwardAD);
+        const auto target = (v + gap.unsqueeze(1) * ad.dy).detach();
+        auto& g = m->flat_gradients();
+        g.zero_();
+        const auto l = (m->forward(x, s, c, gap) - target).pow(2).sum(1);
+        const auto w = (l.detach() + 1e-3).pow(-p);
+        ((w * l).sum() * scale).backward();
+        const auto reference = g.narrow(0, 0, m->parameter_count()).clone();
+        const double unweighted = l.sum().item<double>() * scale;
+        learn::MLPWorkspace ws(m);
+        g.fill_(123.0f);
+        ws.set_features(x, s, c, gap);
+        const double loss = ws.meanflow_step(v, gap, p, scale, 7);
+        EXPECT_NEAR(loss, unweighted, 1e-5 * unweighted);
+        EXPECT_LT(rel_diff(g.narrow(0, 0, m->parameter_count()), reference), 1e-4) << "film " << film << " p " << p;
+    }
+}
+
 TEST(LearnModel, ModelFileRoundTrip) {
     torch::manual_seed(5);
     learn::ModelInfo info;
@@ -208,6 +296,17 @@ TEST(LearnModel, ModelFileRoundTrip) {
     EXPECT_TRUE(film_back.info.spec.film);
     EXPECT_EQ(film_back.info.spec.film_width, 7);
     EXPECT_TRUE(torch::equal(film_back.model->flat_parameters(), mf->flat_parameters()));
+    EXPECT_EQ(film_back.info.spec.time_inputs, 1);
+    // A meanflow model has two time inputs.
+    info.objective = learn::Objective::MeanFlow;
+    info.spec.time_inputs = 2;
+    learn::MLP mm(info.spec);
+    learn::save_model_file(path, info, mm->flat_parameters());
+    const auto mean_back = learn::load_model_file(path);
+    EXPECT_EQ(mean_back.info.objective, learn::Objective::MeanFlow);
+    EXPECT_EQ(mean_back.info.spec.time_inputs, 2);
+    EXPECT_EQ(mean_back.model->spec().input_width(), 3 + 2 * 8 + 1);
+    EXPECT_TRUE(torch::equal(mean_back.model->flat_parameters(), mm->flat_parameters()));
 }
 
 TEST(LearnSampler, IntegratorsConvergeAtTheirOrder) {
@@ -295,5 +394,34 @@ TEST(LearnSampler, ExactGaussianFieldsTransportNoiseToTheData) {
         EXPECT_NEAR(mean[0], m[0], 0.05 + c.tol_extra) << what;
         EXPECT_NEAR(mean[1], m[1], 0.05 + c.tol_extra) << what;
         for (int k = 0; k < 4; ++k) EXPECT_NEAR(cov[k], s[k], 0.075 + 2 * c.tol_extra) << what << " cov " << k;
+    }
+}
+
+TEST(LearnSampler, ExactAverageVelocityJumpsAreExactAtAnyNfe) {
+    // The exact average velocity composes: x_{k+1} = x_k + (t_{k+1} - t_k) u(x_k, t_k, t_{k+1}) is
+    // X_{t_{k+1}}(X_{t_k}^{-1}(x_k)), so 1, 2 or 4 jumps all land on X_1(x_0) = m + S^{1/2} x_0
+    // (float64 round-off).
+    const test::V2 m{1.0, -0.5};
+    const test::M2 s{2.0, 0.6, 0.6, 0.5};
+    const sample::AverageField u = [&](const torch::Tensor& x, double s0, double t, torch::Tensor& out) {
+        for (std::int64_t i = 0; i < x.size(0); ++i) {
+            const auto r = test::exact_average_velocity(m, s, s0, t, {x[i][0].item<double>(), x[i][1].item<double>()});
+            out[i][0] = r[0];
+            out[i][1] = r[1];
+        }
+    };
+    torch::manual_seed(19);
+    const auto x0 = torch::randn({20, 2}, torch::kFloat64);
+    const auto root = test::sqrt_spd(s);
+    for (std::int64_t nfe : {1, 2, 4}) {
+        auto x = x0.clone();
+        sample::Integrator integ;
+        EXPECT_EQ(integ.jumps(nfe, 0.0, 1.0, x, u), nfe);
+        double worst = 0;
+        for (std::int64_t i = 0; i < 20; ++i) {
+            const auto e = test::apply(root, {x0[i][0].item<double>(), x0[i][1].item<double>()});
+            for (int k = 0; k < 2; ++k) worst = std::max(worst, std::fabs(x[i][k].item<double>() - m[k] - e[k]));
+        }
+        EXPECT_LT(worst, 1e-12) << "nfe " << nfe;
     }
 }

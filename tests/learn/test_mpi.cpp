@@ -60,7 +60,7 @@ TEST(MpiLearnTrainer, SameGlobalBatchGivesTheSameModelOnAnyRankCount) {
     const auto world = comm::Communicator::world();
     const std::int64_t global = 128;
     ASSERT_EQ(global % world.size(), 0);
-    for (const char* objective : {"fm", "dsm"}) {
+    for (const char* objective : {"fm", "dsm", "meanflow"}) {
         const auto cfg_p = test::config(options(objective, global / world.size(), 60));
         const auto cfg_1 = test::config(options(objective, global, 60));
         const learn::Dataset data_p(world, cfg_p.data);
@@ -92,7 +92,7 @@ TEST(MpiLearnTrainer, SameGlobalBatchGivesTheSameModelOnAnyRankCount) {
 
 TEST(MpiLearnTrainer, ResumeContinuesBitIdentically) {
     const auto world = comm::Communicator::world();
-    for (const char* objective : {"fm", "dsm"}) {
+    for (const char* objective : {"fm", "dsm", "meanflow"}) {
         auto o = options(objective, 16, 40);
         o.ema = 0.99;
         o.warmup = 5;

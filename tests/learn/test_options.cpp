@@ -1,6 +1,8 @@
 // [train] and [sample] validation: defaults pass; every bad value is an OptionError naming the key.
 #include <gtest/gtest.h>
 
+#include <cmath>
+
 #include "kinflow/core/error.hpp"
 #include "kinflow/learn/dataset.hpp"
 #include "kinflow/learn/options.hpp"
@@ -44,6 +46,18 @@ TEST(LearnOptions, DefaultsValidateAndParseLists) {
     EXPECT_EQ(d.data.source, learn::SourceKind::Snapshot);
     EXPECT_EQ(d.data.conditions, (std::vector<std::string>{"time", "ks.chi"}));
     EXPECT_EQ(d.time_features, 0); // a map has no time input
+    learn::TrainOptions mf;
+    mf.objective = "meanflow";
+    mf.meanflow_fraction = 1.0;
+    mf.meanflow_power = 0.0;
+    const auto e = learn::validate(mf, 1);
+    EXPECT_EQ(e.objective, learn::Objective::MeanFlow);
+    EXPECT_EQ(e.meanflow_fraction, 1.0);
+    EXPECT_EQ(e.meanflow_power, 0.0);
+    EXPECT_EQ(c.meanflow_fraction, 0.5); // defaults
+    EXPECT_EQ(c.meanflow_power, 0.0);
+    EXPECT_EQ(c.time_max_frequency, 100.0); // time frequencies: fm [1, 100], meanflow [0.03, 3]
+    EXPECT_EQ(e.time_max_frequency, 3.0);
     // MODEL.h5 beside the model file unless train.model_h5 names it
     EXPECT_EQ(c.model_h5, "out/model.h5");
     EXPECT_EQ(learn::model_h5_path("run/m.pt"), "run/m.h5");
@@ -78,6 +92,15 @@ TEST(LearnOptions, BadValuesNameTheKey) {
     EXPECT_EQ(with([](auto& o) { o.optimizer = "sgd"; }), "train.optimizer");
     EXPECT_EQ(with([](auto& o) { o.ema = 1.0; }), "train.ema");
     EXPECT_EQ(with([](auto& o) { o.beta_max = 0.01; }), "train.beta_max");
+    EXPECT_EQ(with([](auto& o) { o.objective = "meanflow"; o.meanflow_fraction = -0.1; }), "train.meanflow_fraction");
+    EXPECT_EQ(with([](auto& o) { o.meanflow_fraction = 1.5; }), "train.meanflow_fraction");
+    EXPECT_EQ(with([](auto& o) { o.meanflow_fraction = std::nan(""); }), "train.meanflow_fraction");
+    EXPECT_EQ(with([](auto& o) { o.meanflow_power = -1; }), "train.meanflow_power");
+    EXPECT_EQ(with([](auto& o) { o.meanflow_power = 5; }), "train.meanflow_power");
+    EXPECT_EQ(with([](auto& o) { o.meanflow_power = std::nan(""); }), "train.meanflow_power");
+    EXPECT_EQ(with([](auto& o) { o.time_max_frequency = -1; }), "train.time_max_frequency");
+    EXPECT_EQ(with([](auto& o) { o.time_max_frequency = 0.001; }), "train.time_max_frequency");
+    EXPECT_EQ(with([](auto& o) { o.time_max_frequency = 1e5; }), "train.time_max_frequency");
     EXPECT_EQ(with([](auto& o) { o.vp_eps = 0; }), "train.vp_eps");
     EXPECT_EQ(with([](auto& o) { o.threads = 0; }), "train.threads");
     EXPECT_EQ(with([](auto& o) { o.model_file = ""; }), "train.model_file");

@@ -21,7 +21,7 @@ sys.path.insert(0, str(SRC / "postprocess"))
 import kinflow_model  # noqa: E402
 
 TOL = 1e-6
-OBJECTIVES = ["fm", "otfm", "dsm", "w2map", "tfm"]
+OBJECTIVES = ["fm", "otfm", "dsm", "w2map", "tfm", "meanflow"]
 ACTIVATIONS = ["silu", "gelu", "tanh"]
 
 
@@ -57,12 +57,16 @@ def test_numpy_network_equals_libtorch(cases):
         with h5py.File(str(path)[:-3] + ".ref.h5", "r") as f:
             ref = {k: f[k][()] for k in f}
             t0 = float(f.attrs["t0"])
+            if "gap0" in f.attrs:
+                ref["gap0"] = float(f.attrs["gap0"])
         x_hat = ref["x_hat"].astype(np.float64)
         cond = ref["cond_hat"] if m.cond_dim else None
-        # the network with per-row times and conditions (MLP::forward)
-        d1 = close(m.network(x_hat, ref["t"], cond), ref["forward"])
+        meanflow = m.objective == "meanflow"
+        gap, gap0 = (ref["gap"], ref["gap0"]) if meanflow else (0.0, 0.0)
+        # the network with per-row times, gaps and conditions (MLP::forward)
+        d1 = close(m.network(x_hat, ref["t"], cond, gap), ref["forward"])
         # one time and condition row: the sampler's folded pass (MLPWorkspace::evaluate)
-        d2 = close(m.network(x_hat, t0, ref["cond_row"] if m.cond_dim else None), ref["evaluate"])
+        d2 = close(m.network(x_hat, t0, ref["cond_row"] if m.cond_dim else None, gap0), ref["evaluate"])
         # the physical quantities at x = mean + std x_hat, raw conditions, against what kinflow-sample integrates
         x = m.denormalise(x_hat)
         raw = ref["cond_raw"] if m.cond_dim else None
@@ -71,6 +75,11 @@ def test_numpy_network_equals_libtorch(cases):
             x0 = x_hat if m.source_mean.size == 0 else m.source_mean + m.source_std * x_hat
             d3 = close(m.map(x0, raw), m.denormalise(field))
             d4 = close(m.evaluate(x0, cond=raw), m.denormalise(field))
+        elif meanflow:  # the average velocity over [t0, t0 + gap0], and two jumps of kinflow-sample
+            d3 = close(m.average_velocity(x, t0, t0 + gap0, raw), m.std * field)
+            d4 = close(m.evaluate(x, t0 + gap0, raw, quantity="average_velocity", s=t0), m.std * field)
+            x0 = x_hat if m.source_mean.size == 0 else m.source_mean + m.source_std * x_hat
+            d4 = max(d4, close(m.jumps(x0, 2, raw), m.denormalise(ref["jumps2"].astype(np.float64))))
         elif m.objective == "tfm":
             t_phys = m.time_origin + t0 * m.time_scale
             d3 = close(m.velocity(x, t_phys, raw), m.std * field / m.time_scale)
@@ -85,7 +94,7 @@ def test_numpy_network_equals_libtorch(cases):
         worst[name] = max(d1, d2, d3, d4)
     bad = {k: v for k, v in worst.items() if v > TOL}
     assert not bad, bad
-    assert len(worst) == 57
+    assert len(worst) == 69
 
 
 def test_start_and_coordinates(cases):

@@ -51,6 +51,8 @@ class SnapshotWriter {
     /// Write snapshot number count() (collective). Each rank's ids must be the contiguous range
     /// that follows the lower ranks' (block decomposition), so rows land in global-id order.
     void write(const ParticleSet& particles, double time, std::int64_t step, const Diagnostics& diagnostics);
+    /// A further int64 root attribute (e.g. the sampler's nfe; collective).
+    void write_root_attr(const std::string& name, std::int64_t value);
     /// Write /diagnostics, close, rename the temporary file to the final path and write its XDMF
     /// sidecar (io/xdmf.hpp; collective).
     void finish();

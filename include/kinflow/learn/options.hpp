@@ -25,6 +25,7 @@ struct TrainOptions {
     int layers = 3;
     std::string activation = "silu";
     int time_features = 16;
+    double time_max_frequency = 0.0; ///< 0: the objective's default
     std::int64_t batch_size = 256;
     std::int64_t steps = 2000;
     double lr = 1e-3;
@@ -36,6 +37,8 @@ struct TrainOptions {
     double beta_min = 0.1;
     double beta_max = 20.0;
     double vp_eps = 1e-3;
+    double meanflow_fraction = 0.5;
+    double meanflow_power = 0.0;
     int threads = 1;
     std::string device = "cpu";
     std::string model_file = "out/model.pt";
@@ -45,7 +48,7 @@ struct TrainOptions {
     std::int64_t stop_after = 0;
 };
 
-enum class Objective { FM, OTFM, DSM, W2Map, TFM };
+enum class Objective { FM, OTFM, DSM, W2Map, TFM, MeanFlow };
 enum class Activation { SiLU, GELU, Tanh };
 enum class SourceKind { Gaussian, Uniform, Snapshot };
 enum class LrSchedule { Cosine, Constant };
@@ -82,13 +85,18 @@ struct ModelSpec {
     int layers = 3;
     Activation activation = Activation::SiLU;
     int time_features = 16; ///< 0: no time input (w2map)
+    /// Times that each get time_features sinusoidal features: 1 (the path time t), or 2 for
+    /// meanflow (the time s of x and the gap t - s of the average velocity u(x, s, t)).
+    int time_inputs = 1;
+    double time_max_frequency = 100.0; ///< the time frequencies w_k are geometric in [1, time_max_frequency]
     /// false (`concat`): time features and conditions are extra inputs of the first layer;
     /// true (`film`): they feed an embedding MLP whose output scales and shifts every hidden
     /// layer (FiLM, Perez et al. 2018), and the first layer sees x only.
     bool film = false;
     int film_width = 32; ///< film: width of the embedding MLP's hidden layer
-    int input_width() const { return dim + time_features + cond_dim; }
-    int embed_width() const { return time_features + cond_dim; }    ///< inputs of the FiLM embedding
+    int time_width() const { return time_inputs * time_features; } ///< all time features
+    int input_width() const { return dim + time_width() + cond_dim; }
+    int embed_width() const { return time_width() + cond_dim; }     ///< inputs of the FiLM embedding
     int first_width() const { return film ? dim : input_width(); } ///< inputs of the first layer
 };
 
@@ -99,6 +107,7 @@ struct TrainConfig {
     std::string data_text; ///< the deck value of train.data (recorded in the model file)
     std::string source_text;
     int hidden = 64, layers = 3, time_features = 16;
+    double time_max_frequency = 100.0;
     bool film = false; ///< train.condition_embedding = film
     int film_width = 32;
     bool ot_coupling = true; ///< tfm: minibatch exact OT between consecutive snapshots (else the ids' pairing)
@@ -109,6 +118,9 @@ struct TrainConfig {
     Optimizer optimizer = Optimizer::Adam;
     double weight_decay = 0.0, ema = 0.0;
     double beta_min = 0.1, beta_max = 20.0, vp_eps = 1e-3;
+    /// meanflow: fraction of the rows with s < t (the others s = t, the fm loss), and the power p
+    /// of the adaptive loss weight 1 / (l + 1e-3)^p (Geng et al. 2025).
+    double meanflow_fraction = 0.5, meanflow_power = 0.0;
     int threads = 1;
     std::string model_file;
     std::string model_h5;  ///< the same model as plain HDF5 (MODEL.h5, docs/model_h5.md), written by rank 0

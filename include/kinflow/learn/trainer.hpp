@@ -65,7 +65,7 @@ class Trainer {
     std::int64_t _global_batch = 0, _step = 0, _last_checkpoint = -1;
     torch::Tensor _m, _v, _denom, _ema;
     Batch _batch;
-    torch::Tensor _xt, _target, _grad_y, _x0perm, _tphys, _rate; // per-step buffers (capacity grows)
+    torch::Tensor _xt, _target, _grad_y, _x0perm, _tphys, _rate, _gap; // per-step buffers (capacity grows)
 };
 
 } // namespace kinflow::learn

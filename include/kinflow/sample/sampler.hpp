@@ -16,6 +16,8 @@ namespace kinflow::sample {
 
 /// A vector field f(x, t) written into out (x, out: [n, dim]).
 using Field = std::function<void(const torch::Tensor& x, double t, torch::Tensor& out)>;
+/// An average velocity u(x, s, t) over [s, t] written into out (meanflow models).
+using AverageField = std::function<void(const torch::Tensor& x, double s, double t, torch::Tensor& out)>;
 /// Fills z ([n, dim]) with standard normals for SDE step `step` (0-based).
 using Noise = std::function<void(std::int64_t step, torch::Tensor& z)>;
 
@@ -28,6 +30,10 @@ class Integrator {
     /// the last step adds no noise (returns the mean of the final transition, Song et al. 2021).
     std::int64_t sde(std::int64_t steps, double t0, double t1, torch::Tensor& x, const Field& drift,
                      const std::function<double(double)>& g, const Noise& noise);
+    /// Mean-flow jumps x <- x + (t_{k+1} - t_k) u(x, t_k, t_{k+1}) on a uniform grid of `steps`
+    /// intervals from t0 to t1, in place (Geng et al. 2025; one step: x1 = x0 + u(x0, 0, 1));
+    /// returns evaluations of u.
+    std::int64_t jumps(std::int64_t steps, double t0, double t1, torch::Tensor& x, const AverageField& u);
 
   private:
     void reserve(const torch::Tensor& x);
@@ -46,12 +52,16 @@ Field sde_drift(const learn::VPScheduler& vp, Network net);
 
 /// Transport normalised source rows x (in place) to normalised target samples with a trained
 /// model: t from 0 to t_end (fm/otfm 1; tfm the normalised physical time (t - time_origin) /
-/// time_scale; dsm always to 1 - vp_eps), `nfe` evaluations per row (w2map: one).
+/// time_scale; dsm always to 1 - vp_eps), `nfe` evaluations per row (w2map: one). Not for
+/// meanflow models (Integrator::jumps with average_network).
 /// Returns the evaluations made per row.
 std::int64_t transport(const learn::ModelInfo& info, const Network& net, Method method, std::int64_t nfe,
                        torch::Tensor& x, const Noise& noise, double t_end = 1.0);
 
 /// A network evaluator of a model for one condition row (normalised), in chunks of `batch` rows.
 Network network(learn::MLPWorkspace& ws, const torch::Tensor& cond_row, std::int64_t batch);
+/// The average velocity u(x, s, t) of a meanflow model (network inputs s and gap t - s) for one
+/// condition row, in chunks of `batch` rows.
+AverageField average_network(learn::MLPWorkspace& ws, const torch::Tensor& cond_row, std::int64_t batch);
 
 } // namespace kinflow::sample
