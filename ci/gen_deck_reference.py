@@ -3,6 +3,7 @@
 cli test `test_deck_reference_is_current` regenerates it and compares).
 
 Usage: /usr/bin/python3 ci/gen_deck_reference.py [BUILD_DIR] [--check]"""
+import os
 import subprocess
 import sys
 from pathlib import Path
@@ -19,7 +20,8 @@ def render(build):
         exe = Path(build) / "drivers" / name
         if not exe.exists():
             continue
-        text = subprocess.run([str(exe), "--help"], capture_output=True, text=True, check=True).stdout
+        env = dict(os.environ, KOKKOS_DISABLE_WARNINGS="1", OMP_PROC_BIND="false")  # no OpenMP banner
+        text = subprocess.run([str(exe), "--help"], capture_output=True, text=True, check=True, env=env).stdout
         out += [f"## {name}", "", "```", text.rstrip(), "```", ""]
     return "\n".join(out)
 
