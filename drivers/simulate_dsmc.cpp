@@ -62,6 +62,8 @@ void run(const comm::Communicator& comm, const io::Deck& deck, const io::RunOpti
     ParticleSet particles;
     try {
         params = dsmc::validate(o, run_opts.dt);
+        // velocity, id, species, and the collision groups' sort keys and gathered velocities
+        if (params.init[0] != dsmc::Init::File) check_particle_memory(comm, "dsmc.particles", params.particles, 112.0);
     } catch (const OptionError& e) {
         throw SetupError(deck.explain(e));
     }
