@@ -19,6 +19,25 @@ struct SetupError : Error {
     using Error::Error;
 };
 
+/// `what` on one line: every line break (with the blanks around it) becomes one space. Errors from
+/// libraries (a Kokkos allocation failure, LibTorch) span several lines; the report is one.
+inline std::string one_line(const std::string& what) {
+    std::string out;
+    bool brk = false;
+    for (const char c : what) {
+        if (c == '\n' || c == '\r') {
+            brk = true;
+            while (!out.empty() && (out.back() == ' ' || out.back() == '\t')) out.pop_back();
+            continue;
+        }
+        if (brk && (c == ' ' || c == '\t')) continue;
+        if (brk && !out.empty()) out += ' ';
+        brk = false;
+        out += c;
+    }
+    return out;
+}
+
 /// `run(args, comm)` gets argv without the Kokkos arguments (args[0] is the program name).
 template <class Run>
 int driver_main(int argc, char** argv, const char* name, Run&& run) {
@@ -41,11 +60,11 @@ int driver_main(int argc, char** argv, const char* name, Run&& run) {
         try {
             rc = run(static_cast<int>(args.size()), args.data(), comm);
         } catch (const SetupError& e) {
-            if (comm.is_root()) std::cerr << name << ": error: " << e.what() << std::endl;
+            if (comm.is_root()) std::cerr << name << ": error: " << one_line(e.what()) << std::endl;
             rc = 1;
         } catch (const std::exception& e) {
             std::cerr << name << ": error" << (comm.size() > 1 ? " (rank " + std::to_string(comm.rank()) + ")" : "")
-                      << ": " << e.what() << std::endl;
+                      << ": " << one_line(e.what()) << std::endl;
             if (comm.size() > 1) comm.abort(1);
             rc = 1;
         }

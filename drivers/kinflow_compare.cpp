@@ -46,7 +46,16 @@ std::vector<double> read_positions(const std::string& path, int index, int& dim,
     dim = p.dim;
     time = r.time(i);
     auto h = Kokkos::create_mirror_view_and_copy(Kokkos::HostSpace(), p.position);
-    return std::vector<double>(h.data(), h.data() + h.size());
+    std::vector<double> x(h.data(), h.data() + h.size());
+    // Squared distances of every metric must stay finite.
+    for (const double v : x) {
+        if (!(std::fabs(v) <= 1e150)) {
+            throw Error("'" + path + "' snapshot " + std::to_string(i) + ": position value " + format_number(v) +
+                        " is not finite or beyond 1e150");
+        }
+    }
+    if (x.empty()) throw Error("'" + path + "' snapshot " + std::to_string(i) + " has no particles");
+    return x;
 }
 
 /// At most k rows chosen uniformly without replacement (all rows, in order, when n <= k).
@@ -127,12 +136,16 @@ int run(int argc, char** argv, const comm::Communicator& comm) {
     int da = 0, db = 0;
     double ta = 0, tb = 0;
     std::vector<double> xa, xb;
-    try {
-        xa = read_positions(a.a, a.snapshot_a, da, ta);
-        xb = read_positions(a.b, a.snapshot_b, db, tb);
-    } catch (const Error& e) {
-        throw drivers::SetupError(e.what());
-    }
+    const auto load = [](const std::string& path, int index, int& dim, double& time) {
+        try {
+            return read_positions(path, index, dim, time);
+        } catch (const Error& e) { // name the file once
+            const std::string what = e.what();
+            throw drivers::SetupError(what.find(path) != std::string::npos ? what : "'" + path + "': " + what);
+        }
+    };
+    xa = load(a.a, a.snapshot_a, da, ta);
+    xb = load(a.b, a.snapshot_b, db, tb);
     if (da != db) throw drivers::SetupError("dimension mismatch: " + a.a + " has dim " + std::to_string(da) + ", " + a.b + " has " + std::to_string(db));
     const int dim = da;
     const std::size_t na = xa.size() / dim, nb = xb.size() / dim;

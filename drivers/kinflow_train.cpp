@@ -1,5 +1,6 @@
 // kinflow-train DECK [--resume] [--section.key=value ...]: train a flow-matching, score or
 // W2-map model on kinflow HDF5 data (or a builtin data set), data-parallel over MPI ranks.
+#include <cmath>
 #include <filesystem>
 #include <fstream>
 #include <iomanip>
@@ -10,6 +11,8 @@
 #include <vector>
 
 #include "driver_main.hpp"
+#include "kinflow/core/options.hpp"
+#include "kinflow/core/version.hpp"
 #include "kinflow/io/deck.hpp"
 #include "kinflow/io/version_report.hpp"
 #include "kinflow/learn/dataset.hpp"
@@ -66,6 +69,10 @@ int run(int argc, char** argv, const comm::Communicator& comm) {
             return 0;
         }
         config = learn::validate(opts, seed);
+        if (!config.data.builtin.empty()) { // the generated rows and their normalised copy
+            const double rows = std::ceil(static_cast<double>(config.data.builtin_size) / comm.size());
+            check_memory("train.builtin_size", std::to_string(config.data.builtin_size), rows * 24.0);
+        }
     } catch (const OptionError& e) {
         throw SetupError(deck.explain(e));
     } catch (const SetupError&) {

@@ -97,6 +97,8 @@ void run(const comm::Communicator& comm, const io::Deck& deck, const io::RunOpti
         params = dsmc::validate(o, run_opts.dt);
         if (!g_adjoint.objective.empty())
             adjoint = dsmc::validate(g_adjoint, params);
+        // velocity, id, species, and the collision groups' sort keys and gathered velocities
+        if (params.init[0] != dsmc::Init::File) check_particle_memory(comm, "dsmc.particles", params.particles, 112.0);
     } catch (const OptionError& e) {
         throw SetupError(deck.explain(e));
     }

@@ -71,6 +71,12 @@ void run(const comm::Communicator& comm, const io::Deck& deck, const io::RunOpti
     ParticleSet particles;
     try {
         params = ks::validate(o, run_opts.dt);
+        // position, drift and pair-sum work arrays per particle; exchange = allgather puts every
+        // position on every rank
+        if (params.init != ks::Init::File) {
+            check_particle_memory(comm, "ks.particles", params.particles, 8.0 * (3 * params.dim + 4),
+                                  params.exchange == ks::Exchange::Allgather ? 8.0 * params.dim : 0.0);
+        }
     } catch (const OptionError& e) {
         throw SetupError(deck.explain(e));
     }

@@ -25,6 +25,9 @@ void run(const comm::Communicator& comm, const io::Deck& deck, const io::RunOpti
     ParticleSet particles;
     try {
         params = langevin::validate(o, run_opts.dt);
+        // position, velocity, id and the step's work arrays
+        if (params.init != langevin::Init::File)
+            check_particle_memory(comm, "langevin.particles", params.particles, 8.0 * (2 * params.dim + 5));
     } catch (const OptionError& e) {
         throw SetupError(deck.explain(e));
     }

@@ -76,6 +76,8 @@ class Deck:
             cp.read(self.path)
         except configparser.Error as e:
             raise PipelineError(f"{path}: {str(e).splitlines()[0]}") from None
+        except UnicodeDecodeError as e:
+            raise PipelineError(f"{path}: not UTF-8 text (byte {e.start})") from None
         self.sections = {s: dict(cp[s]) for s in cp.sections()}
         for item in overrides:
             key, sep, value = item.partition("=")

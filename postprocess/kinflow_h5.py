@@ -214,12 +214,16 @@ def list_snapshots(h5file):
             continue
         t = grp.attrs.get("time", np.nan)
         s = grp.attrs.get("step", -1)
+        try:
+            time, step = float(np.asarray(t).reshape(-1)[0]), int(np.asarray(s).reshape(-1)[0])
+        except (TypeError, ValueError, IndexError):
+            raise KinflowError(f"snapshot {name}: attributes time = {t!r}, step = {s!r} are not numbers") from None
         out.append({
             "index": index,
             "name": name,
             "path": f"/snapshots/{name}",
-            "time": float(np.asarray(t).reshape(-1)[0]),
-            "step": int(np.asarray(s).reshape(-1)[0]),
+            "time": time,
+            "step": step,
         })
     out.sort(key=lambda d: d["index"])
     return out
@@ -232,10 +236,32 @@ def read_positions(h5file, snapshot, dim=None):
     grp = h5file[path]
     if "position" not in grp:
         raise KinflowError(f"snapshot {path} has no 'position' dataset")
-    pos = np.asarray(grp["position"][()], dtype=float)
+    pos = read_numeric(grp["position"], f"snapshot {path}: 'position'", (1, 2))
+    if pos.size and not np.nanmax(np.where(np.isfinite(pos), np.abs(pos), 0.0)) <= 1e150:
+        raise KinflowError(f"snapshot {path}: 'position' holds values beyond 1e150 (damaged file?)")
     if pos.ndim == 1:
         pos = pos.reshape(-1, 1) if (dim in (None, 1)) else pos.reshape(-1, dim)
     return pos
+
+
+def physical_memory():
+    """Bytes of memory of this machine (inf when unknown)."""
+    try:
+        return os.sysconf("SC_PHYS_PAGES") * os.sysconf("SC_PAGE_SIZE")
+    except (ValueError, OSError, AttributeError):
+        return math.inf
+
+
+def read_numeric(ds, what, ndims=(1, 2)):
+    """A numeric dataset as a float array, or KinflowError naming `what`: not a dataset, not
+    numbers, the wrong number of dimensions, or more values than this machine's memory holds."""
+    if not isinstance(ds, h5py.Dataset) or ds.dtype.kind not in "fiu" or ds.ndim not in ndims:
+        shape, dtype = (ds.shape, ds.dtype) if isinstance(ds, h5py.Dataset) else ("-", "group")
+        raise KinflowError(f"{what} is not a numeric {' or '.join(f'{n}-D' for n in ndims)} dataset "
+                           f"(shape {shape}, dtype {dtype})")
+    if 8.0 * ds.size > physical_memory():
+        raise KinflowError(f"{what} has shape {ds.shape}: more values than this machine's memory holds")
+    return np.asarray(ds[()], dtype=float)
 
 
 def read_diagnostics(h5file):
@@ -245,7 +271,7 @@ def read_diagnostics(h5file):
     out = {}
     for name, ds in h5file["diagnostics"].items():
         if isinstance(ds, h5py.Dataset):
-            out[name] = np.asarray(ds[()], dtype=float).reshape(-1)
+            out[name] = read_numeric(ds, f"/diagnostics/{name}", (0, 1)).reshape(-1)
     return out
 
 

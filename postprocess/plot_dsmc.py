@@ -150,8 +150,13 @@ def load(path):
             key = "velocity" if "velocity" in g else "position"
             if key not in g:
                 raise kh.KinflowError(f"snapshot {s['path']} has neither 'velocity' nor 'position'")
-            v = np.asarray(g[key][()], dtype=float).reshape(-1, 3)
-            sp = np.asarray(g["species"][()], dtype=int) if "species" in g else np.zeros(len(v), dtype=int)
+            v = kh.read_numeric(g[key], f"snapshot {s['path']}: '{key}'", (2,))
+            if v.shape[1] != 3:
+                raise kh.KinflowError(f"snapshot {s['path']}: '{key}' has {v.shape[1]} columns, not 3")
+            sp = (kh.read_numeric(g["species"], f"snapshot {s['path']}: 'species'", (1,)).astype(int)
+                  if "species" in g else np.zeros(len(v), dtype=int))
+            if len(sp) != len(v):
+                raise kh.KinflowError(f"snapshot {s['path']}: 'species' has {len(sp)} rows, '{key}' {len(v)}")
             hist.append((s["time"], v, sp))
     return attrs, deck, diags, names, hist
 

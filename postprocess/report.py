@@ -339,7 +339,7 @@ def html_page(s, run_dir):
                      + "</tr>" + "".join("<tr>" + "".join(f"<td>{html.escape(c)}</td>" for c in r) + "</tr>" for r in rows)
                      + "</table>")
     parts.append("<h2>Training</h2><img src='loss.png' style='width:60%'></body></html>")
-    (Path(run_dir) / "report.html").write_text("\n".join(parts) + "\n")
+    (Path(run_dir) / "report.html.tmp").write_text("\n".join(parts) + "\n")
 
 
 def markdown(s, image_rel):
@@ -369,6 +369,9 @@ def update_readme(s, run_dir, readme, image):
     readme.write_text(head + begin + "\n" + markdown(s, rel) + "\n" + end + tail)
 
 
+OUTPUTS = ("densities.png", "loss.png", "metrics.png", "report.png", "report.html")
+
+
 def make_report(run_dir, quiet=False):
     import matplotlib
 
@@ -376,6 +379,8 @@ def make_report(run_dir, quiet=False):
     import matplotlib.pyplot as plt
 
     s = load_summary(run_dir)
+    if not isinstance(s, dict):
+        raise kh.KinflowError(f"{run_dir}/summary.json: not a JSON object")
     if s.get("kind") not in ("ks_aggregation", "fokker_planck", "boltzmann"):
         raise kh.KinflowError(f"{run_dir}/summary.json: unknown pipeline kind {s.get('kind')!r}")
     run_dir = Path(run_dir)
@@ -383,15 +388,15 @@ def make_report(run_dir, quiet=False):
 
     fig = plt.figure(figsize=(15, 4.2))
     density_panels(fig, fig.add_gridspec(1, 1)[0, 0], s)
-    fig.savefig(run_dir / "densities.png", dpi=110, bbox_inches="tight")
+    fig.savefig(run_dir / "densities.png.tmp", format="png", dpi=110, bbox_inches="tight")
     plt.close(fig)
     fig, ax = plt.subplots(figsize=(7, 4))
     loss_panel(ax, s)
-    fig.savefig(run_dir / "loss.png", dpi=110, bbox_inches="tight")
+    fig.savefig(run_dir / "loss.png.tmp", format="png", dpi=110, bbox_inches="tight")
     plt.close(fig)
     fig, ax = plt.subplots(figsize=(8, 5))
     table_panel(ax, s)
-    fig.savefig(run_dir / "metrics.png", dpi=110, bbox_inches="tight")
+    fig.savefig(run_dir / "metrics.png.tmp", format="png", dpi=110, bbox_inches="tight")
     plt.close(fig)
 
     ks = s["kind"] == "ks_aggregation" and "floor" in s["baselines"]
@@ -405,10 +410,13 @@ def make_report(run_dir, quiet=False):
     else:
         table_panel(fig.add_subplot(gs[1, 1]), s)
     fig.suptitle(f"kinflow pipeline {s['kind']} ({g(s['wall_s'])} s, {s['ranks']} ranks)", fontsize=12)
-    fig.savefig(run_dir / "report.png", dpi=100, bbox_inches="tight")
+    fig.savefig(run_dir / "report.png.tmp", format="png", dpi=100, bbox_inches="tight")
     plt.close(fig)
     html_page(s, run_dir)
-    written = [run_dir / n for n in ("densities.png", "loss.png", "metrics.png", "report.png", "report.html")]
+    # Everything was written as NAME.tmp: a failure half-way leaves no picture under its name.
+    written = [run_dir / n for n in OUTPUTS]
+    for p in written:
+        os.replace(f"{p}.tmp", p)
     if not quiet:
         for title, header, rows in tables(s):
             print(title)
@@ -417,6 +425,11 @@ def make_report(run_dir, quiet=False):
                 print("  " + "  ".join(str(c).ljust(w[i]) for i, c in enumerate(r)))
         print(f"{PROG}: wrote " + ", ".join(str(p) for p in written))
     return written
+
+
+def remove_partial(run_dir):
+    for n in OUTPUTS:
+        Path(run_dir, n + ".tmp").unlink(missing_ok=True)
 
 
 def main(argv=None):
@@ -435,7 +448,11 @@ def main(argv=None):
             if not a.quiet:
                 print(f"{PROG}: updated {a.readme} and {a.image}")
     except (kh.KinflowError, OSError, KeyError) as e:
+        remove_partial(a.run_dir)
         kh.cli_error(PROG, str(e) if not isinstance(e, KeyError) else f"summary.json lacks {e}", 1)
+    except (TypeError, AttributeError, ValueError, IndexError) as e:  # a summary.json of the wrong shape
+        remove_partial(a.run_dir)
+        kh.cli_error(PROG, f"{a.run_dir}/summary.json (or a file it names) is malformed: {type(e).__name__}: {e}", 1)
     return 0
 
 

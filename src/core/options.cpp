@@ -5,6 +5,8 @@
 #include <cstdlib>
 #include <sstream>
 
+#include <unistd.h>
+
 namespace kinflow {
 
 std::string format_number(double v) {
@@ -30,6 +32,22 @@ void check_range(const std::string& key, std::int64_t value, std::int64_t lo, st
 
 void check_positive(const std::string& key, double value) {
     if (!(value > 0.0) || !std::isfinite(value)) throw OptionError(key, format_number(value), "must be positive and finite");
+}
+
+double physical_memory() {
+    const long pages = sysconf(_SC_PHYS_PAGES), page = sysconf(_SC_PAGESIZE);
+    return pages > 0 && page > 0 ? static_cast<double>(pages) * static_cast<double>(page) : 0.0;
+}
+
+void check_memory(const std::string& key, const std::string& value, double bytes) {
+    const double have = physical_memory();
+    if (have > 0 && !(bytes <= have)) {
+        constexpr double kGiB = 1024.0 * 1024.0 * 1024.0;
+        throw OptionError(key, value,
+                          "needs about " + format_number(std::round(bytes / kGiB * 10) / 10) +
+                              " GiB per rank, more than this machine's " + format_number(std::round(have / kGiB * 10) / 10) +
+                              " GiB of memory (use more ranks or a smaller value)");
+    }
 }
 
 void check_choice(const std::string& key, const std::string& value, std::initializer_list<const char*> choices) {

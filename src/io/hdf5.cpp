@@ -4,6 +4,7 @@
 #include <vector>
 
 #include "kinflow/core/error.hpp"
+#include "kinflow/core/options.hpp"
 
 namespace kinflow::io {
 
@@ -86,8 +87,17 @@ std::string read_attr_string(hid_t obj, const std::string& name) {
     return std::string(buf.data());
 }
 
+namespace {
+/// An attribute read into one number must hold one value (an array would overrun it).
+void require_single(hid_t attr, const std::string& name) {
+    Handle space(H5Aget_space(attr), H5Sclose, "H5Aget_space");
+    if (H5Sget_simple_extent_npoints(space) != 1) throw Error("HDF5: attribute " + name + " is not a single value");
+}
+} // namespace
+
 double read_attr_double(hid_t obj, const std::string& name) {
     Handle attr(H5Aopen(obj, name.c_str(), H5P_DEFAULT), H5Aclose, "open attribute " + name);
+    require_single(attr, name);
     double v = 0;
     h5check_status(H5Aread(attr, H5T_NATIVE_DOUBLE, &v), "read attribute " + name);
     return v;
@@ -95,6 +105,7 @@ double read_attr_double(hid_t obj, const std::string& name) {
 
 std::int64_t read_attr_int(hid_t obj, const std::string& name) {
     Handle attr(H5Aopen(obj, name.c_str(), H5P_DEFAULT), H5Aclose, "open attribute " + name);
+    require_single(attr, name);
     std::int64_t v = 0;
     h5check_status(H5Aread(attr, H5T_NATIVE_INT64, &v), "read attribute " + name);
     return v;
@@ -144,8 +155,15 @@ int read_rows_raw(hid_t group, const std::string& name, hid_t mtype, std::int64_
                     "dataset " << name << " has " << dims[0] << " rows, need " << end);
     Handle ftype(H5Dget_type(dset), H5Tclose, "H5Dget_type");
     KINFLOW_REQUIRE(H5Tget_class(ftype) == H5Tget_class(mtype), "dataset " << name << " has the wrong type");
+    KINFLOW_REQUIRE(rank == 1 || dims[1] >= 1, "dataset " << name << " has no columns");
     const hsize_t start[2] = {static_cast<hsize_t>(begin), 0};
     const hsize_t count[2] = {static_cast<hsize_t>(end - begin), rank == 2 ? dims[1] : 1};
+    // A damaged or hand-made file may claim any size: refuse what cannot fit before allocating.
+    const double bytes = static_cast<double>(count[0]) * static_cast<double>(count[1]) * static_cast<double>(H5Tget_size(mtype));
+    if (const double have = physical_memory(); have > 0 && bytes > have) {
+        throw Error("dataset " + name + " has " + std::to_string(count[0]) + " x " + std::to_string(count[1]) +
+                    " values to read, more than this machine's memory");
+    }
     void* data = resize(out, static_cast<std::size_t>(count[0] * count[1]));
     Handle mspace(H5Screate_simple(rank, count, nullptr), H5Sclose, "H5Screate_simple");
     if (count[0] > 0) {

@@ -29,7 +29,8 @@ SnapshotReader::SnapshotReader(const comm::Communicator& comm, const std::string
     if (!has_attr(_file, "dim") || !has_attr(_file, "producer") || H5Lexists(_file, "snapshots", H5P_DEFAULT) <= 0) {
         throw Error("'" + path + "': not a kinflow file (missing root attribute 'dim'/'producer' or /snapshots)");
     }
-    _dim = static_cast<int>(read_attr_int(_file, "dim"));
+    _dim = static_cast<int>(std::clamp<std::int64_t>(read_attr_int(_file, "dim"), -1, 1 << 20));
+    if (_dim < 1 || _dim > 3) throw Error("'" + path + "': root attribute dim = " + std::to_string(_dim) + " is not 1, 2 or 3");
     _names = list_group(_file, "snapshots");
 }
 
@@ -73,12 +74,20 @@ ParticleSet read_particle_rows(hid_t g, std::int64_t begin, std::int64_t end, st
     std::vector<double> pos, vel;
     std::vector<std::int64_t> id;
     std::vector<std::int32_t> sp;
+    // The schema (ARCHITECTURE.md): position [N, dim], velocity [N, vdim], id [N], species [N].
+    const std::string where = "'" + _path + "' " + group_name(index) + ": ";
     const int dim = read_rows(g, "position", H5T_NATIVE_DOUBLE, begin, end, pos);
+    if (dim != _dim) {
+        throw Error(where + "position has " + (dim == 0 ? std::string("one dimension") : std::to_string(dim) + " columns") +
+                    ", the file's dim is " + std::to_string(_dim));
+    }
     const bool has_vel = H5Lexists(g, "velocity", H5P_DEFAULT) > 0;
     const bool has_sp = H5Lexists(g, "species", H5P_DEFAULT) > 0;
     const int vdim = has_vel ? read_rows(g, "velocity", H5T_NATIVE_DOUBLE, begin, end, vel) : 0;
-    read_rows(g, "id", H5T_NATIVE_INT64, begin, end, id);
-    if (has_sp) read_rows(g, "species", H5T_NATIVE_INT32, begin, end, sp);
+    if (has_vel && vdim == 0) throw Error(where + "velocity is not a 2-D [N, components] dataset");
+    if (read_rows(g, "id", H5T_NATIVE_INT64, begin, end, id) != 0) throw Error(where + "id is not a 1-D dataset");
+    if (has_sp && read_rows(g, "species", H5T_NATIVE_INT32, begin, end, sp) != 0)
+        throw Error(where + "species is not a 1-D dataset");
 
     ParticleSet p;
     p.allocate(static_cast<std::size_t>(end - begin), dim, vdim, has_sp, "kinflow::io::read");

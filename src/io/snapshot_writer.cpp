@@ -54,14 +54,27 @@ SnapshotWriter::SnapshotWriter(const comm::Communicator& comm, const std::string
     _comm.broadcast(err);
     if (!err.empty()) throw Error("output.file = '" + path + "': " + err);
 
+    // A file that could not be set up is removed: no FILE.tmp outlives a failed start.
+    auto remove_tmp = [&] {
+        _file.reset();
+        std::error_code ec;
+        if (_comm.is_root()) fs::remove(_tmp, ec);
+    };
     Handle fapl = mpio_fapl(_comm.raw());
     const hid_t f = H5Fcreate(_tmp.c_str(), H5F_ACC_TRUNC, H5P_DEFAULT, fapl);
-    if (f < 0) throw Error("output.file = '" + path + "': cannot create '" + _tmp + "' (is the directory writable?)");
+    if (f < 0) {
+        remove_tmp();
+        throw Error("output.file = '" + path + "': cannot create '" + _tmp + "' (is the directory writable?)");
+    }
     _file = Handle(f, H5Fclose, "H5Fcreate");
-
-    write_root_attrs(info);
-    Handle(H5Gcreate2(_file, "snapshots", H5P_DEFAULT, H5P_DEFAULT, H5P_DEFAULT), H5Gclose, "create /snapshots");
-    Handle(H5Gcreate2(_file, "diagnostics", H5P_DEFAULT, H5P_DEFAULT, H5P_DEFAULT), H5Gclose, "create /diagnostics");
+    try {
+        write_root_attrs(info);
+        Handle(H5Gcreate2(_file, "snapshots", H5P_DEFAULT, H5P_DEFAULT, H5P_DEFAULT), H5Gclose, "create /snapshots");
+        Handle(H5Gcreate2(_file, "diagnostics", H5P_DEFAULT, H5P_DEFAULT, H5P_DEFAULT), H5Gclose, "create /diagnostics");
+    } catch (const Error&) {
+        remove_tmp();
+        throw;
+    }
 }
 
 SnapshotWriter::SnapshotWriter(const comm::Communicator& comm, const std::string& path, const FileInfo& info,

@@ -100,14 +100,19 @@ std::vector<int> auction(const T* a, const T* b, std::size_t n, int dim) {
         for (std::size_t k = 0; k < d; ++k) bt[k * n + j] = static_cast<double>(b[j * d + k]);
     // Largest cost from the bounding boxes (an upper bound is all ε-scaling needs).
     double cmax = 0;
+    bool finite = true;
     for (std::size_t k = 0; k < d; ++k) {
         double lo = INFINITY, hi = -INFINITY;
         for (std::size_t i = 0; i < n; ++i) {
+            finite = finite && std::isfinite(static_cast<double>(a[i * d + k])) && std::isfinite(bt[k * n + i]);
             lo = std::min({lo, static_cast<double>(a[i * d + k]), bt[k * n + i]});
             hi = std::max({hi, static_cast<double>(a[i * d + k]), bt[k * n + i]});
         }
         cmax += (hi - lo) * (hi - lo);
     }
+    // A NaN or infinite cost would keep the bidding going for ever.
+    KINFLOW_REQUIRE(finite && std::isfinite(cmax),
+                    "exact_assignment: coordinates must be finite, with squared distances within the double range");
     std::vector<int> col4row(n, -1);
     if (n == 1 || cmax == 0) {
         for (std::size_t i = 0; i < n; ++i) col4row[i] = static_cast<int>(i);

@@ -9,6 +9,7 @@
 #include <Kokkos_Core.hpp>
 
 #include "kinflow/comm/decomposition.hpp"
+#include "kinflow/core/options.hpp"
 #include "kinflow/core/rng.hpp"
 #include "kinflow/io/snapshot_reader.hpp"
 #include "kinflow/io/snapshot_writer.hpp"
@@ -246,6 +247,11 @@ SampleSummary run_sampling(const comm::Communicator& comm, const SampleConfig& c
     } else {
         if (count == 0) throw ModelError("sample.count", "0 (one sample per source particle) needs a model trained with source = snapshot:<index>");
         dec = comm::BlockDecomposition::make(count, comm.size(), comm.rank());
+    }
+    try { // per row: the state, the integrator's stages, the output position and id
+        check_memory("sample.count", std::to_string(count), static_cast<double>(dec.n_local()) * (40.0 * dim + 8.0));
+    } catch (const OptionError& e) {
+        throw ModelError("sample.count", "'" + e.value() + "': " + e.reason());
     }
     std::vector<float> cond(cfg.condition.size());
     for (std::size_t c = 0; c < cond.size(); ++c) {

@@ -116,7 +116,8 @@ BAD_TRAIN = {
     "missing_file": ("data = /nonexistent/run.h5", [], ["train.ini", "train.data", "/nonexistent/run.h5", "no such file"]),
     "missing_snapshot": ("data = {d}/ok.h5\nsnapshot = 7", [], ["train.data", "ok.h5", "snapshot index 7 out of range"]),
     "missing_source": ("data = {d}/ok.h5\nsource = snapshot:5", [], ["train.data", "snapshot index 5"]),
-    "dim_mismatch": ("data = {d}/dims.h5\nsnapshot = 1\nsource = snapshot:0", [], ["train.data", "dimension mismatch", "dim 3", "dim 2"]),
+    # a snapshot whose columns disagree with the file's dim: the reader's schema check
+    "dim_mismatch": ("data = {d}/dims.h5\nsnapshot = 1\nsource = snapshot:0", [], ["train.data", "dims.h5", "3 columns", "dim is 2"]),
     "ids_do_not_pair": ("data = {d}/ids.h5\nsnapshot = 1\nsource = snapshot:0", [], ["train.data", "ids do not pair", "row 0"]),
     "counts_do_not_pair": ("data = {d}/short.h5\nsnapshot = 1\nsource = snapshot:0", [], ["train.data", "ids do not pair", "50", "49"]),
     "missing_condition": ("data = {d}/ok.h5\ncondition = ks.beta", [], ["train.data", "ks.beta"]),

@@ -10,6 +10,7 @@
 
 #include "kinflow/core/compat.hpp"
 #include "kinflow/core/error.hpp"
+#include "kinflow/core/options.hpp"
 #include "kinflow/core/rng.hpp"
 #include "kinflow/engines/dsmc/collision.hpp"
 #include "kinflow/engines/dsmc/dsmc_engine.hpp"
@@ -23,6 +24,11 @@ constexpr RngPurpose kPairing = static_cast<RngPurpose>(static_cast<std::uint32_
 /// Particles per NTC collision group (virtual collision cell) — see Ntc below.
 constexpr std::size_t kGroupSize = 1024;
 constexpr int kMaxPairs = kMaxSpecies * (kMaxSpecies + 1) / 2;
+/// Largest n (sigma_T g)_max dt an NTC step accepts: twice the candidates per particle and step.
+/// A physical time step makes it O(1) (a fraction of a collision time); a value beyond this comes
+/// from inconsistent units or a huge dt and would make the step draw an astronomical number of
+/// candidates (a hang, then an integer overflow).
+constexpr double kMaxCandidateRate = 1000.0;
 
 struct SpeciesMass {
     double m[kMaxSpecies] = {};
@@ -405,6 +411,15 @@ template <class CS, class Scat> class Ntc final : public StepperBase {
         const std::size_t n = p.size();
         const int S = _ns;
         const int T = S * (S + 1) / 2;
+        for (int t = 0; t < T; ++t) {
+            const double rate = _n * dt * _maj.v[t];
+            if (!(rate <= kMaxCandidateRate)) {
+                throw Error("run.dt = " + format_number(dt) + " is far too large for this gas: n (sigma_T g)_max dt = " +
+                            format_number(rate) + " > " + format_number(kMaxCandidateRate) +
+                            " (a step should be a fraction of a collision time; check dsmc.units, number_density, "
+                            "mass and d_ref)");
+            }
+        }
         const std::size_t G = std::max<std::size_t>(1, n / kGroupSize);
         Kokkos::View<std::size_t*, MemSpace> order, offsets;
         group_order(p, n_step, G, order, offsets);
