@@ -196,7 +196,7 @@ ParticleSet CheckpointReader::particles() const {
         end = dec.end;
     }
     Handle g(H5Gopen2(file, "particles", H5P_DEFAULT), H5Gclose, "open /particles");
-    return read_particle_rows(g, begin, end, _h.n_global);
+    return read_particle_rows(g, begin, end, _h.n_global, "checkpoint '" + _path + "' /particles: ", 0);
 }
 
 EngineState CheckpointReader::engine_state() const {

@@ -70,16 +70,16 @@ bool SnapshotReader::has_dataset(int index, const std::string& name) const {
 std::string SnapshotReader::attr_string(const std::string& name) const { return read_attr_string(_file, name); }
 std::int64_t SnapshotReader::attr_int(const std::string& name) const { return read_attr_int(_file, name); }
 
-ParticleSet read_particle_rows(hid_t g, std::int64_t begin, std::int64_t end, std::int64_t n_global) {
+ParticleSet read_particle_rows(hid_t g, std::int64_t begin, std::int64_t end, std::int64_t n_global,
+                               const std::string& where, int dim_expected) {
     std::vector<double> pos, vel;
     std::vector<std::int64_t> id;
     std::vector<std::int32_t> sp;
     // The schema (ARCHITECTURE.md): position [N, dim], velocity [N, vdim], id [N], species [N].
-    const std::string where = "'" + _path + "' " + group_name(index) + ": ";
     const int dim = read_rows(g, "position", H5T_NATIVE_DOUBLE, begin, end, pos);
-    if (dim != _dim) {
+    if (dim < 1 || (dim_expected > 0 && dim != dim_expected)) {
         throw Error(where + "position has " + (dim == 0 ? std::string("one dimension") : std::to_string(dim) + " columns") +
-                    ", the file's dim is " + std::to_string(_dim));
+                    (dim_expected > 0 ? ", the file's dim is " + std::to_string(dim_expected) : std::string()));
     }
     const bool has_vel = H5Lexists(g, "velocity", H5P_DEFAULT) > 0;
     const bool has_sp = H5Lexists(g, "species", H5P_DEFAULT) > 0;
@@ -101,7 +101,7 @@ ParticleSet read_particle_rows(hid_t g, std::int64_t begin, std::int64_t end, st
 
 ParticleSet SnapshotReader::read(int index, std::int64_t begin, std::int64_t end) const {
     Handle g(H5Gopen2(_file, group_name(index).c_str(), H5P_DEFAULT), H5Gclose, "open snapshot");
-    return read_particle_rows(g, begin, end, n_global(index));
+    return read_particle_rows(g, begin, end, n_global(index), "'" + _path + "' " + group_name(index) + ": ", _dim);
 }
 
 std::vector<std::string> SnapshotReader::diagnostic_names() const { return list_group(_file, "diagnostics"); }

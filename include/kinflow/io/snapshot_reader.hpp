@@ -12,8 +12,11 @@
 namespace kinflow::io {
 
 /// Rows [begin, end) of the particle datasets of `group` (position; velocity, id, species when
-/// present) as a ParticleSet with n_global = `n_global` (collective).
-ParticleSet read_particle_rows(hid_t group, std::int64_t begin, std::int64_t end, std::int64_t n_global);
+/// present) as a ParticleSet with n_global = `n_global` (collective). The schema is checked
+/// (position [N, dim] with dim = dim_expected when > 0, velocity 2-D, id and species 1-D);
+/// errors start with `where`.
+ParticleSet read_particle_rows(hid_t group, std::int64_t begin, std::int64_t end, std::int64_t n_global,
+                               const std::string& where, int dim_expected);
 
 class SnapshotReader {
   public:
