@@ -122,6 +122,17 @@ class RunControl {
     std::int64_t start_step() const { return _ckpt ? _ckpt->header().step : 0; }
     double start_time() const { return _ckpt ? _ckpt->header().time : 0.0; }
 
+    /// Set up the engine's state: from the checkpoint on --resume, else engine.init(particles).
+    template <class Engine>
+    void start(Engine& engine, ParticleSet& particles) const {
+        if (_ckpt) {
+            particles = _ckpt->particles();
+            engine.resume(particles, _ckpt->engine_state());
+        } else {
+            engine.init(particles);
+        }
+    }
+
     /// The run's snapshot writer: a fresh file, or on --resume the interrupted run's output with
     /// the snapshots after the checkpoint removed. The file records the resolved [run], [output]
     /// and engine sections.

@@ -110,12 +110,7 @@ void run(const comm::Communicator& comm, const io::Deck& deck, const io::RunOpti
     }
     dsmc::DsmcEngine engine(comm, params, static_cast<std::uint64_t>(run_opts.seed));
     try {
-        if (ctl.resuming()) {
-            particles = ctl.checkpoint().particles();
-            engine.resume(particles, ctl.checkpoint().engine_state());
-        } else {
-            engine.init(particles);
-        }
+        ctl.start(engine, particles);
     } catch (const OptionError& e) {
         throw SetupError(deck.explain(e));
     } catch (const Error& e) {

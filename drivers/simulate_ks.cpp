@@ -88,12 +88,7 @@ void run(const comm::Communicator& comm, const io::Deck& deck, const io::RunOpti
                                            params.particles);
     }
     ks::KsEngine engine(comm, params, static_cast<std::uint64_t>(run_opts.seed));
-    if (ctl.resuming()) {
-        particles = ctl.checkpoint().particles();
-        engine.resume(particles, ctl.checkpoint().engine_state());
-    } else {
-        engine.init(particles);
-    }
+    ctl.start(engine, particles);
 
     const auto writer = ctl.open_writer(params.dim);
     const bool verbose = !deck.quiet() && comm.is_root();
