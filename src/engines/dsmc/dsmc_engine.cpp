@@ -93,6 +93,35 @@ void shuffle_destinations(const ExecSpace& space, const Kokkos::View<std::uint64
         });
 }
 
+/// Local particles whose species index lies outside [0, ns). Free functions: nvcc refuses
+/// extended device lambdas inside private member functions.
+std::int64_t local_species_outside(const ParticleSet& p, int ns) {
+    auto sp = p.species;
+    std::int64_t bad = 0;
+    Kokkos::parallel_reduce(
+        "kinflow::dsmc::check_species", Kokkos::RangePolicy<ExecSpace>(0, p.size()),
+        KOKKOS_LAMBDA(const std::size_t i, std::int64_t& nb) {
+            if (sp(i) < 0 || sp(i) >= ns)
+                ++nb;
+        },
+        Kokkos::Sum<std::int64_t>(bad));
+    return bad;
+}
+
+/// Local particles of species s.
+std::int64_t local_species_count(const ParticleSet& p, int s) {
+    auto sp = p.species;
+    std::int64_t c = 0;
+    Kokkos::parallel_reduce(
+        "kinflow::dsmc::count_species", Kokkos::RangePolicy<ExecSpace>(0, p.size()),
+        KOKKOS_LAMBDA(const std::size_t i, std::int64_t& x) {
+            if (sp(i) == s)
+                ++x;
+        },
+        Kokkos::Sum<std::int64_t>(c));
+    return c;
+}
+
 } // namespace
 
 DsmcEngine::DsmcEngine(const comm::Communicator& comm, const Params& params, std::uint64_t seed)
@@ -107,30 +136,12 @@ DsmcEngine::~DsmcEngine() = default;
 
 void DsmcEngine::count_species(const ParticleSet& p) {
     const int ns = _params.n_species;
-    auto sp = p.species;
-    std::int64_t bad = 0;
-    Kokkos::parallel_reduce(
-        "kinflow::dsmc::check_species", Kokkos::RangePolicy<ExecSpace>(0, p.size()),
-        KOKKOS_LAMBDA(const std::size_t i, std::int64_t& nb) {
-            if (sp(i) < 0 || sp(i) >= ns)
-                ++nb;
-        },
-        Kokkos::Sum<std::int64_t>(bad));
-    if (_comm.any(bad > 0))
+    if (_comm.any(local_species_outside(p, ns) > 0))
         throw Error("dsmc.init_file: species index outside [0, " + std::to_string(ns) + ") (dsmc.species names " +
                     std::to_string(ns) + ")");
     _params.count.assign(static_cast<std::size_t>(ns), 0);
-    for (int s = 0; s < ns; ++s) {
-        std::int64_t c = 0;
-        Kokkos::parallel_reduce(
-            "kinflow::dsmc::count_species", Kokkos::RangePolicy<ExecSpace>(0, p.size()),
-            KOKKOS_LAMBDA(const std::size_t i, std::int64_t& x) {
-                if (sp(i) == s)
-                    ++x;
-            },
-            Kokkos::Sum<std::int64_t>(c));
-        _params.count[static_cast<std::size_t>(s)] = _comm.sum(c);
-    }
+    for (int s = 0; s < ns; ++s)
+        _params.count[static_cast<std::size_t>(s)] = _comm.sum(local_species_count(p, s));
 }
 
 void DsmcEngine::resume(ParticleSet& p, const EngineState& state) {
