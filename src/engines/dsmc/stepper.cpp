@@ -137,6 +137,8 @@ struct GroupWeights {
 KOKKOS_INLINE_FUNCTION void group_weights(const std::size_t* off, int S, double ndt, const PairValues& maj,
                                           GroupWeights& gw) {
     gw.W = 0.0;
+    if (S < 1 || S > kMaxSpecies) // never (S = n_species); tells the host compiler off[S] is in bounds
+        return;
     const std::size_t M = off[S] - off[0];
     for (int s = 0; s < S; ++s)
         for (int r = s; r < S; ++r) {
@@ -662,7 +664,7 @@ template <class CS, class Scat> class Ntc final : public StepperBase {
         return out;
     }
 
-  private:
+    // Public only because nvcc refuses extended device lambdas in private member functions.
     /// Random groups: bucket = group * S + species, each particle's group a counter-based draw;
     /// a stable counting sort makes every group a contiguous run of species blocks. order(k): local
     /// index of the k-th particle in group order; offsets(g S + s): first position of species s in
@@ -687,6 +689,7 @@ template <class CS, class Scat> class Ntc final : public StepperBase {
         stable_bucket_sort(bucket, G * S, order, offsets);
     }
 
+  private:
     comm::Communicator _comm;
     double _n;
     int _ns;
