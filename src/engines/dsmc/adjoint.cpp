@@ -70,8 +70,9 @@ bool any_init(const Params& p, Init kind) {
 Polynomial parse_polynomial(const std::string& body, const std::string& text) {
     auto fail = [&](const std::string& why) {
         throw OptionError("adjoint.objective", text,
-                          "poly: " + why + " (expected terms c*vx^a*vy^b*vz^c joined by + or -, e.g. "
-                                           "poly:vx^4 + 2*vx^2*vy^2 - 0.5*vz^2)");
+                          "poly: " + why +
+                              " (expected terms c*vx^a*vy^b*vz^c joined by + or -, e.g. "
+                              "poly:vx^4 + 2*vx^2*vy^2 - 0.5*vz^2)");
     };
     std::string t;
     for (char ch : body)
@@ -218,12 +219,15 @@ AdjointParams validate(const AdjointOptions& o, const Params& p) {
             const auto& Tk = k == 0 ? p.temperature_x : k == 1 ? p.temperature_y : p.temperature_z;
             bool ok = any_init(p, Init::Bimaxwellian);
             for (int s = 0; s < p.n_species; ++s)
-                if (p.init[static_cast<std::size_t>(s)] == Init::Bimaxwellian && !(Tk[static_cast<std::size_t>(s)] > 0.0))
+                if (p.init[static_cast<std::size_t>(s)] == Init::Bimaxwellian &&
+                    !(Tk[static_cast<std::size_t>(s)] > 0.0))
                     ok = false;
             if (!ok)
                 throw OptionError("adjoint.parameters", o.parameters,
                                   item + " needs dsmc.init = bimaxwellian for some species, with " + item + " > 0");
-            a.parameters.push_back(k == 0 ? Parameter::TemperatureX : k == 1 ? Parameter::TemperatureY : Parameter::TemperatureZ);
+            a.parameters.push_back(k == 0   ? Parameter::TemperatureX
+                                   : k == 1 ? Parameter::TemperatureY
+                                            : Parameter::TemperatureZ);
         } else if (item == "drift" || item == "drift_x" || item == "drift_y" || item == "drift_z") {
             a.parameters.push_back(item == "drift"     ? Parameter::Drift
                                    : item == "drift_x" ? Parameter::DriftX
@@ -253,10 +257,11 @@ AdjointParams validate(const AdjointOptions& o, const Params& p) {
                                   "every Maxwell candidate is accepted: the rate only sets the number of candidates)");
             a.parameters.push_back(Parameter::CollisionRate);
         } else {
-            throw OptionError("adjoint.parameters", o.parameters,
-                              "unknown parameter '" + item +
-                                  "' (temperature, temperature_x, temperature_y, temperature_z, drift, drift_x, drift_y, "
-                                  "drift_z, bkw_K0, bkw_t0, omega, d_ref, collision_rate, alpha)");
+            throw OptionError(
+                "adjoint.parameters", o.parameters,
+                "unknown parameter '" + item +
+                    "' (temperature, temperature_x, temperature_y, temperature_z, drift, drift_x, drift_y, "
+                    "drift_z, bkw_K0, bkw_t0, omega, d_ref, collision_rate, alpha)");
         }
         a.names.push_back(item);
     }
@@ -301,8 +306,8 @@ struct TangentTable {
 /// dv_i(0)/dtheta for the particles right after DsmcEngine::init (any layout: species and ids
 /// decide). Temperatures: the thermal part c = v - u (less the beam offset) scales as sqrt(T), so
 /// dc/dT = c/(2T) (per axis for bimaxwellian species: dc_k/dT_k = c_k/(2 T_k); dsmc.temperature
-/// moves the axes whose own key is empty). Drifts: dv/du_k = e_k (every species). bkw_K0: the implicit reparameterisation of the BKW speed law (adjoint.hpp);
-/// bkw_t0: times dK/dt0 = (1 - K)/6.
+/// moves the axes whose own key is empty). Drifts: dv/du_k = e_k (every species). bkw_K0: the implicit
+/// reparameterisation of the BKW speed law (adjoint.hpp); bkw_t0: times dK/dt0 = (1 - K)/6.
 VectorView initial_tangent(const Params& p, const ParticleSet& ps, Parameter which) {
     TangentTable tab;
     tab.K = bkw::K_of_time(p.bkw_t0);
@@ -339,7 +344,8 @@ VectorView initial_tangent(const Params& p, const ParticleSet& ps, Parameter whi
             if (w == static_cast<int>(Parameter::Temperature)) {
                 for (int k = 0; k < 3; ++k)
                     d[k] = bimax && tab.given[k] ? 0.0 : c[k] / (2.0 * tab.T[s]);
-            } else if (w == static_cast<int>(Parameter::TemperatureX) || w == static_cast<int>(Parameter::TemperatureY) ||
+            } else if (w == static_cast<int>(Parameter::TemperatureX) ||
+                       w == static_cast<int>(Parameter::TemperatureY) ||
                        w == static_cast<int>(Parameter::TemperatureZ)) {
                 const int k = w - static_cast<int>(Parameter::TemperatureX);
                 if (bimax)

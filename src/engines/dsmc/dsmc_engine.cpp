@@ -23,7 +23,8 @@ namespace {
 struct InitTable {
     int n_species = 1;
     int kind[kMaxSpecies] = {};
-    double sv[kMaxSpecies] = {}, sx[kMaxSpecies] = {}, sy[kMaxSpecies] = {}, sz[kMaxSpecies] = {}, beam[kMaxSpecies] = {}, u[kMaxSpecies][3] = {};
+    double sv[kMaxSpecies] = {}, sx[kMaxSpecies] = {}, sy[kMaxSpecies] = {}, sz[kMaxSpecies] = {},
+           beam[kMaxSpecies] = {}, u[kMaxSpecies][3] = {};
     std::int64_t first[kMaxSpecies + 1] = {}; ///< species s owns global ids [first[s], first[s+1])
     double K = 0.6;                           ///< BKW parameter of the initial state
 };

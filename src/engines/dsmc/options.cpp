@@ -52,7 +52,8 @@ void describe(po::options_description& d, Options& o) {
         "initial velocities per species (comma list): maxwellian (temperature, drift) | "
         "bkw (BKW solution at time bkw_t0, scaled to the temperature) | "
         "two_beams (half at +beam_speed, half at -beam_speed along x, each Maxwellian at the temperature) | "
-        "bimaxwellian (temperature_x, temperature_y, temperature_z along x, y, z; each empty = temperature); or file (alone: init_file decides "
+        "bimaxwellian (temperature_x, temperature_y, temperature_z along x, y, z; each empty = temperature); or file "
+        "(alone: init_file decides "
         "particles, species and velocities)")("dsmc.temperature",
                                               po::value(&o.temperature)->default_value(o.temperature),
                                               "initial temperature per species (comma list; K in si units), >= 0")(

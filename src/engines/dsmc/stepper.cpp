@@ -376,7 +376,8 @@ template <class CS, class Scat> class NanbuBabovsky final : public StepperBase {
                 double ga[3] = {gamma(a, 0), gamma(a, 1), gamma(a, 2)}, gb[3] = {gamma(b, 0), gamma(b, 1), gamma(b, 2)};
                 double ba[3] = {beta(a, 0), beta(a, 1), beta(a, 2)}, bb[3] = {beta(b, 0), beta(b, 1), beta(b, 2)};
                 AdjointSums x;
-                decision_adjoint(cs, scat, kt, s, r, sm.m[s], sm.m[r], g, g2, P, u[0] < P, u[1], u[2], ga, gb, ba, bb, x);
+                decision_adjoint(cs, scat, kt, s, r, sm.m[s], sm.m[r], g, g2, P, u[0] < P, u[1], u[2], ga, gb, ba, bb,
+                                 x);
                 k0 += x.k0;
                 k1 += x.k1;
                 ap += x.alpha_pathwise;

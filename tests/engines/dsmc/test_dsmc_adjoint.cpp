@@ -162,7 +162,7 @@ TEST(DsmcAdjoint, RejectsUnsupportedCombinations) {
     hs.alpha = "1.5";
     EXPECT_EQ(key_of(dsmc::validate(hs, 0.1), "moment:4", "temperature", 2), "none"); // VSS direction differentiated
     EXPECT_EQ(key_of(dsmc::validate(hs, 0.1), "moment:4", "alpha,omega", 2), "none");
-    EXPECT_EQ(key_of(p, "moment:4", "alpha", 2), "adjoint.parameters"); // maxwell kernel: no alpha
+    EXPECT_EQ(key_of(p, "moment:4", "alpha", 2), "adjoint.parameters");         // maxwell kernel: no alpha
     EXPECT_EQ(key_of(p, "moment:4", "temperature_z", 2), "adjoint.parameters"); // no bimaxwellian species
     EXPECT_EQ(key_of(p, "moment:4", "drift_x,drift,drift_y,drift_z", 2), "none");
     EXPECT_EQ(key_of(p, "moment:4", "drift_w", 2), "adjoint.parameters");
@@ -604,11 +604,13 @@ TEST(DsmcAdjoint, ParameterAndPolynomialIdentitiesPerReplica) {
         const auto m4 = adjoint(p, "moment:4", "temperature_x,drift_y", 1);
         const auto m4p = adjoint(p, "poly: vx^4 + vy^4 + vz^4 + 2*vx^2*vy^2 + 2*vx^2*vz^2 + 2*vy^2*vz^2",
                                  "temperature_x,drift_y", 1);
-        const auto r4 = dsmc::adjoint_replica(self, p, m4, 9, 0, 6, 0.2), r4p = dsmc::adjoint_replica(self, p, m4p, 9, 0, 6, 0.2);
+        const auto r4 = dsmc::adjoint_replica(self, p, m4, 9, 0, 6, 0.2),
+                   r4p = dsmc::adjoint_replica(self, p, m4p, 9, 0, 6, 0.2);
         EXPECT_NEAR(r4p.J, r4.J, 1e-12 * r4.J) << scheme;
         EXPECT_NEAR(r4p.pathwise[0], r4.pathwise[0], 1e-11 * std::abs(r4.pathwise[0])) << scheme;
         EXPECT_NEAR(r4p.pathwise[1], r4.pathwise[1], 1e-11 * std::abs(r4.pathwise[0])) << scheme;
-        const auto mx = dsmc::adjoint_replica(self, p, adjoint(p, "poly:vx", "drift_x,drift_y,temperature_x", 1), 10, 0, 6, 0.2);
+        const auto mx =
+            dsmc::adjoint_replica(self, p, adjoint(p, "poly:vx", "drift_x,drift_y,temperature_x", 1), 10, 0, 6, 0.2);
         EXPECT_NEAR(mx.pathwise[0], 1.0, 1e-12) << scheme;
         EXPECT_NEAR(mx.pathwise[1], 0.0, 1e-12) << scheme;
     }
@@ -662,7 +664,8 @@ TEST(DsmcAdjoint, VssAlphaGradientMatchesBkwSolution) {
     const double dt = 0.25, alpha = 1.0, d = 0.4;
     const int steps = 8;
     const double nu = 4.0 * std::sqrt(std::acos(-1.0)) * d * d; // n = 1, m = 1 (m_r = 1/2), T_ref = 1
-    const double s = 4 * alpha / ((alpha + 1) * (alpha + 2)), ds = 4 * (2 - alpha * alpha) / std::pow((alpha + 1) * (alpha + 2), 2);
+    const double s = 4 * alpha / ((alpha + 1) * (alpha + 2)),
+                 ds = 4 * (2 - alpha * alpha) / std::pow((alpha + 1) * (alpha + 2), 2);
     const double K0 = dsmc::bkw::K_of_time(dsmc::kBkwMinTime);
     for (const std::string scheme : {"ntc", "nanbu_babovsky"}) {
         dsmc::Options o = bkw(20000, scheme, 1.0, dsmc::kBkwMinTime);

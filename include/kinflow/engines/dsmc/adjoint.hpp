@@ -144,8 +144,9 @@ AdjointParams validate(const AdjointOptions& o, const Params& p);
 struct ReplicaResult {
     double J = 0.0;
     std::vector<double> pathwise; ///< per parameter: sum_i gamma_i(0) . dv_i(0)/dtheta
-    std::vector<double> score;    ///< per parameter: sum_i beta_i(0) . dv_i(0)/dtheta; kernel parameters: dL/dtheta;
-                                  ///< alpha: sum over collisions of beta' . dv'/d alpha (its pathwise: gamma' . dv'/d alpha)
+    /// per parameter: sum_i beta_i(0) . dv_i(0)/dtheta; kernel parameters: dL/dtheta; alpha: the sum over
+    /// collisions of beta' . dv'/d alpha (and pathwise the same with gamma')
+    std::vector<double> score;
     std::vector<double> majorants; ///< NTC majorants after init (empty entries 0 for Nanbu–Babovsky)
     double forward_seconds = 0.0, backward_seconds = 0.0;
 };
