@@ -72,6 +72,9 @@ def test_gradient_printed_stored_and_exact(tmp_path, scheme, ranks):
     ("--dsmc.kernel=hard_sphere --adjoint.replicas=1", "adjoint.replicas"),
     ("--adjoint.parameters=omega", "adjoint.parameters"),           # maxwell kernel
     ("--adjoint.parameters=collision_rate", "adjoint.parameters"),  # ntc
+    ("--adjoint.parameters=alpha", "adjoint.parameters"),           # maxwell kernel: no VSS alpha
+    ("--adjoint.objective=poly:vx^^2", "adjoint.objective"),
+    ("--adjoint.objective=poly:2vx+vq", "adjoint.objective"),
 ])
 def test_bad_adjoint_keys_one_line(tmp_path, override, key):
     out = tmp_path / "adj.h5"
@@ -82,6 +85,30 @@ def test_bad_adjoint_keys_one_line(tmp_path, override, key):
     lines = r.stderr.strip().splitlines()
     assert len(lines) == 1 and key in lines[0], r.stderr
     assert not out.exists()
+
+
+def test_poly_objective_and_axis_parameters(tmp_path):
+    """objective = poly:... spelling out <|v|^4> gives the BKW gradient dJ/dT = 2 T m4 (NTC), and the
+    per-axis parameters of a tri-Maxwellian and the drift are stored under their names."""
+    out = tmp_path / "adj.h5"
+    deck = tmp_path / "deck.ini"
+    deck.write_text(DECK.format(out=out, scheme="ntc"))
+    r = run([deck, "--adjoint.objective=poly:vx^4 + vy^4 + vz^4 + 2*vx^2*vy^2 + 2*vx^2*vz^2 + 2*vy^2*vz^2",
+             "--adjoint.parameters=temperature"])
+    assert r.returncode == 0, r.stderr
+    with h5py.File(out, "r") as f:
+        g, se = float(f.attrs["adjoint_gradient_temperature"]), float(f.attrs["adjoint_gradient_temperature_se"])
+    K = 1 - (1 - (1 - math.exp(-7 / 6))) * math.exp(-8 * 0.25 / 6)
+    assert 0 < se < 0.02 * g and abs(g - 2 * 1.5 * (30 * K - 15 * K * K)) < 3 * se
+    out.unlink()
+    r = run([deck, "--dsmc.init=bimaxwellian", "--dsmc.temperature_x=2", "--dsmc.temperature_y=1",
+             "--dsmc.temperature_z=0.5", "--dsmc.drift=0.4,0,-0.3", "--dsmc.particles=2000", "--adjoint.replicas=2",
+             "--adjoint.objective=component4", "--adjoint.parameters=temperature_y,temperature_z,drift_x"])
+    assert r.returncode == 0, r.stderr
+    with h5py.File(out, "r") as f:
+        for name in ("temperature_y", "temperature_z", "drift_x"):
+            assert math.isfinite(float(f.attrs["adjoint_gradient_" + name])), name
+            assert float(f.attrs["adjoint_gradient_" + name + "_se"]) > 0, name
 
 
 def test_kernel_parameter_gradient(tmp_path):

@@ -1,8 +1,10 @@
 #include "kinflow/engines/dsmc/adjoint.hpp"
 
 #include <algorithm>
+#include <cctype>
 #include <chrono>
 #include <cmath>
+#include <cstdlib>
 #include <limits>
 #include <set>
 #include <sstream>
@@ -29,20 +31,26 @@ void describe(po::options_description& d, AdjointOptions& o) {
                     "adjoint DSMC (Caflisch, Silantyev & Yang 2021; Yang, Silantyev & Caflisch 2023); empty = off. "
                     "J = moment:k (<|v|^k>, k >= 1) | component4 (<v_x^4 + v_y^4 + v_z^4>) | temperature_x "
                     "(m <(v_x - U_x)^2>/k_B about the mass-averaged velocity U) | energy_species:s (mean kinetic "
-                    "energy m|v|^2/2 per particle of species s, by name or index). Written as root attributes "
-                    "adjoint_objective, adjoint_gradient_<parameter> and adjoint_gradient_<parameter>_se of the output")(
+                    "energy m|v|^2/2 per particle of species s, by name or index) | poly:TERMS (<sum of monomials>: "
+                    "terms c*vx^a*vy^b*vz^c joined by + or -, c a number (optional), a, b, c integers 0..16 "
+                    "(^1 optional), at most 16 terms; e.g. poly:vx^4 + 2*vx^2*vy^2 - 0.5*vz^2). Written as root "
+                    "attributes adjoint_objective, adjoint_gradient_<parameter> and adjoint_gradient_<parameter>_se "
+                    "of the output")(
         "adjoint.parameters", po::value(&o.parameters)->default_value(o.parameters),
-        "comma list of parameters. Initial state: temperature (every species' dsmc.temperature, thermal velocities "
-        "scale as sqrt(T); for bimaxwellian species the y, z temperature) | temperature_x (bimaxwellian species) | "
-        "bkw_K0 (K of the BKW initial state, K0 = 1 - exp(-bkw_t0/6)) | bkw_t0. Collision kernel: omega (vhs/vss: "
-        "every species' dsmc.omega together; ntc needs omega != 1) | d_ref (hard_sphere/vhs/vss: every species' "
-        "dsmc.d_ref together) | collision_rate (maxwell, scheme = nanbu_babovsky). Kernel parameters act through the "
-        "acceptance probabilities only (score term; NTC majorants held fixed). temperature_y, temperature_z: "
-        "no init has them")(
+        "comma list of parameters. Initial state: temperature (every species' dsmc.temperature: thermal velocities "
+        "scale as sqrt(T); for bimaxwellian species the axes whose temperature_x/_y/_z is empty) | temperature_x, "
+        "temperature_y, temperature_z (that axis' temperature of the bimaxwellian species) | drift_x, drift_y, "
+        "drift_z (that component of every species' dsmc.drift) | drift (all three together) | bkw_K0 (K of the BKW "
+        "initial state, K0 = 1 - exp(-bkw_t0/6)) | bkw_t0. Collision kernel: omega (vhs/vss: every species' "
+        "dsmc.omega together; ntc needs omega != 1) | d_ref (hard_sphere/vhs/vss: every species' dsmc.d_ref "
+        "together) | collision_rate (maxwell, scheme = nanbu_babovsky only: under ntc the rate only sets the "
+        "number of candidates, all accepted) | alpha (vss: every species' dsmc.alpha together, through the "
+        "post-collision direction). omega, d_ref, collision_rate act through the acceptance probabilities only "
+        "(score term; NTC majorants held fixed)")(
         "adjoint.replicas", po::value(&o.replicas)->default_value(o.replicas),
         "independent forward + backward pairs (seeds run.seed, run.seed + 1, ...) for the standard errors, >= 1; "
-        ">= 2 for hard_sphere/vhs kernels and kernel parameters (the score term's baseline is the other replicas' "
-        "mean J)");
+        ">= 2 for hard_sphere/vhs/vss kernels and kernel parameters (the score term's baseline is the other "
+        "replicas' mean J)");
 }
 
 namespace {
@@ -58,6 +66,103 @@ bool any_init(const Params& p, Init kind) {
 }
 
 } // namespace
+
+Polynomial parse_polynomial(const std::string& body, const std::string& text) {
+    auto fail = [&](const std::string& why) {
+        throw OptionError("adjoint.objective", text,
+                          "poly: " + why +
+                              " (expected terms c*vx^a*vy^b*vz^c joined by + or -, e.g. "
+                              "poly:vx^4 + 2*vx^2*vy^2 - 0.5*vz^2)");
+    };
+    std::string t;
+    for (char ch : body)
+        if (!std::isspace(static_cast<unsigned char>(ch)))
+            t += ch;
+    if (t.empty())
+        fail("no terms");
+    auto digit = [&](std::size_t j) { return j < t.size() && std::isdigit(static_cast<unsigned char>(t[j])); };
+    Polynomial P;
+    std::size_t i = 0;
+    while (i < t.size()) {
+        double c = 1.0;
+        if (t[i] == '+' || t[i] == '-') {
+            c = t[i] == '-' ? -1.0 : 1.0;
+            ++i;
+        } else if (P.n > 0) {
+            fail("terms must be joined by + or -");
+        }
+        int e[3] = {0, 0, 0};
+        bool any = false;
+        if (digit(i) || (i < t.size() && t[i] == '.')) { // coefficient: digits[.digits][e[+-]digits]
+            std::size_t j = i;
+            while (digit(j) || (j < t.size() && t[j] == '.'))
+                ++j;
+            if (j < t.size() && (t[j] == 'e' || t[j] == 'E')) {
+                std::size_t k = j + 1;
+                if (k < t.size() && (t[k] == '+' || t[k] == '-'))
+                    ++k;
+                if (digit(k)) {
+                    j = k;
+                    while (digit(j))
+                        ++j;
+                }
+            }
+            const std::string num = t.substr(i, j - i);
+            char* end = nullptr;
+            const double x = std::strtod(num.c_str(), &end);
+            if (*end != '\0' || !std::isfinite(x))
+                fail("bad number '" + num + "'");
+            c *= x;
+            i = j;
+            any = true;
+            if (i < t.size() && t[i] == 'v')
+                fail("factors must be joined by '*'");
+            if (i < t.size() && t[i] == '*') {
+                ++i;
+                if (i >= t.size() || t[i] != 'v')
+                    fail("'*' must be followed by vx, vy or vz");
+            }
+        }
+        while (i < t.size() && t[i] == 'v') {
+            if (i + 1 >= t.size() || (t[i + 1] != 'x' && t[i + 1] != 'y' && t[i + 1] != 'z'))
+                fail("unknown variable at '" + t.substr(i) + "' (vx, vy, vz)");
+            const int k = t[i + 1] - 'x';
+            i += 2;
+            int power = 1;
+            if (i < t.size() && t[i] == '^') {
+                std::size_t j = ++i;
+                while (digit(j))
+                    ++j;
+                if (j == i || j - i > 2)
+                    fail("'^' needs an integer exponent 0..16");
+                power = std::stoi(t.substr(i, j - i));
+                i = j;
+            }
+            e[k] += power;
+            if (e[k] > 16)
+                fail("exponent above 16");
+            any = true;
+            if (i < t.size() && t[i] == 'v')
+                fail("factors must be joined by '*'");
+            if (i < t.size() && t[i] == '*') {
+                ++i;
+                if (i >= t.size() || t[i] != 'v')
+                    fail("'*' must be followed by vx, vy or vz");
+            }
+        }
+        if (!any)
+            fail("empty term" + (i < t.size() ? " at '" + t.substr(i) + "'" : std::string(" at the end")));
+        if (i < t.size() && t[i] != '+' && t[i] != '-')
+            fail("unexpected '" + t.substr(i, 1) + "'");
+        if (P.n >= kMaxPolyTerms)
+            fail("at most " + std::to_string(kMaxPolyTerms) + " terms");
+        P.c[P.n] = c;
+        for (int k = 0; k < 3; ++k)
+            P.e[P.n][k] = e[k];
+        ++P.n;
+    }
+    return P;
+}
 
 AdjointParams validate(const AdjointOptions& o, const Params& p) {
     AdjointParams a;
@@ -79,13 +184,18 @@ AdjointParams validate(const AdjointOptions& o, const Params& p) {
         if (a.species < 0)
             throw OptionError("adjoint.objective", o.objective,
                               "energy_species:s needs a species name of dsmc.species or its index");
+    } else if (head == "poly") {
+        a.objective = Objective::Poly;
+        if (colon == std::string::npos)
+            throw OptionError("adjoint.objective", o.objective, "poly needs terms after 'poly:'");
+        a.poly = parse_polynomial(obj.substr(colon + 1), o.objective);
     } else if (obj == "component4") {
         a.objective = Objective::Component4;
     } else if (obj == "temperature_x") {
         a.objective = Objective::TemperatureX;
     } else {
         throw OptionError("adjoint.objective", o.objective,
-                          "expected moment:k, component4, temperature_x or energy_species:s");
+                          "expected moment:k, component4, temperature_x, energy_species:s or poly:TERMS");
     }
 
     if (p.init[0] == Init::File)
@@ -104,19 +214,29 @@ AdjointParams validate(const AdjointOptions& o, const Params& p) {
                     throw OptionError("adjoint.parameters", o.parameters,
                                       "temperature needs every dsmc.temperature > 0 (thermal velocities scale as sqrt(T))");
             a.parameters.push_back(Parameter::Temperature);
-        } else if (item == "temperature_x") {
+        } else if (item == "temperature_x" || item == "temperature_y" || item == "temperature_z") {
+            const int k = item.back() - 'x';
+            const auto& Tk = k == 0 ? p.temperature_x : k == 1 ? p.temperature_y : p.temperature_z;
             bool ok = any_init(p, Init::Bimaxwellian);
             for (int s = 0; s < p.n_species; ++s)
-                if (p.init[static_cast<std::size_t>(s)] == Init::Bimaxwellian && !(p.temperature_x[static_cast<std::size_t>(s)] > 0.0))
+                if (p.init[static_cast<std::size_t>(s)] == Init::Bimaxwellian &&
+                    !(Tk[static_cast<std::size_t>(s)] > 0.0))
                     ok = false;
             if (!ok)
                 throw OptionError("adjoint.parameters", o.parameters,
-                                  "temperature_x needs dsmc.init = bimaxwellian for some species, with temperature_x > 0");
-            a.parameters.push_back(Parameter::TemperatureX);
-        } else if (item == "temperature_y" || item == "temperature_z") {
-            throw OptionError("adjoint.parameters", o.parameters,
-                              item + " is not a parameter of any dsmc.init (bimaxwellian has temperature_x along x and "
-                                     "temperature along y and z: use temperature_x, temperature)");
+                                  item + " needs dsmc.init = bimaxwellian for some species, with " + item + " > 0");
+            a.parameters.push_back(k == 0   ? Parameter::TemperatureX
+                                   : k == 1 ? Parameter::TemperatureY
+                                            : Parameter::TemperatureZ);
+        } else if (item == "drift" || item == "drift_x" || item == "drift_y" || item == "drift_z") {
+            a.parameters.push_back(item == "drift"     ? Parameter::Drift
+                                   : item == "drift_x" ? Parameter::DriftX
+                                   : item == "drift_y" ? Parameter::DriftY
+                                                       : Parameter::DriftZ);
+        } else if (item == "alpha") {
+            if (p.kernel != Kernel::Vss)
+                throw OptionError("adjoint.parameters", o.parameters, "alpha needs dsmc.kernel = vss");
+            a.parameters.push_back(Parameter::Alpha);
         } else if (item == "bkw_K0" || item == "bkw_t0") {
             if (!any_init(p, Init::Bkw))
                 throw OptionError("adjoint.parameters", o.parameters, item + " needs dsmc.init = bkw for some species");
@@ -133,25 +253,21 @@ AdjointParams validate(const AdjointOptions& o, const Params& p) {
         } else if (item == "collision_rate") {
             if (p.kernel != Kernel::Maxwell || p.scheme != Scheme::NanbuBabovsky)
                 throw OptionError("adjoint.parameters", o.parameters,
-                                  "collision_rate needs dsmc.kernel = maxwell with scheme = nanbu_babovsky (NTC "
-                                  "accepts every Maxwell candidate: the rate sets the discrete number of candidates)");
+                                  "collision_rate needs dsmc.kernel = maxwell with scheme = nanbu_babovsky (under ntc "
+                                  "every Maxwell candidate is accepted: the rate only sets the number of candidates)");
             a.parameters.push_back(Parameter::CollisionRate);
         } else {
-            throw OptionError("adjoint.parameters", o.parameters,
-                              "unknown parameter '" + item +
-                                  "' (temperature, temperature_x, bkw_K0, bkw_t0, omega, d_ref, collision_rate)");
+            throw OptionError(
+                "adjoint.parameters", o.parameters,
+                "unknown parameter '" + item +
+                    "' (temperature, temperature_x, temperature_y, temperature_z, drift, drift_x, drift_y, "
+                    "drift_z, bkw_K0, bkw_t0, omega, d_ref, collision_rate, alpha)");
         }
         a.names.push_back(item);
     }
     if (a.parameters.empty())
         throw OptionError("adjoint.parameters", o.parameters, "must name at least one parameter");
 
-    if (p.kernel == Kernel::Vss)
-        for (double al : p.alpha)
-            if (al != 1.0)
-                throw OptionError("dsmc.alpha", format_number(al),
-                                  "adjoint DSMC supports isotropic scattering only (alpha = 1): the VSS direction "
-                                  "depends on the pre-collision velocities");
     bool constant = p.kernel == Kernel::Maxwell;
     if (!constant) {
         constant = true; // VHS with omega = 1 everywhere is a constant kernel (make_stepper)
@@ -180,16 +296,18 @@ namespace {
 /// Per-species constants of the initial state for the tangents dv_i(0)/dtheta.
 struct TangentTable {
     int kind[kMaxSpecies] = {};
-    double u[kMaxSpecies][3] = {}, T[kMaxSpecies] = {}, Tx[kMaxSpecies] = {}, sv[kMaxSpecies] = {},
+    double u[kMaxSpecies][3] = {}, T[kMaxSpecies] = {}, Tk[kMaxSpecies][3] = {}, sv[kMaxSpecies] = {},
            beam[kMaxSpecies] = {};
+    int given[3] = {}; ///< dsmc.temperature_x/_y/_z given (else that axis follows dsmc.temperature)
     std::int64_t first[kMaxSpecies + 1] = {};
     double K = 0.6;
 };
 
 /// dv_i(0)/dtheta for the particles right after DsmcEngine::init (any layout: species and ids
 /// decide). Temperatures: the thermal part c = v - u (less the beam offset) scales as sqrt(T), so
-/// dc/dT = c/(2T). bkw_K0: the implicit reparameterisation of the BKW speed law (adjoint.hpp);
-/// bkw_t0: times dK/dt0 = (1 - K)/6.
+/// dc/dT = c/(2T) (per axis for bimaxwellian species: dc_k/dT_k = c_k/(2 T_k); dsmc.temperature
+/// moves the axes whose own key is empty). Drifts: dv/du_k = e_k (every species). bkw_K0: the implicit
+/// reparameterisation of the BKW speed law (adjoint.hpp); bkw_t0: times dK/dt0 = (1 - K)/6.
 VectorView initial_tangent(const Params& p, const ParticleSet& ps, Parameter which) {
     TangentTable tab;
     tab.K = bkw::K_of_time(p.bkw_t0);
@@ -199,11 +317,15 @@ VectorView initial_tangent(const Params& p, const ParticleSet& ps, Parameter whi
         for (int k = 0; k < 3; ++k)
             tab.u[s][k] = p.drift[S][static_cast<std::size_t>(k)];
         tab.T[s] = p.temperature[S];
-        tab.Tx[s] = p.temperature_x[S];
+        tab.Tk[s][0] = p.temperature_x[S];
+        tab.Tk[s][1] = p.temperature_y[S];
+        tab.Tk[s][2] = p.temperature_z[S];
         tab.sv[s] = std::sqrt(p.k_boltzmann * p.temperature[S] / p.mass[S]);
         tab.beam[s] = p.beam_speed[S];
         tab.first[s + 1] = tab.first[s] + p.count[S];
     }
+    for (int k = 0; k < 3; ++k)
+        tab.given[k] = p.axis_temperature_given[static_cast<std::size_t>(k)] ? 1 : 0;
     VectorView dv("kinflow::dsmc::adjoint_tangent", ps.size(), 3);
     auto vel = ps.velocity;
     auto id = ps.id;
@@ -218,15 +340,22 @@ VectorView initial_tangent(const Params& p, const ParticleSet& ps, Parameter whi
             if (tab.kind[s] == static_cast<int>(Init::TwoBeams)) // the beam offset does not scale
                 c[0] -= ((id(i) - tab.first[s]) % 2 == 0 ? 1.0 : -1.0) * tab.beam[s];
             double d[3] = {0.0, 0.0, 0.0};
+            const bool bimax = tab.kind[s] == static_cast<int>(Init::Bimaxwellian);
             if (w == static_cast<int>(Parameter::Temperature)) {
                 for (int k = 0; k < 3; ++k)
-                    d[k] = c[k] / (2.0 * tab.T[s]);
-                if (tab.kind[s] == static_cast<int>(Init::Bimaxwellian))
-                    d[0] = 0.0;
-            } else if (w == static_cast<int>(Parameter::TemperatureX)) {
-                if (tab.kind[s] == static_cast<int>(Init::Bimaxwellian))
-                    d[0] = c[0] / (2.0 * tab.Tx[s]);
-            } else if (tab.kind[s] == static_cast<int>(Init::Bkw)) {
+                    d[k] = bimax && tab.given[k] ? 0.0 : c[k] / (2.0 * tab.T[s]);
+            } else if (w == static_cast<int>(Parameter::TemperatureX) ||
+                       w == static_cast<int>(Parameter::TemperatureY) ||
+                       w == static_cast<int>(Parameter::TemperatureZ)) {
+                const int k = w - static_cast<int>(Parameter::TemperatureX);
+                if (bimax)
+                    d[k] = c[k] / (2.0 * tab.Tk[s][k]);
+            } else if (w == static_cast<int>(Parameter::Drift)) {
+                d[0] = d[1] = d[2] = 1.0;
+            } else if (w == static_cast<int>(Parameter::DriftX) || w == static_cast<int>(Parameter::DriftY) ||
+                       w == static_cast<int>(Parameter::DriftZ)) {
+                d[w - static_cast<int>(Parameter::DriftX)] = 1.0;
+            } else if (tab.kind[s] == static_cast<int>(Init::Bkw)) { // bkw_K0, bkw_t0
                 const double K = tab.K;
                 const double x2 = (c[0] * c[0] + c[1] * c[1] + c[2] * c[2]) / (tab.sv[s] * tab.sv[s] * K);
                 const double den = (5.0 * K - 3.0) + (1.0 - K) * x2;
@@ -251,6 +380,8 @@ KernelTangent kernel_tangent(const Params& p, const AdjointParams& a, std::vecto
     slot.assign(a.parameters.size(), -1);
     for (std::size_t q = 0; q < a.parameters.size(); ++q) {
         const Parameter which = a.parameters[q];
+        if (which == Parameter::Alpha)
+            kt.alpha = true; // pathwise through the VSS direction (KernelScore::alpha_*)
         if (!is_kernel_parameter(which))
             continue;
         KINFLOW_REQUIRE(kt.n < kMaxKernelParameters,
@@ -305,6 +436,7 @@ double objective(const comm::Communicator& comm, const Params& p, const AdjointP
     if (a.objective == Objective::EnergySpecies)
         norm = static_cast<double>(p.count[static_cast<std::size_t>(a.species)]);
     const int kind = static_cast<int>(a.objective), target = a.species;
+    const Polynomial poly = a.poly;
     const double k = a.k, kB = p.k_boltzmann;
     double J = 0.0;
     Kokkos::parallel_reduce(
@@ -328,6 +460,22 @@ double objective(const comm::Communicator& comm, const Params& p, const AdjointP
                 // sum_j m_j (v_jx - U_x) = 0, so U_x's own dependence on v_i drops out
                 phi = m * (v[0] - Ux) * (v[0] - Ux) / kB;
                 g[0] = 2.0 * m * (v[0] - Ux) / kB;
+            } else if (kind == static_cast<int>(Objective::Poly)) {
+                // phi = sum_t c_t prod_k v_k^e_tk, d phi/dv_k = sum_t c_t e_tk v_k^(e_tk - 1) prod_{l != k} v_l^e_tl
+                for (int t = 0; t < poly.n; ++t) {
+                    double pw[3][2]; // v_k^e and v_k^(e - 1)
+                    for (int q = 0; q < 3; ++q) {
+                        double x = 1.0;
+                        for (int j = 1; j < poly.e[t][q]; ++j)
+                            x *= v[q];
+                        pw[q][1] = x;
+                        pw[q][0] = poly.e[t][q] > 0 ? x * v[q] : 1.0;
+                    }
+                    phi += poly.c[t] * pw[0][0] * pw[1][0] * pw[2][0];
+                    for (int q = 0; q < 3; ++q)
+                        if (poly.e[t][q] > 0)
+                            g[q] += poly.c[t] * poly.e[t][q] * pw[q][1] * pw[(q + 1) % 3][0] * pw[(q + 2) % 3][0];
+                }
             } else if (sp(i) == target) { // energy_species
                 phi = 0.5 * m * (v[0] * v[0] + v[1] * v[1] + v[2] * v[2]);
                 for (int q = 0; q < 3; ++q)
@@ -444,7 +592,7 @@ ReplicaResult adjoint_replica(const comm::Communicator& comm, const Params& p, c
     const Params& ep = engine.params(); // species counts resolved
     std::vector<VectorView> tangent; // empty for kernel parameters (dv(0)/dtheta = 0)
     for (Parameter q : a.parameters)
-        tangent.push_back(is_kernel_parameter(q) ? VectorView() : initial_tangent(ep, ps, q));
+        tangent.push_back(is_initial_parameter(q) ? initial_tangent(ep, ps, q) : VectorView());
     std::vector<int> slot;
     const KernelTangent kt = kernel_tangent(ep, a, slot);
     KernelScore kscore;
@@ -488,11 +636,18 @@ ReplicaResult adjoint_replica(const comm::Communicator& comm, const Params& p, c
         const KernelScore k = engine.collide_adjoint(at, n, dt, gamma, beta, kt);
         for (int q = 0; q < kt.n; ++q)
             kscore.v[q] += k.v[q];
+        kscore.alpha_pathwise += k.alpha_pathwise;
+        kscore.alpha_score += k.alpha_score;
         if (f.moved)
             relayout(comm, ps.n_global, f.id, n > 0 ? tape[static_cast<std::size_t>(n - 1)].id : init_id, gamma, beta);
         f.velocity = VectorView(); // release the tape as it is consumed
     }
     for (std::size_t q = 0; q < tangent.size(); ++q) {
+        if (a.parameters[q] == Parameter::Alpha) { // through the collisions: gamma'.dv'/d alpha, beta'.dv'/d alpha
+            out.pathwise.push_back(comm.sum(kscore.alpha_pathwise));
+            out.score.push_back(a.score ? comm.sum(kscore.alpha_score) : 0.0);
+            continue;
+        }
         if (slot[q] >= 0) { // kernel parameter: no pathwise term; the decisions' score, over all ranks
             out.pathwise.push_back(0.0);
             out.score.push_back(comm.sum(kscore.v[slot[q]]));

@@ -23,7 +23,8 @@ namespace {
 struct InitTable {
     int n_species = 1;
     int kind[kMaxSpecies] = {};
-    double sv[kMaxSpecies] = {}, sx[kMaxSpecies] = {}, beam[kMaxSpecies] = {}, u[kMaxSpecies][3] = {};
+    double sv[kMaxSpecies] = {}, sx[kMaxSpecies] = {}, sy[kMaxSpecies] = {}, sz[kMaxSpecies] = {},
+           beam[kMaxSpecies] = {}, u[kMaxSpecies][3] = {};
     std::int64_t first[kMaxSpecies + 1] = {}; ///< species s owns global ids [first[s], first[s+1])
     double K = 0.6;                           ///< BKW parameter of the initial state
 };
@@ -208,6 +209,8 @@ void DsmcEngine::init(ParticleSet& p) {
             tab.kind[s] = static_cast<int>(_params.init[S]);
             tab.sv[s] = std::sqrt(_params.k_boltzmann * _params.temperature[S] / _params.mass[S]);
             tab.sx[s] = std::sqrt(_params.k_boltzmann * _params.temperature_x[S] / _params.mass[S]);
+            tab.sy[s] = std::sqrt(_params.k_boltzmann * _params.temperature_y[S] / _params.mass[S]);
+            tab.sz[s] = std::sqrt(_params.k_boltzmann * _params.temperature_z[S] / _params.mass[S]);
             tab.beam[s] = _params.beam_speed[S];
             for (int k = 0; k < 3; ++k)
                 tab.u[s][k] = _params.drift[S][static_cast<std::size_t>(k)];
@@ -233,8 +236,10 @@ void DsmcEngine::init(ParticleSet& p) {
                 rng.uniform4(0, static_cast<std::uint64_t>(gid), 2, u);
                 double v[3] = {tab.sv[s] * z[0], tab.sv[s] * z[1], tab.sv[s] * z[2]};
                 switch (tab.kind[s]) {
-                case static_cast<int>(Init::Bimaxwellian):
+                case static_cast<int>(Init::Bimaxwellian): // (tri-)Maxwellian with the axis temperatures
                     v[0] = tab.sx[s] * z[0];
+                    v[1] = tab.sy[s] * z[1];
+                    v[2] = tab.sz[s] * z[2];
                     break;
                 case static_cast<int>(Init::TwoBeams): // species-local index even: +x beam, odd: -x beam
                     v[0] += ((gid - tab.first[s]) % 2 == 0 ? 1.0 : -1.0) * tab.beam[s];

@@ -52,12 +52,17 @@ void describe(po::options_description& d, Options& o) {
         "initial velocities per species (comma list): maxwellian (temperature, drift) | "
         "bkw (BKW solution at time bkw_t0, scaled to the temperature) | "
         "two_beams (half at +beam_speed, half at -beam_speed along x, each Maxwellian at the temperature) | "
-        "bimaxwellian (temperature_x along x, temperature along y and z); or file (alone: init_file decides "
+        "bimaxwellian (temperature_x, temperature_y, temperature_z along x, y, z; each empty = temperature); or file "
+        "(alone: init_file decides "
         "particles, species and velocities)")("dsmc.temperature",
                                               po::value(&o.temperature)->default_value(o.temperature),
                                               "initial temperature per species (comma list; K in si units), >= 0")(
         "dsmc.temperature_x", po::value(&o.temperature_x)->default_value(o.temperature_x),
         "bimaxwellian: initial x-axis temperature per species (comma list), >= 0; empty = temperature")(
+        "dsmc.temperature_y", po::value(&o.temperature_y)->default_value(o.temperature_y),
+        "bimaxwellian: initial y-axis temperature per species (comma list), >= 0; empty = temperature")(
+        "dsmc.temperature_z", po::value(&o.temperature_z)->default_value(o.temperature_z),
+        "bimaxwellian: initial z-axis temperature per species (comma list), >= 0; empty = temperature")(
         "dsmc.drift", po::value(&o.drift)->default_value(o.drift),
         "initial mean velocity: 1 number (every component of every species), 3 (one vector for all species) or "
         "3 per species (ux,uy,uz of species 0, then species 1, ...)")(
@@ -226,9 +231,15 @@ Params validate(const Options& o, double dt) {
     if (from_file && o.init_file.empty())
         throw OptionError("dsmc.init_file", o.init_file, "required with init = file");
     p.temperature = per_species("dsmc.temperature", o.temperature, ns, 0.0, 1e300, false);
-    p.temperature_x = o.temperature_x.empty()
-                          ? p.temperature
-                          : per_species("dsmc.temperature_x", o.temperature_x, ns, 0.0, 1e300, false);
+    {
+        const std::string* axis_text[3] = {&o.temperature_x, &o.temperature_y, &o.temperature_z};
+        std::vector<double>* axis[3] = {&p.temperature_x, &p.temperature_y, &p.temperature_z};
+        for (int k = 0; k < 3; ++k) {
+            const std::string key = std::string("dsmc.temperature_") + "xyz"[k];
+            p.axis_temperature_given[static_cast<std::size_t>(k)] = !axis_text[k]->empty();
+            *axis[k] = axis_text[k]->empty() ? p.temperature : per_species(key, *axis_text[k], ns, 0.0, 1e300, false);
+        }
+    }
     p.beam_speed = per_species("dsmc.beam_speed", o.beam_speed, ns, 0.0, 1e300, false);
     {
         const int m = count_entries(o.drift);

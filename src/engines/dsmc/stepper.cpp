@@ -215,6 +215,65 @@ void scatter_rows(const VectorView& src, const Kokkos::View<std::size_t*, MemSpa
         });
 }
 
+/// Sums of one step's adjoint sweep, reduced over its pairs or groups (KernelScore).
+struct AdjointSums {
+    double k0 = 0.0, k1 = 0.0, alpha_pathwise = 0.0, alpha_score = 0.0;
+};
+
+/// One acceptance decision of either scheme taken back (the same per-pair update for Nanbu–Babovsky
+/// and NTC). `g` = v1 - v2 before the decision (|g|^2 = g2), P its acceptance probability, `accepted`
+/// what the forward run decided, (u1, u2) the scattering draws; ga, gb (gamma) and ba, bb (beta)
+/// enter as the adjoints after the decision and leave as those before it; `sum` gathers the
+/// parameter terms. In the notation of the papers:
+/// - accepted: gamma, beta <- the transposed collision Jacobian (collide_pair_adjoint; the adjoint
+///   collision rule of Caflisch, Silantyev & Yang, JCP 439, 110404 (2021), with the VSS direction's
+///   velocity dependence of Yang, Silantyev & Caflisch, JCP 488, 112247 (2023));
+/// - accepted, adjoint.parameters alpha: dJ/d alpha += gamma'.dv'/d alpha and dL/d alpha +=
+///   beta'.dv'/d alpha with dv1'/d alpha = (m2/M)|g| de/d alpha = -(m1/m2) dv2'/d alpha (the chain
+///   rule through the post-collision direction, evaluated with the adjoints after the collision);
+/// - velocity-dependent kernel: beta += grad_v ln p(decision), p = P (accepted) or 1 - P (rejected),
+///   grad_{v1} ln P = 2 (d ln sigma_T g/d g^2) g = -grad_{v2} ln P: the score-function term of the
+///   acceptance-rejection step (Yang, Silantyev & Caflisch 2023); the weight is 1 (accepted) or
+///   -P/(1 - P) (rejected), and 0 when P >= 1 (a certain decision has no score);
+/// - kernel parameters theta_q: dL/d theta_q += the same weight times d ln(sigma_T g)/d theta_q at
+///   fixed velocities (KernelTangent).
+template <class CS, class Scat>
+KOKKOS_INLINE_FUNCTION void decision_adjoint(const CS& cs, const Scat& scat, const KernelTangent& kt, int s, int r,
+                                             double m1, double m2, const double g[3], double g2, double P,
+                                             bool accepted, double u1, double u2, double ga[3], double gb[3],
+                                             double ba[3], double bb[3], AdjointSums& sum) {
+    if (accepted) {
+        const double gm = math::sqrt(g2);
+        double e[3];
+        scat(s, r, g, gm, u1, u2, e);
+        if (kt.alpha) {
+            double de[3];
+            scat.direction_dalpha(s, r, g, gm, u1, u2, de);
+            const double M = m1 + m2;
+            for (int q = 0; q < 3; ++q) {
+                sum.alpha_pathwise += gm * (m2 * ga[q] - m1 * gb[q]) / M * de[q];
+                sum.alpha_score += gm * (m2 * ba[q] - m1 * bb[q]) / M * de[q];
+            }
+        }
+        collide_pair_adjoint(scat, s, r, m1, m2, g, gm, e, u1, u2, ga, gb);
+        collide_pair_adjoint(scat, s, r, m1, m2, g, gm, e, u1, u2, ba, bb);
+    }
+    if (CS::kVelocityDependent || kt.n > 0) {
+        const double w = P >= 1.0 ? 0.0 : (accepted ? 1.0 : -P / (1.0 - P));
+        if (CS::kVelocityDependent) {
+            const double c = 2.0 * w * cs.dlog(s, r, g2);
+            for (int q = 0; q < 3; ++q) {
+                ba[q] += c * g[q];
+                bb[q] -= c * g[q];
+            }
+        }
+        if (kt.n > 0)
+            sum.k0 += w * kt(0, s, r, g2);
+        if (kt.n > 1)
+            sum.k1 += w * kt(1, s, r, g2);
+    }
+}
+
 /// Nanbu–Babovsky (Babovsky, Eur. J. Mech. B 8, 41 (1989)): the local sub-ensemble is paired by
 /// a random permutation (consecutive entries of random_permutation); pair (i, j) collides with
 /// probability P = n sigma_T(g) g dt, so a particle collides at rate n <sigma_T g> = nu. The
@@ -289,6 +348,7 @@ template <class CS, class Scat> class NanbuBabovsky final : public StepperBase {
     /// (rejected) to beta (Yang, Silantyev & Caflisch 2023): d ln P/dv1 = 2 (d ln sigma_T g/d g^2) g.
     /// The same decision's explicit derivative by a kernel parameter, d ln P/d theta = d ln(sigma_T g)/d theta
     /// (KernelTangent) times 1 or -P/(1 - P), is summed into the returned kernel-parameter score.
+    /// Each pair's update is decision_adjoint (shared with Ntc::adjoint).
     KernelScore adjoint(const ParticleSet& p, std::int64_t step, double dt, const VectorView& gamma,
                         const VectorView& beta, const KernelTangent& kernel) override {
         const auto n_step = static_cast<std::uint64_t>(step);
@@ -304,9 +364,10 @@ template <class CS, class Scat> class NanbuBabovsky final : public StepperBase {
         auto sp = p.species;
         const KernelTangent kt = kernel;
         KernelScore out;
+        AdjointSums acc;
         Kokkos::parallel_reduce(
             "kinflow::dsmc::nanbu_babovsky_adjoint", Kokkos::RangePolicy<ExecSpace>(0, npairs),
-            KOKKOS_LAMBDA(const std::size_t k, double& k0, double& k1) {
+            KOKKOS_LAMBDA(const std::size_t k, double& k0, double& k1, double& ap, double& as) {
                 const std::size_t a = order(2 * k), b = order(2 * k + 1);
                 const int s = sp(a), r = sp(b);
                 const double g[3] = {vel(a, 0) - vel(b, 0), vel(a, 1) - vel(b, 1), vel(a, 2) - vel(b, 2)};
@@ -314,30 +375,15 @@ template <class CS, class Scat> class NanbuBabovsky final : public StepperBase {
                 const double P = ndt * cs(s, r, g2);
                 double u[4];
                 rng.uniform4(n_step, static_cast<std::uint64_t>(id(a)), 0, u);
-                const bool accepted = u[0] < P;
                 double ga[3] = {gamma(a, 0), gamma(a, 1), gamma(a, 2)}, gb[3] = {gamma(b, 0), gamma(b, 1), gamma(b, 2)};
                 double ba[3] = {beta(a, 0), beta(a, 1), beta(a, 2)}, bb[3] = {beta(b, 0), beta(b, 1), beta(b, 2)};
-                if (accepted) {
-                    const double gm = math::sqrt(g2);
-                    double e[3];
-                    scat(s, r, g, gm, u[1], u[2], e);
-                    collide_pair_adjoint(sm.m[s], sm.m[r], g, gm, e, ga, gb);
-                    collide_pair_adjoint(sm.m[s], sm.m[r], g, gm, e, ba, bb);
-                }
-                if (CS::kVelocityDependent) {
-                    const double w = accepted ? 1.0 : (P < 1.0 ? -P / (1.0 - P) : 0.0);
-                    const double c = 2.0 * w * cs.dlog(s, r, g2);
-                    for (int q = 0; q < 3; ++q) {
-                        ba[q] += c * g[q];
-                        bb[q] -= c * g[q];
-                    }
-                }
-                if (kt.n > 0) { // P >= 1: certain, no score
-                    const double w = P >= 1.0 ? 0.0 : (accepted ? 1.0 : -P / (1.0 - P));
-                    k0 += w * kt(0, s, r, g2);
-                    if (kt.n > 1)
-                        k1 += w * kt(1, s, r, g2);
-                }
+                AdjointSums x;
+                decision_adjoint(cs, scat, kt, s, r, sm.m[s], sm.m[r], g, g2, P, u[0] < P, u[1], u[2], ga, gb, ba, bb,
+                                 x);
+                k0 += x.k0;
+                k1 += x.k1;
+                ap += x.alpha_pathwise;
+                as += x.alpha_score;
                 for (int q = 0; q < 3; ++q) {
                     gamma(a, q) = ga[q];
                     gamma(b, q) = gb[q];
@@ -345,7 +391,12 @@ template <class CS, class Scat> class NanbuBabovsky final : public StepperBase {
                     beta(b, q) = bb[q];
                 }
             },
-            Kokkos::Sum<double>(out.v[0]), Kokkos::Sum<double>(out.v[1]));
+            Kokkos::Sum<double>(acc.k0), Kokkos::Sum<double>(acc.k1), Kokkos::Sum<double>(acc.alpha_pathwise),
+            Kokkos::Sum<double>(acc.alpha_score));
+        out.v[0] = acc.k0;
+        out.v[1] = acc.k1;
+        out.alpha_pathwise = acc.alpha_pathwise;
+        out.alpha_score = acc.alpha_score;
         return out;
     }
 
@@ -527,7 +578,8 @@ template <class CS, class Scat> class Ntc final : public StepperBase {
     /// (KernelTangent) for an accepted candidate, -P/(1 - P) times it for a rejected one. The majorant
     /// is held fixed here too: it sets the number of candidates, a discrete quantity, and moving it
     /// with theta would change E[J] only through the scheme's O(dt) error (the expected collision
-    /// count W <P> does not depend on it).
+    /// count W <P> does not depend on it). Each candidate's update is decision_adjoint (shared with
+    /// NanbuBabovsky::adjoint).
     KernelScore adjoint(const ParticleSet& p, std::int64_t step, double dt, const VectorView& gamma,
                         const VectorView& beta, const KernelTangent& kernel) override {
         const auto n_step = static_cast<std::uint64_t>(step);
@@ -578,9 +630,10 @@ template <class CS, class Scat> class Ntc final : public StepperBase {
         const SpeciesMass sm = _mass;
         const KernelTangent kt = kernel;
         KernelScore out;
+        AdjointSums acc;
         Kokkos::parallel_reduce(
             "kinflow::dsmc::ntc_adjoint", Kokkos::RangePolicy<ExecSpace>(0, G),
-            KOKKOS_LAMBDA(const std::size_t g, double& k0, double& k1) {
+            KOKKOS_LAMBDA(const std::size_t g, double& k0, double& k1, double& ap, double& as) {
                 const std::size_t C = first(g + 1) - first(g), r0 = first(g);
                 if (C == 0)
                     return;
@@ -616,7 +669,7 @@ template <class CS, class Scat> class Ntc final : public StepperBase {
                 }
                 // backward, last candidate first
                 for (std::size_t cc = C; cc-- > 0;) {
-                    double a[4], b[4];
+                    double a[4], b[4] = {0.0, 0.0, 0.0, 0.0};
                     rng.uniform4(n_step, static_cast<std::uint64_t>(cc), 0, a);
                     std::size_t pa, pb;
                     const int t = pick_candidate(a, gw, T, off, pa, pb);
@@ -628,28 +681,16 @@ template <class CS, class Scat> class Ntc final : public StepperBase {
                     const bool accepted = a[3] * maj.v[t] < sgv;
                     double ga[3] = {sg(pa, 0), sg(pa, 1), sg(pa, 2)}, gb[3] = {sg(pb, 0), sg(pb, 1), sg(pb, 2)};
                     double ba[3] = {sb(pa, 0), sb(pa, 1), sb(pa, 2)}, bb[3] = {sb(pb, 0), sb(pb, 1), sb(pb, 2)};
-                    if (accepted) {
+                    if (accepted)
                         rng.uniform4(n_step, static_cast<std::uint64_t>(cc), 1, b);
-                        const double gm = math::sqrt(g2);
-                        double e[3];
-                        scat(s, r, gv, gm, b[0], b[1], e);
-                        collide_pair_adjoint(sm.m[s], sm.m[r], gv, gm, e, ga, gb);
-                        collide_pair_adjoint(sm.m[s], sm.m[r], gv, gm, e, ba, bb);
-                    }
-                    if (CS::kVelocityDependent || kt.n > 0) {
-                        const double P = maj.v[t] > 0.0 ? sgv / maj.v[t] : 1.0;
-                        // P >= 1: accepted with certainty, no score (d ln 1 = 0)
-                        const double w = P >= 1.0 ? 0.0 : (accepted ? 1.0 : -P / (1.0 - P));
-                        const double c = CS::kVelocityDependent ? 2.0 * w * cs.dlog(s, r, g2) : 0.0;
-                        for (int q = 0; q < 3; ++q) {
-                            ba[q] += c * gv[q];
-                            bb[q] -= c * gv[q];
-                        }
-                        if (kt.n > 0)
-                            k0 += w * kt(0, s, r, g2);
-                        if (kt.n > 1)
-                            k1 += w * kt(1, s, r, g2);
-                    }
+                    const double P = maj.v[t] > 0.0 ? sgv / maj.v[t] : 1.0; // P >= 1: accepted with certainty
+                    AdjointSums x;
+                    decision_adjoint(cs, scat, kt, s, r, sm.m[s], sm.m[r], gv, g2, P, accepted, b[0], b[1], ga, gb, ba,
+                                     bb, x);
+                    k0 += x.k0;
+                    k1 += x.k1;
+                    ap += x.alpha_pathwise;
+                    as += x.alpha_score;
                     for (int q = 0; q < 3; ++q) {
                         sg(pa, q) = ga[q];
                         sg(pb, q) = gb[q];
@@ -658,7 +699,12 @@ template <class CS, class Scat> class Ntc final : public StepperBase {
                     }
                 }
             },
-            Kokkos::Sum<double>(out.v[0]), Kokkos::Sum<double>(out.v[1]));
+            Kokkos::Sum<double>(acc.k0), Kokkos::Sum<double>(acc.k1), Kokkos::Sum<double>(acc.alpha_pathwise),
+            Kokkos::Sum<double>(acc.alpha_score));
+        out.v[0] = acc.k0;
+        out.v[1] = acc.k1;
+        out.alpha_pathwise = acc.alpha_pathwise;
+        out.alpha_score = acc.alpha_score;
         scatter_rows(sg, order, gamma);
         scatter_rows(sb, order, beta);
         return out;
@@ -714,15 +760,15 @@ template <class CS>
 std::unique_ptr<StepperBase> make_scatter(const comm::Communicator& comm, const Params& p, CS cs, std::uint64_t seed) {
     // VSS exponents of unlike pairs are the mean of the two species' (Bird 1994, ch. 4: mean collision parameters of
     // unlike molecules).
+    // kernel = vss keeps the VSS law at alpha = 1 too (isotropic in distribution, other draws than
+    // IsotropicScattering): the adjoint's d/d alpha (adjoint.parameters alpha) differentiates it there.
     VssScattering vss;
-    bool isotropic = true;
     for (int s = 0; s < p.n_species; ++s)
         for (int r = 0; r < p.n_species; ++r) {
             const double a = 0.5 * (p.alpha[static_cast<std::size_t>(s)] + p.alpha[static_cast<std::size_t>(r)]);
             vss.inv_alpha.set(s, r, 1.0 / a);
-            isotropic = isotropic && a == 1.0;
         }
-    if (p.kernel != Kernel::Vss || isotropic)
+    if (p.kernel != Kernel::Vss)
         return make_scheme(comm, p, cs, IsotropicScattering{}, seed);
     return make_scheme(comm, p, cs, vss, seed);
 }

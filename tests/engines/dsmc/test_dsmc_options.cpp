@@ -66,6 +66,16 @@ TEST(DsmcOptions, PerSpeciesListsResolve) {
     EXPECT_EQ(p.count[0], 250); // largest remainder: 250.25 -> 250, 750.75 -> 751
     o.drift = "1,2,3, 4,5,6";
     EXPECT_EQ(dsmc::validate(o, 0.1).drift[1][0], 4.0);
+    // per-axis temperatures: an empty key follows dsmc.temperature (and is marked as not given)
+    o.temperature = "1, 2";
+    o.temperature_y = "3, 4";
+    const auto q = dsmc::validate(o, 0.1);
+    EXPECT_EQ(q.temperature_x[1], 2.0);
+    EXPECT_EQ(q.temperature_y[1], 4.0);
+    EXPECT_EQ(q.temperature_z[0], 1.0);
+    EXPECT_FALSE(q.axis_temperature_given[0]);
+    EXPECT_TRUE(q.axis_temperature_given[1]);
+    EXPECT_FALSE(q.axis_temperature_given[2]);
 }
 
 TEST(DsmcOptions, BadValuesNameTheirKey) {
@@ -85,6 +95,9 @@ TEST(DsmcOptions, BadValuesNameTheirKey) {
         {"dsmc.species", [](dsmc::Options& o) { o.species = "a b, c"; }},
         {"dsmc.species", [](dsmc::Options& o) { o.species = "a,b,c,d,e,f,g,h,i"; }},
         {"dsmc.temperature", [](dsmc::Options& o) { o.temperature = "1, -1"; }},
+        {"dsmc.temperature_x", [](dsmc::Options& o) { o.temperature_x = "1, -1"; }},
+        {"dsmc.temperature_y", [](dsmc::Options& o) { o.temperature_y = "1, 2, 3"; }},
+        {"dsmc.temperature_z", [](dsmc::Options& o) { o.temperature_z = "x"; }},
         {"dsmc.drift", [](dsmc::Options& o) { o.drift = "1, 2"; }},
         {"dsmc.init", [](dsmc::Options& o) { o.init = "maxwellian, gaussian"; }},
         {"dsmc.init", [](dsmc::Options& o) { o.init = "file, maxwellian"; }},

@@ -60,18 +60,25 @@ inline constexpr int kMaxKernelParameters = 2;
 /// species together) a = ln(2 k T_ref/m_r) + psi(5/2 - omega), b = -1 (from the VHS constant c;
 /// psi = digamma); d_ref a = 2/d_ref of the pair, b = 0; collision_rate (Maxwell) a = 1/nu, b = 0.
 /// The score of an acceptance decision of probability P(theta) is d ln P/d theta = this (accepted)
-/// or -P/(1 - P) times it (rejected); Yang, Silantyev & Caflisch, J. Comput. Phys. 488, 112247 (2023).
+/// or -P/(1 - P) times it (rejected): the score-function term of the acceptance-rejection step in
+/// Yang, Silantyev & Caflisch, J. Comput. Phys. 488, 112247 (2023) (arXiv:2207.11579), taken here
+/// by the kernel parameter instead of the velocities. `alpha`: the VSS exponent (adjoint.parameters
+/// alpha) is differentiated too; it acts through the post-collision direction (a pathwise term).
 struct KernelTangent {
     int n = 0; ///< kernel parameters in use (0: none)
     PairTable a[kMaxKernelParameters], b[kMaxKernelParameters];
+    bool alpha = false; ///< accumulate d/d alpha of every accepted collision (KernelScore::alpha_*)
     KOKKOS_INLINE_FUNCTION double operator()(int q, int s, int r, double g2) const {
         const double bq = b[q](s, r);
         return a[q](s, r) + (bq != 0.0 && g2 > 0.0 ? bq * math::log(g2) : 0.0);
     }
 };
-/// One step's explicit d L/d theta_q on one rank (L: log-probability of its acceptance decisions).
+/// One step's sums on one rank: v[q] = explicit d L/d theta_q of the kernel parameters (L:
+/// log-probability of the step's acceptance decisions); alpha_pathwise = sum over accepted
+/// collisions of gamma'.dv'/d alpha, alpha_score = the same with beta (the adjoint of L).
 struct KernelScore {
     double v[kMaxKernelParameters] = {};
+    double alpha_pathwise = 0.0, alpha_score = 0.0;
 };
 
 // ---- scattering laws: the unit vector of the post-collision relative velocity ------------
@@ -89,6 +96,15 @@ struct IsotropicScattering {
         out[1] = st * math::cos(phi);
         out[2] = st * math::sin(phi);
     }
+    /// |g| (de/dg)^T z: zero, e does not depend on g.
+    KOKKOS_INLINE_FUNCTION void direction_adjoint(int, int, const double*, double, double, double, const double*,
+                                                  double out[3]) const {
+        out[0] = out[1] = out[2] = 0.0;
+    }
+    /// de/d alpha: zero (no alpha).
+    KOKKOS_INLINE_FUNCTION void direction_dalpha(int, int, const double*, double, double, double, double out[3]) const {
+        out[0] = out[1] = out[2] = 0.0;
+    }
 };
 
 /// Variable soft sphere (Koura & Matsumoto, Phys. Fluids A 3, 2459 (1991)): the deflection of the
@@ -97,6 +113,37 @@ struct IsotropicScattering {
 /// 2017), which is well conditioned for every direction of g.
 struct VssScattering {
     PairTable inv_alpha;
+    /// The orthonormal basis (e1, e2) of the plane normal to the unit vector n (Duff et al. 2017)
+    /// and, if de1, de2 are given, its derivatives de_k[i][j] = d e_k,i / d n_j (n unconstrained).
+    KOKKOS_INLINE_FUNCTION static void basis(const double n[3], double e1[3], double e2[3], double (*de1)[3] = nullptr,
+                                             double (*de2)[3] = nullptr) {
+        const double sign = n[2] >= 0.0 ? 1.0 : -1.0;
+        const double a = -1.0 / (sign + n[2]);
+        const double b = n[0] * n[1] * a;
+        e1[0] = 1.0 + sign * n[0] * n[0] * a;
+        e1[1] = sign * b;
+        e1[2] = -sign * n[0];
+        e2[0] = b;
+        e2[1] = sign + n[1] * n[1] * a;
+        e2[2] = -n[1];
+        if (de1 == nullptr)
+            return;
+        // da/dn = (0, 0, a^2); db/dn = (n1 a, n0 a, n0 n1 a^2)
+        const double db[3] = {n[1] * a, n[0] * a, n[0] * n[1] * a * a};
+        const double a2 = a * a;
+        const double r0[3] = {2.0 * sign * n[0] * a, 0.0, sign * n[0] * n[0] * a2};
+        const double r2[3] = {-sign, 0.0, 0.0};
+        const double q1[3] = {0.0, 2.0 * n[1] * a, n[1] * n[1] * a2};
+        const double q2[3] = {0.0, -1.0, 0.0};
+        for (int j = 0; j < 3; ++j) {
+            de1[0][j] = r0[j];
+            de1[1][j] = sign * db[j];
+            de1[2][j] = r2[j];
+            de2[0][j] = db[j];
+            de2[1][j] = q1[j];
+            de2[2][j] = q2[j];
+        }
+    }
     KOKKOS_INLINE_FUNCTION void operator()(int s, int r, const double g[3], double gm, double u1, double u2,
                                            double out[3]) const {
         const double cchi = 2.0 * math::pow(u1, inv_alpha(s, r)) - 1.0;
@@ -107,15 +154,63 @@ struct VssScattering {
             return;
         }
         const double n[3] = {g[0] / gm, g[1] / gm, g[2] / gm};
-        const double sign = n[2] >= 0.0 ? 1.0 : -1.0;
-        const double a = -1.0 / (sign + n[2]);
-        const double b = n[0] * n[1] * a;
-        const double e1[3] = {1.0 + sign * n[0] * n[0] * a, sign * b, -sign * n[0]};
-        const double e2[3] = {b, sign + n[1] * n[1] * a, -n[1]};
+        double e1[3], e2[3];
+        basis(n, e1, e2);
         const double eps = 2.0 * kPi * u2;
         const double ce = math::cos(eps), se = math::sin(eps);
         for (int k = 0; k < 3; ++k)
             out[k] = cchi * n[k] + schi * (ce * e1[k] + se * e2[k]);
+    }
+    /// |g| (de/dg)^T z for the direction e(g) above: with n = g/|g|, dn/dg = (I - n n^T)/|g| and
+    /// de/dn = cos chi I + sin chi (cos eps de1/dn + sin eps de2/dn), so |g| (de/dg)^T z =
+    /// (I - n n^T) (de/dn)^T z. The basis jumps across n_z = 0 (a reflection of (e1, e2)); the jump
+    /// only shifts the uniform azimuth eps, so its expected contribution vanishes and the pathwise
+    /// derivative stays unbiased (a common-random-number difference sees the rare jumps as noise).
+    KOKKOS_INLINE_FUNCTION void direction_adjoint(int s, int r, const double g[3], double gm, double u1, double u2,
+                                                  const double z[3], double out[3]) const {
+        out[0] = out[1] = out[2] = 0.0;
+        if (!(gm > 0.0))
+            return;
+        const double cchi = 2.0 * math::pow(u1, inv_alpha(s, r)) - 1.0;
+        const double schi = math::sqrt(1.0 - cchi * cchi > 0.0 ? 1.0 - cchi * cchi : 0.0);
+        const double n[3] = {g[0] / gm, g[1] / gm, g[2] / gm};
+        double e1[3], e2[3], de1[3][3], de2[3][3];
+        basis(n, e1, e2, de1, de2);
+        const double eps = 2.0 * kPi * u2;
+        const double ce = math::cos(eps), se = math::sin(eps);
+        double w[3]; // (de/dn)^T z
+        for (int j = 0; j < 3; ++j) {
+            w[j] = cchi * z[j];
+            for (int i = 0; i < 3; ++i)
+                w[j] += schi * (ce * de1[i][j] + se * de2[i][j]) * z[i];
+        }
+        const double nw = n[0] * w[0] + n[1] * w[1] + n[2] * w[2];
+        for (int j = 0; j < 3; ++j)
+            out[j] = w[j] - nw * n[j];
+    }
+    /// de/d alpha of the pair's alpha at fixed (u1, u2, g): cos chi = 2 u1^(1/alpha) - 1 gives
+    /// d cos chi/d alpha = -2 u1^(1/alpha) ln(u1)/alpha^2 and d sin chi = -(cos chi/sin chi) d cos chi.
+    KOKKOS_INLINE_FUNCTION void direction_dalpha(int s, int r, const double g[3], double gm, double u1, double u2,
+                                                 double out[3]) const {
+        out[0] = out[1] = out[2] = 0.0;
+        if (!(gm > 0.0) || !(u1 > 0.0))
+            return;
+        const double ia = inv_alpha(s, r);
+        const double x = math::pow(u1, ia);
+        const double cchi = 2.0 * x - 1.0;
+        const double s2 = 1.0 - cchi * cchi;
+        if (!(s2 > 0.0))
+            return;
+        const double schi = math::sqrt(s2);
+        const double dc = -2.0 * x * math::log(u1) * ia * ia;
+        const double ds = -cchi / schi * dc;
+        const double n[3] = {g[0] / gm, g[1] / gm, g[2] / gm};
+        double e1[3], e2[3];
+        basis(n, e1, e2);
+        const double eps = 2.0 * kPi * u2;
+        const double ce = math::cos(eps), se = math::sin(eps);
+        for (int k = 0; k < 3; ++k)
+            out[k] = dc * n[k] + ds * (ce * e1[k] + se * e2[k]);
     }
 };
 
@@ -141,26 +236,39 @@ KOKKOS_INLINE_FUNCTION void collide_pair(const Scatter& scatter, int s, int r, d
     }
 }
 
-/// Adjoint of collide_pair for a scattering direction e that does not depend on v1, v2 (isotropic
-/// scattering): y1, y2 = dJ/dv1', dJ/dv2' become dJ/dv1, dJ/dv2, the transpose of the collision
-/// Jacobian applied to them. With alpha = g/|g| (d|g|/dv1 = alpha^T):
-///   dv1'/dv1 = (m1/M) I + (m2/M) e alpha^T,   dv1'/dv2 = (m2/M) (I - e alpha^T),
-///   dv2'/dv1 = (m1/M) (I - e alpha^T),        dv2'/dv2 = (m2/M) I + (m1/M) e alpha^T.
-/// For m1 = m2 these are the Maxwell-molecule adjoint collision rule of Caflisch, Silantyev & Yang,
-/// J. Comput. Phys. 439, 110404 (2021): dv1'/dv1 = (I + e alpha^T)/2, dv1'/dv2 = (I - e alpha^T)/2;
-/// unequal masses follow by differentiating Bird's rule above the same way.
-KOKKOS_INLINE_FUNCTION void collide_pair_adjoint(double m1, double m2, const double g[3], double gm, const double e[3],
+/// Adjoint of collide_pair: y1, y2 = dJ/dv1', dJ/dv2' become dJ/dv1, dJ/dv2, the transpose of the
+/// collision Jacobian applied to them. With alpha = g/|g| (d|g|/dv1 = alpha^T) and e = e(g) the
+/// scattering law's direction:
+///   dv1'/dv1 = (m1/M) I + (m2/M) (e alpha^T + |g| de/dg),   dv1'/dv2 = (m2/M) (I - e alpha^T - |g| de/dg),
+///   dv2'/dv1 = (m1/M) (I - e alpha^T - |g| de/dg),          dv2'/dv2 = (m2/M) I + (m1/M) (e alpha^T + |g| de/dg).
+/// For m1 = m2 and isotropic scattering (de/dg = 0) these are the adjoint collision rule for
+/// Maxwell molecules of Caflisch, Silantyev & Yang, J. Comput. Phys. 439, 110404 (2021)
+/// (arXiv:2009.01363; the transposed Jacobian (I +- e alpha^T)/2 of their discrete adjoint DSMC);
+/// unequal masses follow by differentiating Bird's rule above the same way. A direction that
+/// depends on g (VSS: e is built from g/|g|) adds |g| (de/dg)^T z, z = (m2 y1 - m1 y2)/M: the
+/// "adjoint Jacobian of the collision parameter's dependence on the velocities" of Yang, Silantyev
+/// & Caflisch, J. Comput. Phys. 488, 112247 (2023) (arXiv:2207.11579), for the VSS deflection.
+template <class Scatter>
+KOKKOS_INLINE_FUNCTION void collide_pair_adjoint(const Scatter& scatter, int s, int r, double m1, double m2,
+                                                 const double g[3], double gm, const double e[3], double u1, double u2,
                                                  double y1[3], double y2[3]) {
     const double M = m1 + m2;
-    const double e1 = e[0] * y1[0] + e[1] * y1[1] + e[2] * y1[2];
-    const double e2 = e[0] * y2[0] + e[1] * y2[1] + e[2] * y2[2];
+    const double z[3] = {(m2 * y1[0] - m1 * y2[0]) / M, (m2 * y1[1] - m1 * y2[1]) / M, (m2 * y1[2] - m1 * y2[2]) / M};
+    const double ez = e[0] * z[0] + e[1] * z[1] + e[2] * z[2];
+    double w[3];
+    scatter.direction_adjoint(s, r, g, gm, u1, u2, z, w);
     const double inv = gm > 0.0 ? 1.0 / gm : 0.0; // g = 0: |g| is not differentiable; the event has measure 0
-    const double c = (m2 * e1 - m1 * e2) / M * inv;
     for (int k = 0; k < 3; ++k) {
         const double y = y1[k] + y2[k];
-        y1[k] = m1 / M * y + c * g[k];
-        y2[k] = m2 / M * y - c * g[k];
+        const double dg = ez * g[k] * inv + w[k]; // the adjoint of g = v1 - v2
+        y1[k] = m1 / M * y + dg;
+        y2[k] = m2 / M * y - dg;
     }
+}
+/// The isotropic case (e independent of v1, v2).
+KOKKOS_INLINE_FUNCTION void collide_pair_adjoint(double m1, double m2, const double g[3], double gm, const double e[3],
+                                                 double y1[3], double y2[3]) {
+    collide_pair_adjoint(IsotropicScattering{}, 0, 0, m1, m2, g, gm, e, 0.0, 0.0, y1, y2);
 }
 
 /// Counter-based streams of one collision group (NTC): a Philox key derived from the master seed

@@ -31,7 +31,9 @@ struct Options {
     std::string fraction = "1";
     std::string init = "maxwellian"; ///< per species: maxwellian | bkw | two_beams | bimaxwellian; or file
     std::string temperature = "1";
-    std::string temperature_x; ///< bimaxwellian: x-axis temperature per species
+    std::string temperature_x; ///< bimaxwellian: x-axis temperature per species (empty: temperature)
+    std::string temperature_y; ///< bimaxwellian: y-axis temperature per species (empty: temperature)
+    std::string temperature_z; ///< bimaxwellian: z-axis temperature per species (empty: temperature)
     std::string drift = "0";
     std::string beam_speed = "1";
     double bkw_t0 = kBkwMinTime;
@@ -59,7 +61,9 @@ struct Params {
     std::vector<std::string> species{"gas"};
     std::vector<double> mass{1.0}, fraction{1.0}, d_ref{1.0}, omega{0.5}, alpha{1.0};
     std::vector<Init> init{Init::Maxwellian};
-    std::vector<double> temperature{1.0}, temperature_x{1.0}, beam_speed{1.0};
+    std::vector<double> temperature{1.0}, temperature_x{1.0}, temperature_y{1.0}, temperature_z{1.0}, beam_speed{1.0};
+    /// Whether dsmc.temperature_x, _y, _z was given; an axis not given follows dsmc.temperature.
+    std::array<bool, 3> axis_temperature_given{{false, false, false}};
     std::vector<std::array<double, 3>> drift{{0.0, 0.0, 0.0}};
     double bkw_t0 = kBkwMinTime;
     std::int64_t particles = 0;
