@@ -802,7 +802,7 @@ void SpatialEngine::index(ParticleSet& p) {
     const std::size_t n = p.size();
     const std::size_t nb = static_cast<std::size_t>(_ncell_local) * static_cast<std::size_t>(S);
     const Geometry G = geometry(_g, _dx, _axis, _ax_b, _ax_c, _s0, _s1, _comm.size());
-    Kokkos::View<std::uint32_t*, MemSpace> bucket(Kokkos::view_alloc(Kokkos::WithoutInitializing, "kinflow::dsmc::spatial_bucket"), n);
+    SizeView bucket(Kokkos::view_alloc(Kokkos::WithoutInitializing, "kinflow::dsmc::spatial_bucket"), n);
     SizeView start("kinflow::dsmc::spatial_start", nb + 1);
     Kokkos::View<int, MemSpace> bad("kinflow::dsmc::spatial_bad");
     auto x = p.position;
@@ -820,7 +820,7 @@ void SpatialEngine::index(ParticleSet& p) {
             }
             const auto b = static_cast<std::size_t>(G.local_cell(c)) * static_cast<std::size_t>(S) +
                            static_cast<std::size_t>(sp(i));
-            bucket(i) = static_cast<std::uint32_t>(b);
+            bucket(i) = b;
             Kokkos::atomic_add(&start(b), std::size_t{1});
         });
     int h_bad = 0;
