@@ -260,6 +260,12 @@ void validate_grid(const Options& o, Params& p) {
     for (int k = 0; k < 3; ++k)
         volume *= g.hi[k] - g.lo[k];
     g.weight = o.weight > 0.0 ? o.weight : p.number_density * volume / static_cast<double>(p.particles);
+    // Memory before anything is allocated: per cell sums, majorants and the CSR index (every rank
+    // also loops over all cells once at init); the initial particles (about 200 bytes each).
+    const double n_cells = static_cast<double>(g.cells[0]) * static_cast<double>(g.cells[1]) * static_cast<double>(g.cells[2]);
+    check_memory("dsmc.cells", o.cells, n_cells * (256.0 + 64.0 * p.n_species));
+    const double n_max = std::max(p.number_density, o.density_right);
+    check_memory("dsmc.weight", format_number(g.weight), n_max * volume / g.weight * 200.0);
     check_choice("dsmc.collisions", o.collisions, {"true", "false"});
     g.collisions = o.collisions == "true";
     g.riemann = o.init == "riemann";

@@ -30,7 +30,8 @@ constexpr RngPurpose kInitParticle = purpose(1); ///< (0, particle id, block): i
 constexpr RngPurpose kInflowCount = purpose(2);  ///< (step, face x species): particles emitted per step
 constexpr RngPurpose kInflowParticle = purpose(3); ///< (step, particle id, block): emitted particle
 constexpr RngPurpose kWall = purpose(4);         ///< (step, particle id, bounce): diffuse reflections
-constexpr int kMaxBounces = 1000;                ///< boundary interactions of one particle in one step
+constexpr int kMaxBounces = 1000;
+constexpr double kMaxCandidatesPerParticle = 1000.0; ///< NTC candidates per particle and step beyond which dt is refused                ///< boundary interactions of one particle in one step
 constexpr int kSums = 14; ///< per cell: N, sum m, sum m v (3), sum m v_j v_k (xx yy zz xy xz yz), sum m |v|^2 v (3)
 
 using SizeView = Kokkos::View<std::size_t*, MemSpace>;
@@ -61,6 +62,21 @@ struct Masses {
     double m[kMaxSpecies] = {};
 };
 
+/// A particle set of n rows (dim = vdim = 3, species), contents uninitialised: every row is written
+/// next (a zeroing memset of every step's new arrays cost a fifth of the step).
+ParticleSet allocate_rows(std::size_t n, std::int64_t n_global) {
+    ParticleSet p;
+    p.dim = p.vdim = 3;
+    p.with_species = true;
+    p.n_global = n_global;
+    const auto no_init = [](const char* label) { return Kokkos::view_alloc(Kokkos::WithoutInitializing, std::string(label)); };
+    p.position = VectorView(no_init("kinflow::dsmc::spatial::position"), n, 3);
+    p.velocity = VectorView(no_init("kinflow::dsmc::spatial::velocity"), n, 3);
+    p.id = IdView(no_init("kinflow::dsmc::spatial::id"), n);
+    p.species = SpeciesView(no_init("kinflow::dsmc::spatial::species"), n);
+    return p;
+}
+
 /// Rows [0, n) of a particle set copied into another (both allocated).
 void copy_rows(const ParticleSet& from, const ParticleSet& to, std::size_t n) {
     auto x0 = from.position, v0 = from.velocity, x1 = to.position, v1 = to.velocity;
@@ -79,9 +95,7 @@ void copy_rows(const ParticleSet& from, const ParticleSet& to, std::size_t n) {
 
 /// Rows order(k) of `from` as rows k of a new set.
 ParticleSet gather(const ParticleSet& from, const SizeView& order) {
-    ParticleSet to;
-    to.allocate(order.extent(0), 3, 3, true, "kinflow::dsmc::spatial");
-    to.n_global = from.n_global;
+    ParticleSet to = allocate_rows(order.extent(0), from.n_global);
     auto x0 = from.position, v0 = from.velocity, x1 = to.position, v1 = to.velocity;
     auto i0 = from.id, i1 = to.id;
     auto s0 = from.species, s1 = to.species;
@@ -279,6 +293,24 @@ KOKKOS_INLINE_FUNCTION int fly(const Geometry& g, const CounterRng& rng, std::ui
     return -1;
 }
 
+/// Heapsort step: sift order(lo + root) down the max-heap of order(lo .. lo + end) keyed by id.
+KOKKOS_INLINE_FUNCTION void sift_down(const SizeView& order, const IdView& id, std::size_t lo, std::size_t root,
+                                      std::size_t end) {
+    const std::size_t r = order(lo + root);
+    const std::int64_t key = id(r);
+    std::size_t j = root;
+    while (2 * j + 1 < end) {
+        std::size_t c = 2 * j + 1;
+        if (c + 1 < end && id(order(lo + c + 1)) > id(order(lo + c)))
+            ++c;
+        if (id(order(lo + c)) <= key)
+            break;
+        order(lo + j) = order(lo + c);
+        j = c;
+    }
+    order(lo + j) = r;
+}
+
 /// Remove deleted rows (dest < 0), then send every row to its rank (one exchange).
 void compact_and_migrate(const comm::Communicator& comm, ParticleSet& p, const comm::RankView& dest) {
     const std::size_t n = p.size();
@@ -351,6 +383,7 @@ template <class CS, class Scat> class CellCollider final : public detail::CellCo
         auto maj = _maj;
         auto vel = p.velocity;
         std::int64_t total = 0;
+        Kokkos::View<int, MemSpace> too_many("kinflow::dsmc::spatial_too_many");
         Kokkos::parallel_reduce(
             "kinflow::dsmc::spatial_ntc", Kokkos::RangePolicy<ExecSpace>(0, ncell),
             KOKKOS_LAMBDA(const std::size_t c, std::int64_t& coll) {
@@ -367,6 +400,10 @@ template <class CS, class Scat> class CellCollider final : public detail::CellCo
                 detail::group_weights(off, S, rate * static_cast<double>(M - 1), mj, gw);
                 if (!(gw.W > 0.0))
                     return;
+                if (!(gw.W <= kMaxCandidatesPerParticle * static_cast<double>(M))) { // absurd dt: refuse, no hang
+                    too_many() = 1;
+                    return;
+                }
                 const CounterRng rng(mix64(seed ^ mix64(static_cast<std::uint64_t>(gid(c)) + 0x5bd1e995ULL)),
                                      RngPurpose::Collision);
                 const std::int64_t C = detail::candidate_count(rng, n_step, gw.W);
@@ -400,7 +437,9 @@ template <class CS, class Scat> class CellCollider final : public detail::CellCo
                     maj(c, t) = seen[t];
             },
             Kokkos::Sum<std::int64_t>(total));
-        return total;
+        int flag = 0;
+        Kokkos::deep_copy(flag, too_many);
+        return flag ? -1 : total;
     }
 
   private:
@@ -685,6 +724,10 @@ void SpatialEngine::emit_and_move(ParticleSet& p, std::int64_t step, double dt) 
             const double E = inflow_per_step(f, s, dt);
             double u[4];
             count_rng.uniform4(n_step, static_cast<std::uint64_t>(f * kMaxSpecies + s), 0, u);
+            if (!(E <= 1e3 * static_cast<double>(std::max<std::int64_t>(p.n_global, 1000))))
+                throw Error("dsmc: inflow face " + std::to_string(f) + " would emit " + format_number(E) +
+                            " particles per step, over 1000 x the particles in the box: check run.dt, "
+                            "dsmc.inflow_density and dsmc.weight");
             const double fl = std::floor(E);
             const auto N = static_cast<std::int64_t>(fl) + (u[0] < E - fl ? 1 : 0);
             EmitBatch& b = et.b[et.n];
@@ -730,11 +773,9 @@ void SpatialEngine::emit_and_move(ParticleSet& p, std::int64_t step, double dt) 
     std::size_t n_new = 0;
     Kokkos::deep_copy(n_new, Kokkos::subview(at, static_cast<std::size_t>(total)));
     const std::size_t n_old = p.size();
-    ParticleSet q;
-    q.allocate(n_old + n_new, 3, 3, true, "kinflow::dsmc::spatial");
-    q.n_global = p.n_global;
+    ParticleSet q = allocate_rows(n_old + n_new, p.n_global);
     copy_rows(p, q, n_old);
-    ScalarView tau("kinflow::dsmc::spatial_tau", n_old + n_new);
+    ScalarView tau(Kokkos::view_alloc(Kokkos::WithoutInitializing, "kinflow::dsmc::spatial_tau"), n_old + n_new);
     Kokkos::deep_copy(Kokkos::subview(tau, std::make_pair(std::size_t{0}, n_old)), dt);
     {
         auto x = q.position;
@@ -764,7 +805,7 @@ void SpatialEngine::emit_and_move(ParticleSet& p, std::int64_t step, double dt) 
             });
     }
     // Free flight of every row.
-    comm::RankView dest("kinflow::dsmc::spatial_dest", n_old + n_new);
+    comm::RankView dest(Kokkos::view_alloc(Kokkos::WithoutInitializing, "kinflow::dsmc::spatial_dest"), n_old + n_new);
     {
         auto x = q.position;
         auto v = q.velocity;
@@ -846,15 +887,28 @@ void SpatialEngine::index(ParticleSet& p) {
     Kokkos::parallel_for(
         "kinflow::dsmc::spatial_sort_cells", Kokkos::RangePolicy<ExecSpace>(0, nb), KOKKOS_LAMBDA(const std::size_t b) {
             const std::size_t lo = start(b), hi = start(b + 1);
-            for (std::size_t k = lo + 1; k < hi; ++k) { // insertion sort: rows are nearly sorted from the last step
-                const std::size_t r = order(k);
-                const std::int64_t key = id(r);
-                std::size_t j = k;
-                while (j > lo && id(order(j - 1)) > key) {
-                    order(j) = order(j - 1);
-                    --j;
+            if (hi - lo <= 24) { // insertion sort
+                for (std::size_t k = lo + 1; k < hi; ++k) {
+                    const std::size_t r = order(k);
+                    const std::int64_t key = id(r);
+                    std::size_t j = k;
+                    while (j > lo && id(order(j - 1)) > key) {
+                        order(j) = order(j - 1);
+                        --j;
+                    }
+                    order(j) = r;
                 }
-                order(j) = r;
+                return;
+            }
+            // heapsort by id (in place, O(k log k): a bucket merges runs from neighbouring cells)
+            const std::size_t m = hi - lo;
+            for (std::size_t k = m / 2; k-- > 0;)
+                sift_down(order, id, lo, k, m);
+            for (std::size_t end = m - 1; end > 0; --end) {
+                const std::size_t t = order(lo);
+                order(lo) = order(lo + end);
+                order(lo + end) = t;
+                sift_down(order, id, lo, 0, end);
             }
         });
     p = gather(p, order);
@@ -862,8 +916,14 @@ void SpatialEngine::index(ParticleSet& p) {
 }
 
 void SpatialEngine::collide(ParticleSet& p, std::int64_t step, double dt) {
-    if (_g.collisions)
-        _collisions += _collider->collide(p, _start, _gid, step, dt);
+    if (!_g.collisions)
+        return;
+    const std::int64_t c = _collider->collide(p, _start, _gid, step, dt);
+    if (_comm.any(c < 0))
+        throw Error("run.dt = " + format_number(dt) + " is far too large for this gas: a cell would draw more than " +
+                    format_number(kMaxCandidatesPerParticle) +
+                    " NTC candidates per particle in one step (a step should be a fraction of a collision time)");
+    _collisions += c;
 }
 
 void SpatialEngine::sample(const ParticleSet& p, const Sums& sums) const {

@@ -271,6 +271,35 @@ TEST(Spatial, DiffuseWallsGiveGeometricMeanTemperature) {
     EXPECT_NEAR(-q_hi, q, 0.04 * q);
 }
 
+// Free-molecular Couette flow (VERIFICATION.md): diffuse plates at 273.15 K moving at -U/2 and
+// +U/2 along y (U = 100 m/s), no collisions: shear stress tau_fm = p U sqrt(m/(2 pi k T_w)) with
+// p = n k T_w (44.60 Pa at 266.644 Pa). SE from the wall hits in the window (momentum m U/2 per
+// hit against thermal noise m sqrt(kT/m)): about 1.3 %; 4 SE.
+TEST(Spatial, CouetteFreeMolecularShearStress) {
+    auto o = argon();
+    o.boundary = "diffuse,diffuse,periodic,periodic,periodic,periodic";
+    o.wall_temperature = "273.15";
+    o.wall_velocity = "0,-50,0, 0,50,0, 0,0,0, 0,0,0, 0,0,0, 0,0,0";
+    o.average_from = 50;
+    const auto p = dsmc::validate(o, 1e-7);
+    dsmc::SpatialEngine engine(comm::Communicator::self(), p, 13);
+    ParticleSet ps;
+    engine.init(ps);
+    for (int s = 0; s < 200; ++s)
+        engine.step(ps, s, 5e-7);
+    const auto f = engine.fields(ps);
+    double n = 0;
+    for (std::size_t c = 0; c < 4; ++c)
+        n += f.number_density[c] / 4;
+    const double tau = n * kB * kT0 * 100.0 * std::sqrt(kMass / (2 * kPi * kB * kT0));
+    const auto d = engine.diagnostics(ps);
+    const double lo = diag(d, "wall_xlo_force_y"), hi = diag(d, "wall_xhi_force_y");
+    std::printf("free-molecular Couette: wall shear %.3f / %.3f Pa, tau_fm = %.3f Pa (44.60 at n = 7.0704e22)\n", lo,
+                -hi, tau);
+    EXPECT_NEAR(lo, tau, 0.052 * tau);
+    EXPECT_NEAR(-hi, tau, 0.052 * tau);
+}
+
 // A box whose faces all emit the same Maxwellian and delete leaving particles holds that state
 // (VERIFICATION.md): at rest, and drifting at 200 m/s (s = 0.59 on the x faces: the drifting
 // flux and its flux-weighted normal speeds). Time averages over 40 steps (about 8 box transits);

@@ -41,7 +41,8 @@ class CellColliderBase {
   public:
     virtual ~CellColliderBase() = default;
     /// Collide the particles of every local cell once (rows in CSR order: `start`, S species);
-    /// returns this rank's collisions. `gid` maps local to global cells.
+    /// returns this rank's collisions, or -1 when a cell would need more than 1000 candidates per
+    /// particle (dt far too large). `gid` maps local to global cells.
     virtual std::int64_t collide(ParticleSet& p, const Kokkos::View<std::size_t*, MemSpace>& start,
                                  const Kokkos::View<std::int64_t*, MemSpace>& gid, std::int64_t step, double dt) = 0;
     /// Per local cell and species pair majorants (sigma_T g)_max.
