@@ -94,8 +94,22 @@ void copy_rows(const ParticleSet& from, const ParticleSet& to, std::size_t n) {
 }
 
 /// Rows order(k) of `from` as rows k of a new set.
-ParticleSet gather(const ParticleSet& from, const SizeView& order) {
-    ParticleSet to = allocate_rows(order.extent(0), from.n_global);
+ParticleSet gather(const ParticleSet& from, const SizeView& order, ParticleSet* buffer = nullptr) {
+    ParticleSet to;
+    const std::size_t n = order.extent(0);
+    if (buffer) { // rows of a reusable buffer (grown by 25 % when short): no fresh pages every step
+        if (buffer->size() < n)
+            *buffer = allocate_rows(n + n / 4 + 64, from.n_global);
+        to = *buffer;
+        const auto rows = std::make_pair(std::size_t{0}, n);
+        to.position = Kokkos::subview(buffer->position, rows, Kokkos::ALL());
+        to.velocity = Kokkos::subview(buffer->velocity, rows, Kokkos::ALL());
+        to.id = Kokkos::subview(buffer->id, rows);
+        to.species = Kokkos::subview(buffer->species, rows);
+        to.n_global = from.n_global;
+    } else {
+        to = allocate_rows(n, from.n_global);
+    }
     auto x0 = from.position, v0 = from.velocity, x1 = to.position, v1 = to.velocity;
     auto i0 = from.id, i1 = to.id;
     auto s0 = from.species, s1 = to.species;
@@ -309,6 +323,19 @@ KOKKOS_INLINE_FUNCTION void sift_down(const SizeView& order, const IdView& id, s
         j = c;
     }
     order(lo + j) = r;
+}
+
+/// Rows marked deleted (dest < 0).
+std::int64_t deleted(const comm::RankView& dest) {
+    std::int64_t d = 0;
+    Kokkos::parallel_reduce(
+        "kinflow::dsmc::spatial_deleted", Kokkos::RangePolicy<ExecSpace>(0, dest.extent(0)),
+        KOKKOS_LAMBDA(const std::size_t i, std::int64_t& x) {
+            if (dest(i) < 0)
+                ++x;
+        },
+        Kokkos::Sum<std::int64_t>(d));
+    return d;
 }
 
 /// Remove deleted rows (dest < 0), then send every row to its rank (one exchange).
@@ -651,6 +678,7 @@ void SpatialEngine::init(ParticleSet& p) {
                 }
             }
     _next_id = next;
+    _n_global = next;
     p.allocate(static_cast<std::size_t>(local_total), 3, 3, true, "kinflow::dsmc::spatial");
     p.n_global = next;
     Kokkos::View<InitBatch*, MemSpace> bv("kinflow::dsmc::spatial_init_batches", batches.size());
@@ -773,8 +801,11 @@ void SpatialEngine::emit_and_move(ParticleSet& p, std::int64_t step, double dt) 
     std::size_t n_new = 0;
     Kokkos::deep_copy(n_new, Kokkos::subview(at, static_cast<std::size_t>(total)));
     const std::size_t n_old = p.size();
-    ParticleSet q = allocate_rows(n_old + n_new, p.n_global);
-    copy_rows(p, q, n_old);
+    ParticleSet q = p; // no emission on this rank: move in place
+    if (n_new > 0) {
+        q = allocate_rows(n_old + n_new, p.n_global);
+        copy_rows(p, q, n_old);
+    }
     ScalarView tau(Kokkos::view_alloc(Kokkos::WithoutInitializing, "kinflow::dsmc::spatial_tau"), n_old + n_new);
     Kokkos::deep_copy(Kokkos::subview(tau, std::make_pair(std::size_t{0}, n_old)), dt);
     {
@@ -834,8 +865,14 @@ void SpatialEngine::emit_and_move(ParticleSet& p, std::int64_t step, double dt) 
             });
     }
     p = q;
-    compact_and_migrate(_comm, p, dest);
-    p.n_global = _comm.sum(static_cast<std::int64_t>(p.size()));
+    if (_comm.size() > 1) {
+        compact_and_migrate(_comm, p, dest);
+        _dest = comm::RankView();
+        _n_global = _comm.sum(static_cast<std::int64_t>(p.size()));
+    } else {
+        _dest = dest; // one rank: index() drops the deleted rows in its gather (one copy less)
+        _n_global = static_cast<std::int64_t>(p.size()) - deleted(dest);
+    }
 }
 
 void SpatialEngine::index(ParticleSet& p) {
@@ -849,9 +886,15 @@ void SpatialEngine::index(ParticleSet& p) {
     auto x = p.position;
     auto sp = p.species;
     auto id = p.id;
+    const comm::RankView dest = _dest.extent(0) == n ? _dest : comm::RankView();
+    const bool drop = dest.extent(0) == n && n > 0;
     // count
     Kokkos::parallel_for(
         "kinflow::dsmc::spatial_count", Kokkos::RangePolicy<ExecSpace>(0, n), KOKKOS_LAMBDA(const std::size_t i) {
+            if (drop && dest(i) < 0) { // deleted at an outflow face
+                bucket(i) = nb;
+                return;
+            }
             std::int64_t c[3];
             for (int a = 0; a < 3; ++a)
                 c[a] = G.coord(a, x(i, a));
@@ -878,10 +921,14 @@ void SpatialEngine::index(ParticleSet& p) {
         });
     // scatter (atomic cursors), then each bucket sorted by id: the order does not depend on threads or ranks
     SizeView cursor("kinflow::dsmc::spatial_cursor", nb);
-    SizeView order(Kokkos::view_alloc(Kokkos::WithoutInitializing, "kinflow::dsmc::spatial_order"), n);
+    std::size_t kept = 0;
+    Kokkos::deep_copy(kept, Kokkos::subview(start, nb));
+    SizeView order(Kokkos::view_alloc(Kokkos::WithoutInitializing, "kinflow::dsmc::spatial_order"), kept);
     Kokkos::parallel_for(
         "kinflow::dsmc::spatial_scatter", Kokkos::RangePolicy<ExecSpace>(0, n), KOKKOS_LAMBDA(const std::size_t i) {
             const std::size_t b = bucket(i);
+            if (b == nb)
+                return;
             order(start(b) + Kokkos::atomic_fetch_add(&cursor(b), std::size_t{1})) = i;
         });
     Kokkos::parallel_for(
@@ -911,7 +958,11 @@ void SpatialEngine::index(ParticleSet& p) {
                 sift_down(order, id, lo, 0, end);
             }
         });
-    p = gather(p, order);
+    // Gather into the storage the particles do not occupy (two full-capacity stores, ping-pong).
+    const int target = _store[0].size() > 0 && p.id.data() == _store[0].id.data() ? 1 : 0;
+    p = gather(p, order, &_store[target]);
+    p.n_global = _n_global;
+    _dest = comm::RankView();
     _start = start;
 }
 

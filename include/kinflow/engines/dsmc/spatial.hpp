@@ -28,6 +28,7 @@
 #include <vector>
 
 #include "kinflow/comm/communicator.hpp"
+#include "kinflow/comm/migrate.hpp"
 #include "kinflow/core/diagnostics.hpp"
 #include "kinflow/core/kokkos_types.hpp"
 #include "kinflow/core/particle_set.hpp"
@@ -112,6 +113,9 @@ class SpatialEngine {
     Kokkos::View<std::int64_t*, MemSpace> _gid;   ///< local cell → global cell index
     Kokkos::View<std::size_t*, MemSpace> _start;  ///< CSR: first row of bucket local cell * S + species
     std::unique_ptr<detail::CellColliderBase> _collider;
+    ParticleSet _store[2];    ///< full-capacity storage the cell sort gathers into (ping-pong; no fresh pages per step)
+    comm::RankView _dest;     ///< one rank: rows deleted by the last flight (dest < 0), dropped by index()
+    std::int64_t _n_global = 0;
     Kokkos::View<double**, Kokkos::LayoutRight, MemSpace> _acc; ///< time-averaged cell sums
     std::int64_t _samples = 0;
     Kokkos::View<double[6][4], MemSpace> _wall;        ///< this rank's wall momentum and energy (physical)
