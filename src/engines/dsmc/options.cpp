@@ -53,7 +53,8 @@ void describe(po::options_description& d, Options& o) {
         "bkw (BKW solution at time bkw_t0, scaled to the temperature) | "
         "two_beams (half at +beam_speed, half at -beam_speed along x, each Maxwellian at the temperature) | "
         "bimaxwellian (temperature_x along x, temperature along y and z); or file (alone: init_file decides "
-        "particles, species and velocities)")("dsmc.temperature",
+        "particles, species and velocities). space = grid: uniform (or maxwellian: a Maxwellian at number_density, "
+        "temperature, drift in the whole box) | riemann (that state for x < riemann_x0, the *_right keys beyond)")("dsmc.temperature",
                                               po::value(&o.temperature)->default_value(o.temperature),
                                               "initial temperature per species (comma list; K in si units), >= 0")(
         "dsmc.temperature_x", po::value(&o.temperature_x)->default_value(o.temperature_x),
@@ -372,8 +373,8 @@ Params validate(const Options& o, double dt) {
     // Initial condition.
     check_choice("dsmc.space", o.space, {"homogeneous", "grid"});
     const bool grid = o.space == "grid";
-    if (grid)
-        check_choice("dsmc.init", o.init, {"uniform", "riemann"});
+    if (grid) // maxwellian (the default) is the uniform Maxwellian here
+        check_choice("dsmc.init", o.init, {"uniform", "riemann", "maxwellian"});
     const auto init = grid ? std::vector<std::string>(static_cast<std::size_t>(ns), "maxwellian")
                            : parse_words("dsmc.init", o.init, ns);
     p.init.clear();

@@ -118,6 +118,9 @@ TEST(SpatialOptions, EveryBadValueNamesItsKey) {
     o.init = "bkw";
     EXPECT_EQ(error_key(o), "dsmc.init");
     o = argon();
+    o.init = "maxwellian"; // the default: the uniform Maxwellian
+    EXPECT_EQ(error_key(o), "");
+    o = argon();
     o.boundary = "diffuse";
     o.wall_temperature = "300,0,300,300,300,300";
     EXPECT_EQ(error_key(o), "dsmc.wall_temperature");
