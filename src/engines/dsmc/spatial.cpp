@@ -30,8 +30,12 @@ constexpr RngPurpose kInitParticle = purpose(1); ///< (0, particle id, block): i
 constexpr RngPurpose kInflowCount = purpose(2);  ///< (step, face x species): particles emitted per step
 constexpr RngPurpose kInflowParticle = purpose(3); ///< (step, particle id, block): emitted particle
 constexpr RngPurpose kWall = purpose(4);         ///< (step, particle id, bounce): diffuse reflections
-constexpr int kMaxBounces = 1000;
-constexpr double kMaxCandidatesPerParticle = 1000.0; ///< NTC candidates per particle and step beyond which dt is refused                ///< boundary interactions of one particle in one step
+/// Boundary interactions of one particle in one step: a guard against a runaway loop, never met
+/// at a sane dt (2 bounce + 1 stays below the 2^16 blocks of a counter-based stream).
+constexpr int kMaxBounces = 32000;
+/// NTC candidates per particle and step beyond which run.dt is refused (a step should be a
+/// fraction of a collision time; far beyond, the candidate loop would hang).
+constexpr double kMaxCandidatesPerParticle = 1000.0;
 constexpr int kSums = 14; ///< per cell: N, sum m, sum m v (3), sum m v_j v_k (xx yy zz xy xz yz), sum m |v|^2 v (3)
 
 using SizeView = Kokkos::View<std::size_t*, MemSpace>;
