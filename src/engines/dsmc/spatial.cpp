@@ -415,6 +415,7 @@ template <class CS, class Scat> class CellCollider final : public detail::CellCo
         auto vel = p.velocity;
         std::int64_t total = 0;
         Kokkos::View<int, MemSpace> too_many("kinflow::dsmc::spatial_too_many");
+        const double max_candidates = kMaxCandidatesPerParticle;
         Kokkos::parallel_reduce(
             "kinflow::dsmc::spatial_ntc", Kokkos::RangePolicy<ExecSpace>(0, ncell),
             KOKKOS_LAMBDA(const std::size_t c, std::int64_t& coll) {
@@ -431,7 +432,7 @@ template <class CS, class Scat> class CellCollider final : public detail::CellCo
                 detail::group_weights(off, S, rate * static_cast<double>(M - 1), mj, gw);
                 if (!(gw.W > 0.0))
                     return;
-                if (!(gw.W <= kMaxCandidatesPerParticle * static_cast<double>(M))) { // absurd dt: refuse, no hang
+                if (!(gw.W <= max_candidates * static_cast<double>(M))) { // absurd dt: refuse, no hang
                     too_many() = 1;
                     return;
                 }

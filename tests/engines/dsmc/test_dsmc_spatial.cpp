@@ -83,6 +83,29 @@ Rows gather(const comm::Communicator& comm, const ParticleSet& p) {
     return r;
 }
 
+/// The rows of `ps` in reverse order (a free function: nvcc accepts device lambdas only there or
+/// in public member functions, and TEST bodies are private).
+void reverse_rows(ParticleSet& ps) {
+    const std::size_t n = ps.size();
+    ParticleSet q;
+    q.allocate(n, 3, 3, true);
+    q.n_global = ps.n_global;
+    auto x0 = ps.position, v0 = ps.velocity, x1 = q.position, v1 = q.velocity;
+    auto i0 = ps.id, i1 = q.id;
+    auto s0 = ps.species, s1 = q.species;
+    Kokkos::parallel_for(
+        "kinflow::test::reverse_rows", Kokkos::RangePolicy<ExecSpace>(0, n), KOKKOS_LAMBDA(const std::size_t k) {
+            const std::size_t i = n - 1 - k;
+            for (int c = 0; c < 3; ++c) {
+                x1(k, c) = x0(i, c);
+                v1(k, c) = v0(i, c);
+            }
+            i1(k) = i0(i);
+            s1(k) = s0(i);
+        });
+    ps = q;
+}
+
 std::string error_key(const dsmc::Options& o) {
     try {
         dsmc::validate(o, 1e-7);
@@ -485,28 +508,7 @@ TEST(Spatial, ResultsDoNotDependOnRowOrder) {
         ParticleSet ps;
         engine.init(ps);
         if (reverse) {
-            const std::size_t n = ps.size();
-            Kokkos::View<std::size_t*, MemSpace> order("order", n);
-            auto h = Kokkos::create_mirror_view(order);
-            for (std::size_t i = 0; i < n; ++i)
-                h(i) = n - 1 - i;
-            Kokkos::deep_copy(order, h);
-            ParticleSet q;
-            q.allocate(n, 3, 3, true);
-            auto x0 = ps.position, v0 = ps.velocity, x1 = q.position, v1 = q.velocity;
-            auto i0 = ps.id, i1 = q.id;
-            auto s0 = ps.species, s1 = q.species;
-            Kokkos::parallel_for(
-                "reverse", Kokkos::RangePolicy<ExecSpace>(0, n), KOKKOS_LAMBDA(const std::size_t k) {
-                    for (int c = 0; c < 3; ++c) {
-                        x1(k, c) = x0(order(k), c);
-                        v1(k, c) = v0(order(k), c);
-                    }
-                    i1(k) = i0(order(k));
-                    s1(k) = s0(order(k));
-                });
-            q.n_global = ps.n_global;
-            ps = q;
+            reverse_rows(ps);
             engine.index(ps);
         }
         for (int s = 0; s < 10; ++s)
