@@ -11,6 +11,7 @@
 #include "kinflow/core/progress.hpp"
 #include "kinflow/engines/dsmc/adjoint.hpp"
 #include "kinflow/engines/dsmc/dsmc_engine.hpp"
+#include "kinflow/engines/dsmc/spatial.hpp"
 #include "kinflow/io/hdf5.hpp"
 #include "kinflow/io/snapshot_reader.hpp"
 #include "kinflow/io/snapshot_writer.hpp"
@@ -23,7 +24,7 @@ dsmc::Options g_options;
 dsmc::AdjointOptions g_adjoint;
 
 void describe(io::Deck& deck) {
-    dsmc::describe(deck.section("dsmc", "DSMC engine for the homogeneous Boltzmann equation (run.engine = dsmc)"),
+    dsmc::describe(deck.section("dsmc", "DSMC engine for the Boltzmann equation, homogeneous or on a grid (run.engine = dsmc)"),
                    g_options);
     dsmc::describe(deck.section("adjoint", "adjoint DSMC gradients after the run (run.engine = dsmc)"), g_adjoint);
 }
@@ -87,6 +88,66 @@ bool run_loop(dsmc::DsmcEngine& engine, ParticleSet& particles, const io::RunOpt
     return true;
 }
 
+/// dsmc.space = grid: step → (every k) cell fields, diagnostics and optional particle snapshot.
+void run_spatial(const comm::Communicator& comm, const io::Deck& deck, const io::RunOptions& run,
+                 const io::OutputOptions& out, const dsmc::Params& params) {
+    if (out.checkpoint_every > 0)
+        throw SetupError(deck.source("output.checkpoint_every") +
+                         ": dsmc.space = grid does not support checkpoints yet (set output.checkpoint_every = 0)");
+    if (deck.resume())
+        throw SetupError("--resume: dsmc.space = grid does not support checkpoints yet");
+    if (!g_adjoint.objective.empty())
+        throw SetupError(deck.source("adjoint.objective") + ": the adjoint needs dsmc.space = homogeneous");
+    check_particle_memory(comm, "dsmc.particles", params.particles, 200.0);
+    dsmc::SpatialEngine engine(comm, params, static_cast<std::uint64_t>(run.seed));
+    ParticleSet particles;
+    engine.init(particles);
+    io::FileInfo info{"dsmc", deck.resolved({"run", "output", "dsmc"}), run.seed, 3};
+    io::SnapshotWriter writer(comm, out.file, info);
+    io::GridInfo grid;
+    for (int k = 0; k < 3; ++k) {
+        grid.lo[k] = params.grid.lo[k];
+        grid.hi[k] = params.grid.hi[k];
+        grid.cells[k] = params.grid.cells[k];
+    }
+    writer.write_grid(grid);
+    const bool with_particles = out.particles == "true";
+    auto write = [&](std::int64_t n, double t) {
+        const auto f = engine.fields(particles);
+        const std::vector<io::CellField> fields{
+            {"number_density", 1, &f.number_density}, {"velocity", 3, &f.velocity},
+            {"temperature", 1, &f.temperature},       {"temperature_x", 1, &f.temperature_x},
+            {"temperature_y", 1, &f.temperature_y},   {"temperature_z", 1, &f.temperature_z},
+            {"pressure", 1, &f.pressure},             {"heat_flux", 3, &f.heat_flux},
+            {"shear_stress_xy", 1, &f.shear_stress_xy}, {"particles_per_cell", 1, &f.particles_per_cell}};
+        writer.write_fields(t, n, f.samples, fields, engine.diagnostics(particles), with_particles ? &particles : nullptr);
+    };
+    const bool progress_enabled = !deck.quiet() && comm.is_root();
+    Progress progress(std::cerr, run.steps, particles.n_global, progress_enabled, 5.0, 0);
+    std::int64_t n = 0;
+    try {
+        write(0, 0.0);
+        while (n < run.steps) {
+            engine.step(particles, n, run.dt);
+            ++n;
+            const double t = static_cast<double>(n) * run.dt;
+            if (n % out.every == 0 || n == run.steps)
+                write(n, t);
+            progress.update(n, t);
+        }
+    } catch (const Error& e) {
+        const std::string kept = writer.keep_partial();
+        throw Error(std::string(e.what()) + " at step " + std::to_string(n) + "; output so far kept in " + kept);
+    }
+    writer.finish();
+    progress.finish(n, static_cast<double>(n) * run.dt);
+    const std::int64_t collisions = engine.collisions();
+    const std::int64_t np = comm.sum(static_cast<std::int64_t>(particles.size()));
+    if (comm.is_root() && !deck.quiet())
+        std::cout << "kinflow: wrote " << out.file << " (" << np << " particles, " << collisions << " collisions)"
+                  << std::endl;
+}
+
 void run(const comm::Communicator& comm, const io::Deck& deck, const io::RunOptions& run_opts,
          const io::OutputOptions& out) {
     const auto& o = g_options;
@@ -95,6 +156,10 @@ void run(const comm::Communicator& comm, const io::Deck& deck, const io::RunOpti
     ParticleSet particles;
     try {
         params = dsmc::validate(o, run_opts.dt);
+        if (params.grid.enabled) {
+            run_spatial(comm, deck, run_opts, out, params);
+            return;
+        }
         if (!g_adjoint.objective.empty())
             adjoint = dsmc::validate(g_adjoint, params);
         // velocity, id, species, and the collision groups' sort keys and gathered velocities

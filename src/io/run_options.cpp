@@ -29,7 +29,10 @@ void describe(po::options_description& d, OutputOptions& o) {
         "snapshot interval in steps, >= 1 (step 0 and the last step are always written)")(
         "output.checkpoint_every", po::value(&o.checkpoint_every)->default_value(o.checkpoint_every),
         "steps between checkpoints FILE.ckpt (complete engine state, written atomically; removed when the run "
-        "completes), >= 0; 0 = only when SIGTERM or SIGUSR1 asks for one. Continue with --resume");
+        "completes), >= 0; 0 = only when SIGTERM or SIGUSR1 asks for one. Continue with --resume")(
+        "output.particles", po::value(&o.particles)->default_value(o.particles),
+        "dsmc.space = grid: also write particle snapshots beside the cell fields (true | false); the other "
+        "engines always write particles");
 }
 
 void validate(const RunOptions& o, const std::vector<const char*>& engines) {
@@ -45,6 +48,7 @@ void validate(const OutputOptions& o) {
     if (o.file.empty()) throw OptionError("output.file", o.file, "must not be empty");
     check_range("output.every", o.every, std::int64_t{1}, std::numeric_limits<std::int64_t>::max());
     check_range("output.checkpoint_every", o.checkpoint_every, std::int64_t{0}, std::numeric_limits<std::int64_t>::max());
+    check_choice("output.particles", o.particles, {"true", "false"});
 }
 
 } // namespace kinflow::io

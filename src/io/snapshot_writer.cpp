@@ -153,7 +153,11 @@ void SnapshotWriter::write(const ParticleSet& p, double time, std::int64_t step,
     write_attr(group, "step", static_cast<std::int64_t>(step));
 
     write_particle_rows(group, p, offset, n_global);
+    group.reset();
+    record_diagnostics(time, diagnostics);
+}
 
+void SnapshotWriter::record_diagnostics(double time, const Diagnostics& diagnostics) {
     // Diagnostics: the same names in the same order every snapshot; `time` always first.
     Diagnostics all;
     all.emplace_back("time", time);
@@ -171,6 +175,90 @@ void SnapshotWriter::write(const ParticleSet& p, double time, std::int64_t step,
     }
     H5Fflush(_file, H5F_SCOPE_GLOBAL);
     ++_count;
+}
+
+namespace {
+/// A float64 dataset of shape `dims` written by rank 0 from `data` (collective).
+void write_root_dataset(hid_t group, const std::string& name, const double* data, const std::vector<hsize_t>& dims,
+                        bool root, hid_t type = H5T_NATIVE_DOUBLE, hid_t mem_type = H5T_NATIVE_DOUBLE) {
+    Handle fspace(H5Screate_simple(static_cast<int>(dims.size()), dims.data(), nullptr), H5Sclose, "H5Screate_simple");
+    Handle mspace(H5Screate_simple(static_cast<int>(dims.size()), dims.data(), nullptr), H5Sclose, "H5Screate_simple");
+    Handle dset(H5Dcreate2(group, name.c_str(), type, fspace, H5P_DEFAULT, H5P_DEFAULT, H5P_DEFAULT), H5Dclose,
+                "create " + name);
+    if (!root) {
+        H5Sselect_none(fspace);
+        H5Sselect_none(mspace);
+    }
+    Handle dxpl = collective_dxpl();
+    h5check_status(H5Dwrite(dset, mem_type, mspace, fspace, dxpl, data), "write " + name);
+}
+} // namespace
+
+void SnapshotWriter::write_grid(const GridInfo& grid) {
+    _grid = grid;
+    Handle group(H5Gcreate2(_file, "grid", H5P_DEFAULT, H5P_DEFAULT, H5P_DEFAULT), H5Gclose, "create /grid");
+    const bool root = _comm.is_root();
+    write_root_dataset(group, "lo", grid.lo, {3}, root);
+    write_root_dataset(group, "hi", grid.hi, {3}, root);
+    {
+        const hsize_t three = 3;
+        Handle fspace(H5Screate_simple(1, &three, nullptr), H5Sclose, "H5Screate_simple");
+        Handle mspace(H5Screate_simple(1, &three, nullptr), H5Sclose, "H5Screate_simple");
+        Handle dset(H5Dcreate2(group, "cells", H5T_NATIVE_INT64, fspace, H5P_DEFAULT, H5P_DEFAULT, H5P_DEFAULT),
+                    H5Dclose, "create cells");
+        if (!root) {
+            H5Sselect_none(fspace);
+            H5Sselect_none(mspace);
+        }
+        Handle dxpl = collective_dxpl();
+        h5check_status(H5Dwrite(dset, H5T_NATIVE_INT64, mspace, fspace, dxpl, grid.cells), "write cells");
+    }
+    for (int k = 0; k < 3; ++k) {
+        std::vector<double> c(static_cast<std::size_t>(grid.cells[k]));
+        const double dx = (grid.hi[k] - grid.lo[k]) / static_cast<double>(grid.cells[k]);
+        for (std::size_t i = 0; i < c.size(); ++i)
+            c[i] = grid.lo[k] + (static_cast<double>(i) + 0.5) * dx;
+        write_root_dataset(group, std::string(1, "xyz"[k]), c.data(), {c.size()}, root);
+    }
+}
+
+void SnapshotWriter::write_fields(double time, std::int64_t step, std::int64_t samples,
+                                  const std::vector<CellField>& fields, const Diagnostics& diagnostics,
+                                  const ParticleSet* particles) {
+    KINFLOW_REQUIRE(!_done, "snapshot writer already finished");
+    if (_count == 0 && H5Lexists(_file, "fields", H5P_DEFAULT) <= 0)
+        Handle(H5Gcreate2(_file, "fields", H5P_DEFAULT, H5P_DEFAULT, H5P_DEFAULT), H5Gclose, "create /fields");
+    {
+        Handle group(H5Gcreate2(_file, ("fields/" + snapshot_name(_count)).c_str(), H5P_DEFAULT, H5P_DEFAULT,
+                                H5P_DEFAULT),
+                     H5Gclose, "create fields group");
+        write_attr(group, "time", time);
+        write_attr(group, "step", static_cast<std::int64_t>(step));
+        write_attr(group, "samples", static_cast<std::int64_t>(samples));
+        const std::vector<hsize_t> dims{static_cast<hsize_t>(_grid.cells[2]), static_cast<hsize_t>(_grid.cells[1]),
+                                        static_cast<hsize_t>(_grid.cells[0])};
+        for (const auto& f : fields) {
+            auto d = dims;
+            if (f.components > 1)
+                d.push_back(static_cast<hsize_t>(f.components));
+            KINFLOW_REQUIRE(f.values && f.values->size() == static_cast<std::size_t>(_grid.cells[0] * _grid.cells[1] *
+                                                                                     _grid.cells[2] * f.components),
+                            "field " << f.name << " does not match the grid");
+            write_root_dataset(group, f.name, f.values->data(), d, _comm.is_root());
+        }
+    }
+    if (particles) {
+        const auto n_local = static_cast<std::int64_t>(particles->size());
+        const std::int64_t offset = _comm.exscan(n_local);
+        const std::int64_t n_global = _comm.sum(n_local);
+        Handle group(H5Gcreate2(_file, ("snapshots/" + snapshot_name(_count)).c_str(), H5P_DEFAULT, H5P_DEFAULT,
+                                H5P_DEFAULT),
+                     H5Gclose, "create snapshot group");
+        write_attr(group, "time", time);
+        write_attr(group, "step", static_cast<std::int64_t>(step));
+        write_particle_rows(group, *particles, offset, n_global);
+    }
+    record_diagnostics(time, diagnostics);
 }
 
 void SnapshotWriter::close_and_rename(const std::string& target) {

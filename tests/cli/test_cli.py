@@ -102,6 +102,12 @@ BAD = {
     "cli_unknown": ("[run]\nsteps = 3\n", ["--langevin.nope=1"], ["command line", "nope"]),
     "missing_init_file": ("[langevin]\ninit = file\ninit_file = /nonexistent/x.h5\n", [], ["deck.ini", "init_file", "/nonexistent/x.h5"]),
     "missing_deck": (None, ["/nonexistent/deck.ini"], ["/nonexistent/deck.ini", "cannot open"]),
+    "grid_periodic_one_face": ("[run]\nengine = dsmc\n[dsmc]\nspace = grid\n"
+                               "boundary = periodic,specular,periodic,periodic,periodic,periodic\n", [],
+                               ["deck.ini", "dsmc.boundary", "both or neither"]),
+    "grid_box": ("[run]\nengine = dsmc\n[dsmc]\nspace = grid\nbox_hi = 1,0,1\n", [], ["deck.ini", "dsmc.box_hi"]),
+    "grid_checkpoint": ("[run]\nengine = dsmc\n[dsmc]\nspace = grid\n", ["--output.checkpoint_every=2"],
+                        ["output.checkpoint_every", "does not support checkpoints"]),
 }
 
 
@@ -217,3 +223,65 @@ def test_postprocess_scripts_on_a_real_run(tmp_path):
                            capture_output=True, text=True, timeout=120)
         assert p.returncode == 0, p.stderr
         assert (tmp_path / (script + ".png")).read_bytes()[:8] == b"\x89PNG\r\n\x1a\n"
+
+
+SPATIAL = """[run]
+engine = dsmc
+seed = 3
+steps = 12
+dt = 2e-8
+[output]
+file = {out}
+every = 4
+particles = true
+[dsmc]
+space = grid
+units = si
+kernel = hard_sphere
+d_ref = 3.659e-10
+mass = 6.63e-26
+number_density = 7.0704e22
+temperature = 273.15
+drift = 100, 0, 0
+init = riemann
+riemann_x0 = 4e-4
+density_right = 3.5e22
+box_hi = 1e-3, 2.5e-4, 2.5e-4
+cells = 8, 2, 1
+boundary = inflow, outflow, diffuse, specular, periodic, periodic
+wall_temperature = 300
+collisions = true
+particles = 3000
+average_from = 6
+"""
+
+
+def test_spatial_dsmc_one_and_two_ranks_write_identical_fields(tmp_path):
+    """dsmc.space = grid: /grid and /fields as documented (docs/output.md), the 1- and 2-rank files
+    hold bit-identical fields and particle rows, and plot_dsmc_fields.py reads them."""
+    files = []
+    for ranks in (1, 2):
+        out = tmp_path / f"s{ranks}.h5"
+        r = run([deck(tmp_path, SPATIAL.format(out=out), f"s{ranks}.ini"), "--quiet"], ranks=ranks)
+        assert r.returncode == 0, r.stderr
+        files.append(out)
+    with h5py.File(files[0], "r") as a, h5py.File(files[1], "r") as b:
+        assert list(a["grid/cells"]) == [8, 2, 1] and a["grid/x"].shape == (8,)
+        assert sorted(a["fields"]) == ["000000", "000001", "000002", "000003"]
+        g = a["fields/000003"]
+        assert g.attrs["step"] == 12 and g.attrs["samples"] == 6 and a["fields/000000"].attrs["samples"] == 1
+        assert g["number_density"].shape == (1, 2, 8) and g["velocity"].shape == (1, 2, 8, 3)
+        for name in ("number_density", "velocity", "temperature", "temperature_x", "temperature_y", "temperature_z",
+                     "pressure", "heat_flux", "shear_stress_xy", "particles_per_cell"):
+            for k in a["fields"]:
+                assert np.array_equal(a[f"fields/{k}/{name}"][()], b[f"fields/{k}/{name}"][()]), (k, name)
+        for k in a["snapshots"]:
+            for name in ("position", "velocity", "id"):
+                assert np.array_equal(a[f"snapshots/{k}/{name}"][()], b[f"snapshots/{k}/{name}"][()]), (k, name)
+        assert a["diagnostics/particles"][-1] == b["diagnostics/particles"][-1]
+        assert a["diagnostics/collisions"][-1] == b["diagnostics/collisions"][-1] > 0
+        assert a["diagnostics/inflow_xlo"][-1] > 0 and a["diagnostics/outflow_xhi"][-1] > 0
+    r = subprocess.run([sys.executable, str(SRC / "postprocess" / "plot_dsmc_fields.py"), str(files[0]), "-o",
+                        str(tmp_path / "f.png")], capture_output=True, text=True)
+    assert r.returncode == 0, r.stderr
+    assert (tmp_path / "f.png").stat().st_size > 10000

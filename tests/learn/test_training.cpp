@@ -462,7 +462,9 @@ TEST(LearnTraining, MeanFlowAtEqualTimesIsFlowMatching) {
         const double loss = tr.step_once();
         std::printf("  meanflow at s = t (p = %g): loss %.6f, fm loss %.6f\n", p, loss, fm.item<double>());
         EXPECT_NEAR(loss, fm.item<double>(), 1e-5 * fm.item<double>());
-        if (p == 0.0) EXPECT_LT(((g.narrow(0, 0, np) - reference).norm() / reference.norm()).item<double>(), 1e-4);
+        if (p == 0.0) {
+            EXPECT_LT(((g.narrow(0, 0, np) - reference).norm() / reference.norm()).item<double>(), 1e-4);
+        }
     }
 }
 

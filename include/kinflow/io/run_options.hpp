@@ -23,6 +23,7 @@ struct OutputOptions {
     std::string file = "out/run.h5";
     std::int64_t every = 100;
     std::int64_t checkpoint_every = 0; ///< steps between checkpoints FILE.ckpt (0: only on SIGTERM/SIGUSR1)
+    std::string particles = "true";    ///< spatial DSMC: also write particle snapshots (true | false)
 };
 
 void describe(boost::program_options::options_description& d, RunOptions& o);

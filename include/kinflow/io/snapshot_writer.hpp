@@ -26,6 +26,20 @@ struct FileInfo {
     int dim = 0;
 };
 
+/// A cell field of a spatial engine: `components` values per cell for every cell of the grid,
+/// cell index ix + nx (iy + ny iz) (identical on every rank).
+struct CellField {
+    std::string name;
+    int components = 1;
+    const std::vector<double>* values = nullptr;
+};
+
+/// The Cartesian grid of a spatial engine (/grid).
+struct GridInfo {
+    double lo[3] = {0, 0, 0}, hi[3] = {1, 1, 1};
+    std::int64_t cells[3] = {1, 1, 1};
+};
+
 class SnapshotWriter {
   public:
     /// Creates the parent directory if needed and opens `<path>.tmp` collectively. Throws Error
@@ -51,6 +65,15 @@ class SnapshotWriter {
     /// Write snapshot number count() (collective). Each rank's ids must be the contiguous range
     /// that follows the lower ranks' (block decomposition), so rows land in global-id order.
     void write(const ParticleSet& particles, double time, std::int64_t step, const Diagnostics& diagnostics);
+    /// Write /grid: datasets lo, hi [3], cells [3] (int64) and the cell centres x [nx], y [ny],
+    /// z [nz] (collective; once, before write_fields).
+    void write_grid(const GridInfo& grid);
+    /// Output number count() of a spatial engine (collective): /fields/NNNNNN (attributes time,
+    /// step, samples; datasets [nz, ny, nx] or [nz, ny, nx, components]; rank 0 writes), the
+    /// diagnostics, and when `particles` is given /snapshots/NNNNNN with each rank's rows in rank
+    /// order as given (ids need not be in block order: the engine orders its rows itself).
+    void write_fields(double time, std::int64_t step, std::int64_t samples, const std::vector<CellField>& fields,
+                      const Diagnostics& diagnostics, const ParticleSet* particles);
     /// A further int64 root attribute (e.g. the sampler's nfe; collective).
     void write_root_attr(const std::string& name, std::int64_t value);
     /// Write /diagnostics, close, rename the temporary file to the final path and write its XDMF
@@ -72,6 +95,7 @@ class SnapshotWriter {
 
   private:
     void write_root_attrs(const FileInfo& info);
+    void record_diagnostics(double time, const Diagnostics& diagnostics);
     void close_and_rename(const std::string& target);
 
     comm::Communicator _comm;
@@ -81,6 +105,7 @@ class SnapshotWriter {
     bool _done = false;
     std::vector<std::string> _diag_names;
     std::vector<std::vector<double>> _diag_values;
+    GridInfo _grid;
 };
 
 } // namespace kinflow::io

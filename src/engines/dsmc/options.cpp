@@ -53,8 +53,9 @@ void describe(po::options_description& d, Options& o) {
         "bkw (BKW solution at time bkw_t0, scaled to the temperature) | "
         "two_beams (half at +beam_speed, half at -beam_speed along x, each Maxwellian at the temperature) | "
         "bimaxwellian (temperature_x, temperature_y, temperature_z along x, y, z; each empty = temperature); or file "
-        "(alone: init_file decides "
-        "particles, species and velocities)")("dsmc.temperature",
+        "(alone: init_file decides particles, species and velocities). space = grid: uniform (or maxwellian: a "
+        "Maxwellian at number_density, temperature, drift in the whole box) | riemann (that state for x < riemann_x0, "
+        "the *_right keys beyond)")("dsmc.temperature",
                                               po::value(&o.temperature)->default_value(o.temperature),
                                               "initial temperature per species (comma list; K in si units), >= 0")(
         "dsmc.temperature_x", po::value(&o.temperature_x)->default_value(o.temperature_x),
@@ -81,6 +82,53 @@ void describe(po::options_description& d, Options& o) {
         "species from 'species' (else all species 0)")(
         "dsmc.init_snapshot", po::value(&o.init_snapshot)->default_value(o.init_snapshot),
         "snapshot index in init_file; negative counts from the end (-1 = last)");
+    d.add_options()("dsmc.space", po::value(&o.space)->default_value(o.space),
+                    "homogeneous (one well-mixed gas, the keys above) | grid (spatial DSMC: Cartesian cells in the box "
+                    "box_lo..box_hi, free flight with boundaries, MPI slabs of cells, NTC per cell; scheme = ntc; "
+                    "the keys below)")(
+        "dsmc.box_lo", po::value(&o.box_lo)->default_value(o.box_lo),
+        "space = grid: lower box corner x,y,z (length, m in si units); box_hi > box_lo on every axis")(
+        "dsmc.box_hi", po::value(&o.box_hi)->default_value(o.box_hi), "space = grid: upper box corner x,y,z")(
+        "dsmc.cells", po::value(&o.cells)->default_value(o.cells),
+        "space = grid: cell counts nx,ny,nz, each >= 1 (a 1D problem is n,1,1 with periodic y and z). "
+        "Ranks own slabs of cells along the axis with the most cells")(
+        "dsmc.boundary", po::value(&o.boundary)->default_value(o.boundary),
+        "space = grid: boundary per face xlo,xhi,ylo,yhi,zlo,zhi (1 word: all faces): periodic (both faces of an "
+        "axis or neither) | specular | diffuse (Maxwell wall: wall_temperature, wall_velocity, accommodation) | "
+        "inflow (emits the inflow_* Maxwellian flux, deletes leaving particles) | outflow (deletes leaving particles)")(
+        "dsmc.wall_temperature", po::value(&o.wall_temperature)->default_value(o.wall_temperature),
+        "space = grid: diffuse-wall temperature per face (1 or 6 values; K in si units), > 0 on diffuse faces")(
+        "dsmc.wall_velocity", po::value(&o.wall_velocity)->default_value(o.wall_velocity),
+        "space = grid: diffuse-wall velocity (1 number, 3 for every face, or 3 per face = 18; m/s in si units); "
+        "its normal component is ignored")(
+        "dsmc.accommodation", po::value(&o.accommodation)->default_value(o.accommodation),
+        "space = grid: accommodation coefficient per face (1 or 6 values) in [0, 1]: the fraction of "
+        "diffuse reflections at a diffuse wall (the rest specular)")(
+        "dsmc.inflow_density", po::value(&o.inflow_density)->default_value(o.inflow_density),
+        "space = grid: number density of the gas upstream of each inflow face (1 or 6 values, >= 0); "
+        "empty = number_density")(
+        "dsmc.inflow_temperature", po::value(&o.inflow_temperature)->default_value(o.inflow_temperature),
+        "space = grid: temperature upstream of each inflow face (1 or 6 values), > 0; empty = temperature of species 0")(
+        "dsmc.inflow_velocity", po::value(&o.inflow_velocity)->default_value(o.inflow_velocity),
+        "space = grid: mean velocity upstream of each inflow face (1 number, 3, or 18 = 3 per face); "
+        "empty = drift of species 0")(
+        "dsmc.weight", po::value(&o.weight)->default_value(o.weight),
+        "space = grid: physical molecules per simulated particle F_N, >= 0; 0 = number_density x box volume / "
+        "particles")(
+        "dsmc.collisions", po::value(&o.collisions)->default_value(o.collisions),
+        "space = grid: true (NTC collisions per cell) | false (free molecular flight only)")(
+        "dsmc.density_right", po::value(&o.density_right)->default_value(o.density_right),
+        "space = grid, init = riemann: number density for x >= riemann_x0, >= 0 (0: vacuum)")(
+        "dsmc.temperature_right", po::value(&o.temperature_right)->default_value(o.temperature_right),
+        "space = grid, init = riemann: temperature for x >= riemann_x0 (1 value for every species), >= 0; "
+        "empty = temperature")(
+        "dsmc.drift_right", po::value(&o.drift_right)->default_value(o.drift_right),
+        "space = grid, init = riemann: mean velocity for x >= riemann_x0 (1 or 3 numbers)")(
+        "dsmc.riemann_x0", po::value(&o.riemann_x0)->default_value(o.riemann_x0),
+        "space = grid, init = riemann: position of the initial discontinuity, inside [box_lo x, box_hi x]")(
+        "dsmc.average_from", po::value(&o.average_from)->default_value(o.average_from),
+        "space = grid: fields written at steps >= average_from are time averages over every step from "
+        "average_from on (steady flows); -1 = instantaneous fields only");
 }
 
 namespace {
@@ -129,6 +177,120 @@ std::vector<double> per_species(const std::string& key, const std::string& text,
 }
 
 int count_entries(const std::string& text) { return 1 + static_cast<int>(std::count(text.begin(), text.end(), ',')); }
+
+/// 1 or 6 per-face values (faces xlo, xhi, ylo, yhi, zlo, zhi).
+void per_face(const std::string& key, const std::string& text, double out[6]) {
+    const int m = count_entries(text);
+    if (m != 1 && m != 6)
+        throw OptionError(key, text, "expected 1 or 6 values (one per face xlo,xhi,ylo,yhi,zlo,zhi)");
+    const auto v = parse_vector(key, text, m);
+    for (int f = 0; f < 6; ++f)
+        out[f] = v[static_cast<std::size_t>(m == 1 ? 0 : f)];
+}
+/// 1, 3 or 18 numbers: a vector per face.
+void per_face_vector(const std::string& key, const std::string& text, double out[6][3]) {
+    const int m = count_entries(text);
+    if (m != 1 && m != 3 && m != 18)
+        throw OptionError(key, text, "expected 1, 3 or 18 numbers (a vector for every face, or 3 per face)");
+    const auto v = parse_vector(key, text, m);
+    for (int f = 0; f < 6; ++f)
+        for (int k = 0; k < 3; ++k)
+            out[f][k] = v[static_cast<std::size_t>(m == 1 ? 0 : m == 3 ? k : 3 * f + k)];
+}
+
+const char* const kFaceName[6] = {"xlo", "xhi", "ylo", "yhi", "zlo", "zhi"};
+
+void validate_grid(const Options& o, Params& p) {
+    GridParams& g = p.grid;
+    g.enabled = true;
+    if (p.scheme != Scheme::Ntc)
+        throw OptionError("dsmc.scheme", o.scheme, "space = grid supports scheme = ntc only");
+    const auto lo = parse_vector("dsmc.box_lo", o.box_lo, 3);
+    const auto hi = parse_vector("dsmc.box_hi", o.box_hi, 3);
+    const auto cells = parse_vector("dsmc.cells", o.cells, 3);
+    for (int k = 0; k < 3; ++k) {
+        const auto K = static_cast<std::size_t>(k);
+        g.lo[k] = lo[K];
+        g.hi[k] = hi[K];
+        if (!(hi[K] > lo[K]))
+            throw OptionError("dsmc.box_hi", o.box_hi,
+                              std::string("box_hi must exceed box_lo (") + o.box_lo + ") on axis " + "xyz"[k]);
+        if (!(cells[K] >= 1) || cells[K] != std::floor(cells[K]) || cells[K] > 1e9)
+            throw OptionError("dsmc.cells", o.cells, "every cell count must be a whole number >= 1");
+        g.cells[k] = static_cast<std::int64_t>(cells[K]);
+    }
+    if (g.cells[0] * g.cells[1] * g.cells[2] > (std::int64_t{1} << 31))
+        throw OptionError("dsmc.cells", o.cells, "at most 2^31 cells");
+    const auto words = parse_words("dsmc.boundary", o.boundary, 0);
+    if (words.size() != 1 && words.size() != 6)
+        throw OptionError("dsmc.boundary", o.boundary, "expected 1 or 6 words (faces xlo,xhi,ylo,yhi,zlo,zhi)");
+    for (int f = 0; f < 6; ++f) {
+        const auto& w = words[words.size() == 1 ? 0 : static_cast<std::size_t>(f)];
+        check_choice("dsmc.boundary", w, {"periodic", "specular", "diffuse", "inflow", "outflow"});
+        g.face[f] = w == "periodic"   ? Face::Periodic
+                    : w == "specular" ? Face::Specular
+                    : w == "diffuse"  ? Face::Diffuse
+                    : w == "inflow"   ? Face::Inflow
+                                      : Face::Outflow;
+    }
+    for (int k = 0; k < 3; ++k)
+        if ((g.face[2 * k] == Face::Periodic) != (g.face[2 * k + 1] == Face::Periodic))
+            throw OptionError("dsmc.boundary", o.boundary,
+                              std::string("periodic on one face of axis ") + "xyz"[k] + " only (" + kFaceName[2 * k] +
+                                  ", " + kFaceName[2 * k + 1] + "): both or neither");
+    per_face("dsmc.wall_temperature", o.wall_temperature, g.wall_temperature);
+    per_face_vector("dsmc.wall_velocity", o.wall_velocity, g.wall_velocity);
+    per_face("dsmc.accommodation", o.accommodation, g.accommodation);
+    const std::string T0 = format_number(p.temperature[0]);
+    const std::string u0 = format_number(p.drift[0][0]) + "," + format_number(p.drift[0][1]) + "," +
+                           format_number(p.drift[0][2]);
+    per_face("dsmc.inflow_density", o.inflow_density.empty() ? format_number(p.number_density) : o.inflow_density,
+             g.inflow_density);
+    per_face("dsmc.inflow_temperature", o.inflow_temperature.empty() ? T0 : o.inflow_temperature,
+             g.inflow_temperature);
+    per_face_vector("dsmc.inflow_velocity", o.inflow_velocity.empty() ? u0 : o.inflow_velocity, g.inflow_velocity);
+    for (int f = 0; f < 6; ++f) {
+        const std::string face = std::string(" (face ") + kFaceName[f] + ")";
+        if (g.face[f] == Face::Diffuse && !(g.wall_temperature[f] > 0.0))
+            throw OptionError("dsmc.wall_temperature", o.wall_temperature, "must be > 0 on diffuse faces" + face);
+        if (!(g.accommodation[f] >= 0.0 && g.accommodation[f] <= 1.0))
+            throw OptionError("dsmc.accommodation", o.accommodation, "every entry must lie in [0, 1]");
+        if (!(g.inflow_density[f] >= 0.0))
+            throw OptionError("dsmc.inflow_density", o.inflow_density, "must be >= 0");
+        if (g.face[f] == Face::Inflow && !(g.inflow_temperature[f] > 0.0))
+            throw OptionError("dsmc.inflow_temperature", o.inflow_temperature, "must be > 0 on inflow faces" + face);
+    }
+    if (!(o.weight >= 0.0) || !std::isfinite(o.weight))
+        throw OptionError("dsmc.weight", format_number(o.weight), "must be >= 0 (0: derived from particles)");
+    double volume = 1.0;
+    for (int k = 0; k < 3; ++k)
+        volume *= g.hi[k] - g.lo[k];
+    g.weight = o.weight > 0.0 ? o.weight : p.number_density * volume / static_cast<double>(p.particles);
+    // Memory before anything is allocated: per cell sums, majorants and the CSR index (every rank
+    // also loops over all cells once at init); the initial particles (about 200 bytes each).
+    const double n_cells = static_cast<double>(g.cells[0]) * static_cast<double>(g.cells[1]) * static_cast<double>(g.cells[2]);
+    check_memory("dsmc.cells", o.cells, n_cells * (256.0 + 64.0 * p.n_species));
+    const double n_max = std::max(p.number_density, o.density_right);
+    check_memory("dsmc.weight", format_number(g.weight), n_max * volume / g.weight * 200.0);
+    check_choice("dsmc.collisions", o.collisions, {"true", "false"});
+    g.collisions = o.collisions == "true";
+    g.riemann = o.init == "riemann";
+    if (!(o.density_right >= 0.0) || !std::isfinite(o.density_right))
+        throw OptionError("dsmc.density_right", format_number(o.density_right), "must be >= 0");
+    g.density_right = o.density_right;
+    g.temperature_right =
+        o.temperature_right.empty() ? p.temperature[0] : parse_vector("dsmc.temperature_right", o.temperature_right, 1)[0];
+    if (!(g.temperature_right >= 0.0))
+        throw OptionError("dsmc.temperature_right", o.temperature_right, "must be >= 0");
+    const auto ur = parse_vector("dsmc.drift_right", o.drift_right, 3);
+    for (int k = 0; k < 3; ++k)
+        g.drift_right[k] = ur[static_cast<std::size_t>(k)];
+    if (g.riemann && !(o.riemann_x0 >= g.lo[0] && o.riemann_x0 <= g.hi[0]))
+        throw OptionError("dsmc.riemann_x0", format_number(o.riemann_x0), "must lie in [box_lo x, box_hi x]");
+    g.riemann_x0 = o.riemann_x0;
+    check_range("dsmc.average_from", o.average_from, std::int64_t{-1}, std::int64_t{1} << 60);
+    g.average_from = o.average_from;
+}
 
 } // namespace
 
@@ -214,7 +376,12 @@ Params validate(const Options& o, double dt) {
     p.T_ref = o.T_ref;
 
     // Initial condition.
-    const auto init = parse_words("dsmc.init", o.init, ns);
+    check_choice("dsmc.space", o.space, {"homogeneous", "grid"});
+    const bool grid = o.space == "grid";
+    if (grid) // maxwellian (the default) is the uniform Maxwellian here
+        check_choice("dsmc.init", o.init, {"uniform", "riemann", "maxwellian"});
+    const auto init = grid ? std::vector<std::string>(static_cast<std::size_t>(ns), "maxwellian")
+                           : parse_words("dsmc.init", o.init, ns);
     p.init.clear();
     for (const auto& w : init) {
         check_choice("dsmc.init", w, {"maxwellian", "bkw", "two_beams", "bimaxwellian", "file"});
@@ -289,6 +456,8 @@ Params validate(const Options& o, double dt) {
             "Nanbu-Babovsky collision probability collision_rate * dt = " + format_number(p.collision_rate * dt) +
                 " > 1: needs dt <= 1/collision_rate = " + format_number(1.0 / p.collision_rate));
     }
+    if (grid)
+        validate_grid(o, p);
     return p;
 }
 

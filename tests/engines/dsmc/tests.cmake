@@ -4,3 +4,6 @@ kinflow_add_gtest(dsmc
   SOURCES engines/dsmc/test_dsmc.cpp engines/dsmc/test_dsmc_options.cpp engines/dsmc/test_dsmc_adjoint.cpp
           comm/test_migrate.cpp
   LIBS kinflow_io kinflow_dsmc)
+kinflow_add_gtest(dsmc_spatial
+  SOURCES engines/dsmc/test_dsmc_spatial.cpp
+  LIBS kinflow_io kinflow_dsmc)

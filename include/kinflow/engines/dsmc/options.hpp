@@ -41,6 +41,49 @@ struct Options {
     std::int64_t shuffle_every = 10;
     std::string init_file;
     int init_snapshot = -1;
+
+    // space = grid (spatial engine, spatial.hpp); keys unused with space = homogeneous
+    std::string space = "homogeneous"; ///< homogeneous | grid
+    std::string box_lo = "0,0,0";
+    std::string box_hi = "1,1,1";
+    std::string cells = "1,1,1";
+    std::string boundary = "periodic"; ///< 1 or 6 words: xlo,xhi,ylo,yhi,zlo,zhi
+    std::string wall_temperature = "1";
+    std::string wall_velocity = "0";
+    std::string accommodation = "1";
+    std::string inflow_density;     ///< empty: number_density
+    std::string inflow_temperature; ///< empty: temperature
+    std::string inflow_velocity;    ///< empty: drift
+    double weight = 0.0;            ///< 0: number_density * volume / particles
+    std::string collisions = "true"; ///< true | false
+    double density_right = 0.0;
+    std::string temperature_right; ///< empty: temperature
+    std::string drift_right = "0";
+    double riemann_x0 = 0.5;
+    std::int64_t average_from = -1;
+};
+
+/// Boundary condition of one face of the spatial engine's box.
+enum class Face { Periodic, Specular, Diffuse, Inflow, Outflow };
+
+/// The spatial engine's checked keys (space = grid). Faces are ordered xlo, xhi, ylo, yhi, zlo, zhi.
+struct GridParams {
+    bool enabled = false;
+    double lo[3] = {0, 0, 0}, hi[3] = {1, 1, 1};
+    std::int64_t cells[3] = {1, 1, 1};
+    Face face[6] = {Face::Periodic, Face::Periodic, Face::Periodic, Face::Periodic, Face::Periodic, Face::Periodic};
+    double wall_temperature[6] = {1, 1, 1, 1, 1, 1};
+    double wall_velocity[6][3] = {};
+    double accommodation[6] = {1, 1, 1, 1, 1, 1};
+    double inflow_density[6] = {};
+    double inflow_temperature[6] = {};
+    double inflow_velocity[6][3] = {};
+    double weight = 1.0; ///< physical molecules per simulated particle
+    bool collisions = true;
+    bool riemann = false;
+    double density_right = 0.0, temperature_right = 0.0, drift_right[3] = {0, 0, 0};
+    double riemann_x0 = 0.5;
+    std::int64_t average_from = -1; ///< first step of the time average (-1: instantaneous fields only)
 };
 
 enum class Scheme { NanbuBabovsky, Ntc };
@@ -70,6 +113,7 @@ struct Params {
     std::vector<std::int64_t> count{0}; ///< particles per species (ids species by species)
     std::int64_t shuffle_every = 10;
     double dt = 1e-3; ///< run.dt (the Nanbu–Babovsky probability check needs it)
+    GridParams grid;  ///< space = grid
 };
 
 void describe(boost::program_options::options_description& d, Options& o);
