@@ -20,6 +20,8 @@ namespace {
 
 // Independent counter-based streams of the learning module.
 constexpr std::uint32_t kStreamBuiltin = 1, kStreamMinibatch = 2, kStreamSource = 3;
+// train.augment's rotations (kinflow-sample uses 4-5, meanflow's times 6).
+constexpr std::uint32_t kStreamAugment = 7;
 
 CounterRng stream(std::uint64_t seed, std::uint32_t k) {
     return CounterRng(seed, static_cast<RngPurpose>(static_cast<std::uint32_t>(RngPurpose::User) + k));
@@ -95,6 +97,58 @@ std::string where(const std::string& file, int snapshot) { return "'" + file + "
 
 } // namespace
 
+double determinant(const double* a, int dim) {
+    std::vector<double> m(a, a + static_cast<std::size_t>(dim) * dim);
+    double det = 1.0;
+    for (int c = 0; c < dim; ++c) {
+        int piv = c;
+        for (int r = c + 1; r < dim; ++r)
+            if (std::fabs(m[r * dim + c]) > std::fabs(m[piv * dim + c])) piv = r;
+        if (m[piv * dim + c] == 0.0) return 0.0;
+        if (piv != c) {
+            for (int k = 0; k < dim; ++k) std::swap(m[c * dim + k], m[piv * dim + k]);
+            det = -det;
+        }
+        det *= m[c * dim + c];
+        for (int r = c + 1; r < dim; ++r) {
+            const double f = m[r * dim + c] / m[c * dim + c];
+            for (int k = c; k < dim; ++k) m[r * dim + k] -= f * m[c * dim + k];
+        }
+    }
+    return det;
+}
+
+void random_orthogonal(std::uint64_t seed, std::uint64_t step, std::uint64_t slot, int dim, bool proper, double* q) {
+    const auto rng = stream(seed, kStreamAugment);
+    const int n = dim * dim;
+    std::vector<double> g(static_cast<std::size_t>(n));
+    for (int b = 0; 4 * b < n; ++b) {
+        double z[4];
+        rng.normal4(step, slot, static_cast<std::uint32_t>(b), z);
+        for (int k = 4 * b; k < std::min(n, 4 * b + 4); ++k) g[k] = z[k - 4 * b];
+    }
+    // Modified Gram-Schmidt on the columns of g, each projection done twice ("twice is enough":
+    // orthonormal to rounding even for an ill-conditioned g): g = Q R with R's diagonal positive,
+    // the sign-corrected QR that makes Q Haar-distributed.
+    for (int c = 0; c < dim; ++c) {
+        for (int pass = 0; pass < 2; ++pass) {
+            for (int p = 0; p < c; ++p) {
+                double dot = 0.0;
+                for (int r = 0; r < dim; ++r) dot += q[r * dim + p] * g[r * dim + c];
+                for (int r = 0; r < dim; ++r) g[r * dim + c] -= dot * q[r * dim + p];
+            }
+        }
+        double norm = 0.0;
+        for (int r = 0; r < dim; ++r) norm += g[r * dim + c] * g[r * dim + c];
+        norm = std::sqrt(norm);
+        if (!(norm > 1e-300)) norm = 1.0; // probability zero; keeps q finite
+        for (int r = 0; r < dim; ++r) q[r * dim + c] = g[r * dim + c] / norm;
+    }
+    if (proper && determinant(q, dim) < 0.0) {
+        for (int r = 0; r < dim; ++r) q[r * dim] = -q[r * dim];
+    }
+}
+
 std::vector<double> builtin_gaussian_mean() { return {1.0, -0.5}; }
 std::vector<double> builtin_gaussian_cov() { return {2.0, 0.6, 0.6, 0.5}; }
 
@@ -167,6 +221,13 @@ double deck_value(const std::string& ini, const std::string& key) {
 Dataset::Dataset(const comm::Communicator& comm, const DataSpec& spec) : _spec(spec) {
     if (!_spec.builtin.empty()) load_builtin(comm);
     else load_files(comm);
+    if (_spec.augment == Augment::Rotation && _dim < 2) {
+        throw Error("train.augment = rotation: the data are 1D (the only rotation is the identity); use "
+                    "rotation_reflection (x -> -x about the mean) or none");
+    }
+    if (_spec.augment != Augment::None && _dim > 8) {
+        throw Error("train.augment: random rotations are implemented up to dim 8; the data have dim " + std::to_string(_dim));
+    }
 }
 
 void Dataset::load_builtin(const comm::Communicator& comm) {
@@ -321,6 +382,25 @@ void Dataset::compute_normalization(const comm::Communicator& comm, const std::v
     }
 }
 
+void Dataset::rotate_row(std::uint64_t seed, std::int64_t step, std::int64_t slot, float* x1, float* x0) const {
+    // x -> c + Q (x - c) in physical coordinates, c the targets' mean, for the target row and its
+    // paired source row alike (one rotation per slot: the pair's geometry is kept).
+    const int d = _dim;
+    double q[64], y[8], r[8];
+    random_orthogonal(seed, static_cast<std::uint64_t>(step), static_cast<std::uint64_t>(slot), d,
+                      _spec.augment == Augment::Rotation, q);
+    auto apply = [&](float* x, const std::vector<double>& mean, const std::vector<double>& sd) {
+        for (int k = 0; k < d; ++k) y[k] = mean[k] + sd[k] * static_cast<double>(x[k]) - _norm.mean[k];
+        for (int a = 0; a < d; ++a) {
+            r[a] = 0.0;
+            for (int b = 0; b < d; ++b) r[a] += q[a * d + b] * y[b];
+        }
+        for (int k = 0; k < d; ++k) x[k] = static_cast<float>((_norm.mean[k] + r[k] - mean[k]) / sd[k]);
+    };
+    apply(x1, _norm.mean, _norm.std);
+    if (x0) apply(x0, _norm.source_mean, _norm.source_std);
+}
+
 void Dataset::draw(std::uint64_t seed, std::int64_t step, std::int64_t global_batch, Batch& out) const {
     const auto pick = stream(seed, kStreamMinibatch);
     const auto noise = stream(seed, kStreamSource);
@@ -365,7 +445,10 @@ void Dataset::draw(std::uint64_t seed, std::int64_t step, std::int64_t global_ba
         for (int c = 0; c < nc; ++c) out.cond.push_back(_part_cond[p * nc + c]);
         if (_spec.source == SourceKind::Snapshot) {
             out.x0.insert(out.x0.end(), _source.begin() + local * d, _source.begin() + (local + 1) * d);
+            if (_spec.augment != Augment::None) rotate_row(seed, step, j, out.x1.data() + (out.rows - 1) * d,
+                                                           out.x0.data() + (out.rows - 1) * d);
         } else {
+            if (_spec.augment != Augment::None) rotate_row(seed, step, j, out.x1.data() + (out.rows - 1) * d, nullptr);
             for (int b = 0; b * 4 < d; ++b) {
                 double z[4];
                 if (_spec.source == SourceKind::Gaussian) {

@@ -146,6 +146,12 @@ void describe(po::options_description& d, TrainOptions& o) {
         "train.coupling", po::value(&o.coupling)->default_value(o.coupling),
         "tfm: how the rows of consecutive snapshots are paired: ot (exact assignment within each part of the "
         "minibatch: straight, near-optimal segments) | id (the simulation's own pairing by particle id)")(
+        "train.augment", po::value(&o.augment)->default_value(o.augment),
+        "exact-symmetry data augmentation: none | rotation (each minibatch row is mapped by its own Haar-random "
+        "rotation of SO(dim) about the targets' mean; with source = snapshot:<index> the paired source row by the "
+        "same rotation, so the coupling is kept) | rotation_reflection (Haar-random orthogonal maps, O(dim)). Only "
+        "valid for data whose law is isotropic about its mean (e.g. a spatially homogeneous gas's velocities, "
+        "BKW); rotation needs dim >= 2")(
         "train.hidden", po::value(&o.hidden)->default_value(o.hidden), "MLP width, 1..4096")(
         "train.layers", po::value(&o.layers)->default_value(o.layers), "MLP hidden layers, 1..32")(
         "train.activation", po::value(&o.activation)->default_value(o.activation), "silu | gelu | tanh")(
@@ -275,6 +281,13 @@ TrainConfig validate(const TrainOptions& o, std::int64_t seed) {
     }
     check_range("train.parts_per_batch", o.parts_per_batch, std::int64_t{0}, std::int64_t{1} << 20);
     c.data.parts_per_batch = o.parts_per_batch;
+    check_choice("train.augment", o.augment, {"none", "rotation", "rotation_reflection"});
+    c.data.augment = o.augment == "rotation"              ? Augment::Rotation
+                     : o.augment == "rotation_reflection" ? Augment::RotationReflection
+                                                          : Augment::None;
+    if (c.data.augment != Augment::None && !c.data.builtin.empty()) {
+        throw OptionError("train.augment", o.augment, "the builtin data sets are not isotropic (" + o.data + "); use none");
+    }
     check_choice("train.coupling", o.coupling, {"ot", "id"});
     c.ot_coupling = o.coupling == "ot";
 

@@ -251,3 +251,128 @@ TEST(MpiLearnData, ChainedSnapshotsAndPartsPerBatch) {
     o.snapshot = "2,1";
     EXPECT_THROW(learn::Dataset(world, test::config(o).data), Error);
 }
+
+namespace {
+/// A 3D kinflow file with two snapshots of n particles at different means and scales (so that the
+/// source and target normalisations differ): rows of a fixed pseudo-random sequence.
+std::string write_file3(const comm::Communicator& comm, const std::string& name, std::int64_t n) {
+    const std::string path = test::scratch("np" + std::to_string(comm.size()) + "_" + name);
+    const auto dec = comm::BlockDecomposition::make(n, comm.size(), comm.rank());
+    io::SnapshotWriter w(comm, path, io::FileInfo{"test", "[dsmc]\ninit = bkw\n", 1, 3});
+    for (int s = 0; s < 2; ++s) {
+        ParticleSet p;
+        p.allocate(static_cast<std::size_t>(dec.n_local()), 3, 0, false);
+        p.n_global = n;
+        auto pos = Kokkos::create_mirror_view(p.position);
+        auto id = Kokkos::create_mirror_view(p.id);
+        for (std::int64_t i = 0; i < dec.n_local(); ++i) {
+            const double g = static_cast<double>(dec.begin + i);
+            id(i) = dec.begin + i;
+            pos(i, 0) = 0.5 + (1.0 + s) * std::sin(1.3 * g + s);
+            pos(i, 1) = -1.0 + (1.0 + 0.5 * s) * std::cos(0.7 * g * g + 2.0 * s);
+            pos(i, 2) = 2.0 + 1.5 * std::sin(0.37 * g + 0.2 * g * s) - s;
+        }
+        Kokkos::deep_copy(p.position, pos);
+        Kokkos::deep_copy(p.id, id);
+        w.write(p, 1.0 * s, s, {});
+    }
+    w.finish();
+    return path;
+}
+} // namespace
+
+TEST(LearnData, RandomRotationsAreOrthonormalAndHaar) {
+    // Q^T Q = I and det Q = +1 (rotation) for every draw; O(dim) draws have det -1 half of the time;
+    // Haar on SO(3): Q e1 uniform on the sphere (mean 0, second moments 1/3), E tr Q = 0, E tr^2 Q = 1.
+    constexpr int kDraws = 4000;
+    for (int dim : {2, 3, 4, 7}) {
+        int negative = 0;
+        double mean[3] = {0, 0, 0}, second[3] = {0, 0, 0}, tr = 0, tr2 = 0;
+        for (int proper = 0; proper < 2; ++proper) {
+            for (int j = 0; j < kDraws; ++j) {
+                double q[64];
+                learn::random_orthogonal(11, 3, static_cast<std::uint64_t>(j), dim, proper == 1, q);
+                for (int a = 0; a < dim; ++a) {
+                    for (int b = 0; b < dim; ++b) {
+                        double dot = 0.0;
+                        for (int r = 0; r < dim; ++r) dot += q[r * dim + a] * q[r * dim + b];
+                        ASSERT_NEAR(dot, a == b ? 1.0 : 0.0, 1e-12) << "dim " << dim << " draw " << j;
+                    }
+                }
+                const double det = learn::determinant(q, dim);
+                ASSERT_NEAR(std::fabs(det), 1.0, 1e-12);
+                if (proper) {
+                    ASSERT_GT(det, 0.0) << "dim " << dim << " draw " << j;
+                    if (dim == 3) {
+                        const double t = q[0] + q[4] + q[8];
+                        tr += t / kDraws;
+                        tr2 += t * t / kDraws;
+                        for (int k = 0; k < 3; ++k) {
+                            mean[k] += q[k * 3] / kDraws;
+                            second[k] += q[k * 3] * q[k * 3] / kDraws;
+                        }
+                    }
+                } else {
+                    negative += det < 0.0;
+                }
+            }
+        }
+        EXPECT_NEAR(static_cast<double>(negative) / kDraws, 0.5, 0.04) << "dim " << dim; // SE 0.008
+        if (dim == 3) {
+            for (int k = 0; k < 3; ++k) {
+                EXPECT_NEAR(mean[k], 0.0, 0.04);         // SE 0.009
+                EXPECT_NEAR(second[k], 1.0 / 3.0, 0.025); // SE 0.0047
+            }
+            EXPECT_NEAR(tr, 0.0, 0.08);  // SE 0.016
+            EXPECT_NEAR(tr2, 1.0, 0.12); // SE 0.025
+        }
+    }
+}
+
+TEST(MpiLearnData, RotationAugmentationKeepsNormsAndTheCoupling) {
+    // The same minibatch drawn without and with train.augment = rotation: in physical coordinates
+    // about the targets' mean c, every row's |x1 - c|, |x0 - c| and (x1 - c).(x0 - c) are kept
+    // (target and paired source rotated by one matrix), and the rows did move. rotation_reflection
+    // likewise.
+    const auto world = comm::Communicator::world();
+    const auto f = write_file3(world, "rot3.h5", 800);
+    for (const char* kind : {"rotation", "rotation_reflection"}) {
+        learn::TrainOptions o;
+        o.data = f;
+        o.snapshot = "1";
+        o.source = "snapshot:0";
+        const learn::Dataset plain(world, test::config(o).data);
+        o.augment = kind;
+        const learn::Dataset rotated(world, test::config(o).data);
+        const auto& n = plain.normalization();
+        ASSERT_EQ(rotated.normalization().mean, n.mean);
+        ASSERT_NE(n.source_mean, n.mean); // the source's own normalisation is undone too
+        learn::Batch a, b;
+        plain.draw(5, 9, 512, a);
+        rotated.draw(5, 9, 512, b);
+        ASSERT_EQ(a.rows, b.rows);
+        ASSERT_EQ(a.slot, b.slot);
+        double moved = 0.0;
+        for (std::int64_t i = 0; i < a.rows; ++i) {
+            double pa1[3], pa0[3], pb1[3], pb0[3];
+            for (int k = 0; k < 3; ++k) {
+                pa1[k] = n.std[k] * a.x1[3 * i + k];
+                pb1[k] = n.std[k] * b.x1[3 * i + k];
+                pa0[k] = n.source_mean[k] + n.source_std[k] * a.x0[3 * i + k] - n.mean[k];
+                pb0[k] = n.source_mean[k] + n.source_std[k] * b.x0[3 * i + k] - n.mean[k];
+            }
+            auto dot = [](const double* x, const double* y) { return x[0] * y[0] + x[1] * y[1] + x[2] * y[2]; };
+            const double scale = 1.0 + dot(pa1, pa1) + dot(pa0, pa0);
+            ASSERT_NEAR(dot(pb1, pb1), dot(pa1, pa1), 1e-5 * scale) << kind << " row " << i;
+            ASSERT_NEAR(dot(pb0, pb0), dot(pa0, pa0), 1e-5 * scale) << kind << " row " << i;
+            ASSERT_NEAR(dot(pb1, pb0), dot(pa1, pa0), 1e-5 * scale) << kind << " row " << i;
+            for (int k = 0; k < 3; ++k) moved = std::max(moved, std::fabs(pb1[k] - pa1[k]));
+        }
+        if (a.rows > 10) {
+            EXPECT_GT(moved, 0.5) << kind;
+        }
+        // conditions, parts and path times are untouched
+        EXPECT_EQ(a.u, b.u);
+        EXPECT_EQ(a.part, b.part);
+    }
+}

@@ -119,6 +119,10 @@ TEST(LearnOptions, BadValuesNameTheKey) {
     EXPECT_EQ(with([](auto& o) { o.objective = "tfm"; o.data = "f.h5"; o.source = "snapshot:0"; }), "");
     EXPECT_EQ(with([](auto& o) { o.coupling = "random"; }), "train.coupling");
     EXPECT_EQ(with([](auto& o) { o.parts_per_batch = -1; }), "train.parts_per_batch");
+    EXPECT_EQ(with([](auto& o) { o.augment = "mirror"; }), "train.augment");
+    EXPECT_EQ(with([](auto& o) { o.augment = "rotation"; }), "train.augment"); // builtin sets are not isotropic
+    EXPECT_EQ(with([](auto& o) { o.data = "f.h5"; o.augment = "rotation"; }), "");
+    EXPECT_EQ(with([](auto& o) { o.data = "f.h5"; o.augment = "rotation_reflection"; }), "");
     EXPECT_EQ(with([](auto& o) { o.device = "cuda"; }), "train.device"); // CPU-only LibTorch, or no GPU path yet
 }
 

@@ -45,6 +45,13 @@ struct Batch {
     std::vector<std::int64_t> slot; ///< slot in the global batch
 };
 
+/// A Haar-random orthogonal dim x dim matrix q (row-major), keyed by (step, slot) of `rng`: the
+/// Q factor of a standard Gaussian matrix with the signs of R's diagonal made positive (Haar on
+/// O(dim), Mezzadri 2007); `proper`: its first column negated when det = -1 (Haar on SO(dim)).
+void random_orthogonal(std::uint64_t seed, std::uint64_t step, std::uint64_t slot, int dim, bool proper, double* q);
+/// Determinant of a dim x dim row-major matrix (partial pivoting).
+double determinant(const double* a, int dim);
+
 /// Builtin 2D data sets (gaussian, eight_gaussians, checkerboard): rows [begin, end) of the
 /// sequence keyed by `seed`, row-major [end - begin, 2]. Row g does not depend on begin/end.
 void generate_builtin(const std::string& name, std::uint64_t seed, std::int64_t begin, std::int64_t end,
@@ -79,6 +86,10 @@ class Dataset {
     void draw(std::uint64_t seed, std::int64_t step, std::int64_t global_batch, Batch& out) const;
 
   private:
+    /// train.augment: the target row x1 (and the paired source row x0, when not null) of global
+    /// slot `slot` of minibatch `step`, normalised, mapped by one random rotation about the
+    /// targets' mean.
+    void rotate_row(std::uint64_t seed, std::int64_t step, std::int64_t slot, float* x1, float* x0) const;
     void load_files(const comm::Communicator& comm);
     void load_builtin(const comm::Communicator& comm);
     void compute_normalization(const comm::Communicator& comm, const std::vector<double>& target,

@@ -21,6 +21,7 @@ struct TrainOptions {
     int film_width = 32;
     std::int64_t parts_per_batch = 0;
     std::string coupling = "ot";
+    std::string augment = "none";
     int hidden = 64;
     int layers = 3;
     std::string activation = "silu";
@@ -51,6 +52,9 @@ struct TrainOptions {
 enum class Objective { FM, OTFM, DSM, W2Map, TFM, MeanFlow };
 enum class Activation { SiLU, GELU, Tanh };
 enum class SourceKind { Gaussian, Uniform, Snapshot };
+/// Exact-symmetry data augmentation (train.augment): none, a Haar-random rotation (SO(dim)) or
+/// orthogonal map (O(dim): rotations and reflections) per minibatch row.
+enum class Augment { None, Rotation, RotationReflection };
 enum class LrSchedule { Cosine, Constant };
 enum class Optimizer { Adam, AdamW };
 
@@ -75,6 +79,10 @@ struct DataSpec {
     /// > 0: each global minibatch holds rows of this many parts (drawn at random), an equal share
     /// each; 0: rows drawn uniformly over all parts.
     std::int64_t parts_per_batch = 0;
+    /// Each minibatch row (target and, with a snapshot source, its paired source row alike) is
+    /// mapped by its own Haar-random rotation (or orthogonal map) about the targets' mean;
+    /// valid only for data whose law is isotropic about its mean.
+    Augment augment = Augment::None;
 };
 
 /// The MLP: x (dim), sinusoidal time features, condition values -> dim outputs.
