@@ -134,6 +134,12 @@ class Model:
         if self.objective not in OBJECTIVES:
             raise ValueError(f"unknown objective '{self.objective}'")
         self._act = _activation(self.activation)
+        # dsm with train.score_model = potential: one output phi, the score grad_x phi / sigma_t (not
+        # evaluated here: this reader has no input gradients); absent before it: vector
+        self.score_model = _text(a["score_model"]) if "score_model" in a else "vector"
+        if self.score_model != "vector":
+            raise ModelError(f"'{self.path}': score_model = {self.score_model}: the score is the input gradient of a "
+                             "scalar network, which this numpy reader does not evaluate (use kinflow-sample)")
         self.film = _text(a["condition_embedding"]) == "film"
         self.dim = int(a["dim"])
         self.cond_dim = int(a["cond_dim"])

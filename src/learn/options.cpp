@@ -179,6 +179,17 @@ void describe(po::options_description& d, TrainOptions& o) {
         "meanflow: power p of the adaptive loss weight 1 / (sg(l) + 1e-3)^p of each row's squared error l, in [0, 4] "
         "(0 = plain squared error, the most accurate here on Gaussian data; Geng et al. use 1 on ImageNet, 0.75 on "
         "CIFAR-10)")(
+        "train.score_model", po::value(&o.score_model)->default_value(o.score_model),
+        "dsm: vector (the network predicts the noise eps_hat, score = -eps_hat / sigma_t) | potential (the network "
+        "outputs a scalar phi(x, t), score = grad_x phi / sigma_t = grad_x u with u = phi / sigma_t ~ log p_t up to a "
+        "function of t: conservative by construction; trained and sampled with LibTorch autograd, ~3-10x slower per "
+        "step than vector)")(
+        "train.fp_residual_weight", po::value(&o.fp_residual_weight)->default_value(o.fp_residual_weight),
+        "dsm with score_model = potential: weight w >= 0 of the log-density Fokker-Planck residual of the VP SDE, "
+        "loss = DSM + w mean (sigma_t^2 R / beta)^2 with R = d_s u + div f + f . grad u - (beta / 2)(lap u + |grad u|^2), "
+        "f = -beta x / 2, s = 1 - t the diffusion time, at the minibatch's noised points (Deveney et al.; "
+        "GENERATIVE.md; R / beta is the residual in the OU time int beta ds, sigma_t^2 DSM's weighting: score errors "
+        "enter R as 1 / sigma_t^2); 0 = off. The exact Laplacian costs dim extra backward passes")(
         "train.threads", po::value(&o.threads)->default_value(o.threads), "LibTorch intra-op threads per rank, 1..256")(
         "train.device", po::value(&o.device)->default_value(o.device),
         "cpu | cuda; cuda is rejected with a one-line reason (Debian's libtorch-dev is CPU-only; the GPU training path is not written yet)")(
@@ -333,6 +344,19 @@ TrainConfig validate(const TrainOptions& o, std::int64_t seed) {
         throw OptionError("train.meanflow_power", format_number(o.meanflow_power), "must be in [0, 4]");
     c.meanflow_fraction = o.meanflow_fraction;
     c.meanflow_power = o.meanflow_power;
+    check_choice("train.score_model", o.score_model, {"vector", "potential"});
+    c.potential = o.score_model == "potential";
+    if (c.potential && c.objective != Objective::DSM) {
+        throw OptionError("train.score_model", o.score_model,
+                          "a potential score model needs objective = dsm (this deck trains " + o.objective + ")");
+    }
+    if (!(o.fp_residual_weight >= 0.0 && o.fp_residual_weight <= 1e6))
+        throw OptionError("train.fp_residual_weight", format_number(o.fp_residual_weight), "must be in [0, 1e6]");
+    if (o.fp_residual_weight > 0.0 && !c.potential) {
+        throw OptionError("train.fp_residual_weight", format_number(o.fp_residual_weight),
+                          "the Fokker-Planck residual needs the log-density: set objective = dsm and score_model = potential");
+    }
+    c.fp_residual_weight = o.fp_residual_weight;
 
     check_range("train.threads", static_cast<std::int64_t>(o.threads), 1, 256);
     c.threads = o.threads;

@@ -12,6 +12,7 @@
 #include "kinflow/core/rng.hpp"
 #include "kinflow/learn/loss.hpp"
 #include "kinflow/learn/path.hpp"
+#include "kinflow/learn/score.hpp"
 #include "kinflow/learn/train.hpp"
 #include "kinflow/metrics/assignment.hpp"
 
@@ -98,6 +99,7 @@ MLP make_model(const TrainConfig& c, const Dataset& data) {
     spec.time_max_frequency = c.time_max_frequency;
     spec.film = c.film;
     spec.film_width = c.film_width;
+    spec.potential = c.potential;
     return MLP(spec);
 }
 
@@ -174,7 +176,12 @@ double Trainer::step_once() {
         at::mul_out(xt, sch.alpha, x1);
         xt.addcmul_(sch.sigma, x0);
         target.copy_(x0);
-        _ws.set_features(xt, t, cond);
+        if (_cfg.potential) {
+            auto tb = rows_buffer(_tphys, rows, 1).view({rows});
+            tb.copy_(t);
+        } else {
+            _ws.set_features(xt, t, cond);
+        }
         break;
     }
     case Objective::W2Map:
@@ -237,6 +244,8 @@ double Trainer::step_once() {
         }
         loss_share = mse_share(y, target, _global_batch, grad_y);
         _ws.backward(grad_y);
+    } else if (_cfg.potential) {
+        loss_share = potential_step(_xt.narrow(0, 0, rows), _tphys.narrow(0, 0, rows).view({rows}), target, cond);
     } else if (_cfg.objective == Objective::MeanFlow) {
         const std::int64_t chunk = std::max<std::int64_t>(64, (std::int64_t{1} << 18) / _cfg.hidden);
         loss_share = _ws.meanflow_step(target, gap, _cfg.meanflow_power, scale, chunk);
@@ -265,6 +274,43 @@ double Trainer::step_once() {
     optimizer_update(k);
     _step = k;
     return loss;
+}
+
+double Trainer::potential_step(const torch::Tensor& xt, const torch::Tensor& t, const torch::Tensor& eps,
+                               const torch::Tensor& cond) {
+    // DSM on the potential's noise prediction eps_hat = -grad_x phi (create_graph: the loss is a
+    // function of an input gradient), plus w mean (sigma_t^2 R / beta)^2 of the log-density
+    // Fokker-Planck residual R of u = phi / sigma_t at the same noised points (Deveney et al.).
+    // Both terms are shares of global means (divided by the global batch).
+    auto& grads = _model->flat_gradients();
+    const std::int64_t rows = xt.size(0), d = xt.size(1);
+    if (rows == 0) {
+        grads.zero_();
+        return 0.0;
+    }
+    torch::AutoGradMode on(true);
+    const double gb = static_cast<double>(_global_batch);
+    const auto x = xt.detach().clone().requires_grad_(true);
+    const bool fp = _cfg.fp_residual_weight > 0.0;
+    const auto tt = fp ? t.detach().clone().requires_grad_(true) : t.detach().clone();
+    const auto eps_hat = potential_eps(_model, x, tt, cond, true);
+    auto loss = (eps_hat - eps).pow(2).sum() / (gb * static_cast<double>(d));
+    if (fp) {
+        const auto r = fp_residual(potential_log_density(_model, _vp, cond), x, tt, _vp, true);
+        const auto tdet = tt.detach();
+        const auto scaled = r * vp_sigma(_vp, tdet).pow(2) / vp_beta(_vp, tdet);
+        loss = loss + _cfg.fp_residual_weight * scaled.pow(2).sum() / gb;
+    }
+    std::vector<torch::Tensor> params;
+    for (auto& p : _model->parameters()) params.push_back(p);
+    const auto g = torch::autograd::grad({loss}, params, {}, false, false, true);
+    torch::NoGradGuard no_grad;
+    for (std::size_t i = 0; i < params.size(); ++i) {
+        auto slot = params[i].mutable_grad(); // a view of the flat gradient buffer
+        if (g[i].defined()) slot.copy_(g[i]);
+        else slot.zero_();
+    }
+    return loss.item<double>();
 }
 
 void Trainer::optimizer_update(std::int64_t k) {
@@ -357,6 +403,8 @@ void Trainer::load_checkpoint(const std::string& path) {
     if (ck.spec.activation != s.activation) mismatch("train.activation", to_string(ck.spec.activation), to_string(s.activation));
     if (ck.spec.time_features != s.time_features)
         mismatch("train.time_features", std::to_string(ck.spec.time_features), std::to_string(s.time_features));
+    if (ck.spec.potential != s.potential)
+        mismatch("train.score_model", ck.spec.potential ? "potential" : "vector", s.potential ? "potential" : "vector");
     if (ck.spec.film != s.film || (s.film && ck.spec.film_width != s.film_width))
         mismatch("train.condition_embedding/film_width", ck.spec.film ? "film/" + std::to_string(ck.spec.film_width) : "concat",
                  s.film ? "film/" + std::to_string(s.film_width) : "concat");

@@ -13,6 +13,7 @@
 #include "kinflow/core/rng.hpp"
 #include "kinflow/io/snapshot_reader.hpp"
 #include "kinflow/io/snapshot_writer.hpp"
+#include "kinflow/learn/score.hpp"
 #include "kinflow/sample/sample.hpp"
 
 namespace kinflow::sample {
@@ -140,6 +141,26 @@ Network network(learn::MLPWorkspace& ws, const torch::Tensor& cond_row, std::int
             ws.evaluate(x.narrow(0, b, len), t, cond_row, o);
         }
     };
+}
+
+Network potential_network(learn::MLP model, const torch::Tensor& cond_row, std::int64_t batch) {
+    return [model, cond_row, batch](const torch::Tensor& x, double t, torch::Tensor& out) mutable {
+        const std::int64_t n = x.size(0);
+        for (std::int64_t b = 0; b < n; b += batch) {
+            const std::int64_t len = std::min(batch, n - b);
+            const auto c = cond_row.defined() && cond_row.numel() > 0 ? cond_row.reshape({1, -1}).expand({len, -1})
+                                                                    : torch::Tensor();
+            const auto eps = learn::potential_eps(model, x.narrow(0, b, len), torch::full({len}, static_cast<float>(t)), c,
+                                                  false);
+            out.narrow(0, b, len).copy_(eps);
+        }
+    };
+}
+
+Network model_network(const learn::ModelInfo& info, learn::MLPWorkspace& ws, const torch::Tensor& cond_row,
+                      std::int64_t batch) {
+    if (info.spec.potential) return potential_network(ws.model(), cond_row, batch);
+    return network(ws, cond_row, batch);
 }
 
 AverageField average_network(learn::MLPWorkspace& ws, const torch::Tensor& cond_row, std::int64_t batch) {
@@ -290,7 +311,7 @@ SampleSummary run_sampling(const comm::Communicator& comm, const SampleConfig& c
     }
 
     learn::MLPWorkspace ws(m.model);
-    const auto net = network(ws, cond_row, cfg.batch);
+    const auto net = model_network(info, ws, cond_row, cfg.batch);
     const auto average = average_network(ws, cond_row, cfg.batch);
     const auto sde_rng = stream(cfg.seed, kStreamSde);
     std::int64_t nfe = 0;

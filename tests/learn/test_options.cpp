@@ -120,6 +120,17 @@ TEST(LearnOptions, BadValuesNameTheKey) {
     EXPECT_EQ(with([](auto& o) { o.coupling = "random"; }), "train.coupling");
     EXPECT_EQ(with([](auto& o) { o.parts_per_batch = -1; }), "train.parts_per_batch");
     EXPECT_EQ(with([](auto& o) { o.device = "cuda"; }), "train.device"); // CPU-only LibTorch, or no GPU path yet
+    // potential score models and the Fokker-Planck residual: dsm only, weight >= 0, potential only
+    EXPECT_EQ(with([](auto& o) { o.score_model = "scalar"; }), "train.score_model");
+    EXPECT_EQ(with([](auto& o) { o.score_model = "potential"; }), "train.score_model"); // fm
+    EXPECT_EQ(with([](auto& o) { o.objective = "meanflow"; o.score_model = "potential"; }), "train.score_model");
+    EXPECT_EQ(with([](auto& o) { o.objective = "dsm"; o.score_model = "potential"; }), "");
+    EXPECT_EQ(with([](auto& o) { o.objective = "dsm"; o.score_model = "potential"; o.fp_residual_weight = -0.1; }),
+              "train.fp_residual_weight");
+    EXPECT_EQ(with([](auto& o) { o.objective = "dsm"; o.score_model = "potential"; o.fp_residual_weight = std::nan(""); }),
+              "train.fp_residual_weight");
+    EXPECT_EQ(with([](auto& o) { o.objective = "dsm"; o.fp_residual_weight = 0.1; }), "train.fp_residual_weight"); // vector
+    EXPECT_EQ(with([](auto& o) { o.objective = "dsm"; o.score_model = "potential"; o.fp_residual_weight = 1; }), "");
 }
 
 TEST(SampleOptions, BadValuesNameTheKey) {

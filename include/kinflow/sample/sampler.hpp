@@ -60,6 +60,12 @@ std::int64_t transport(const learn::ModelInfo& info, const Network& net, Method 
 
 /// A network evaluator of a model for one condition row (normalised), in chunks of `batch` rows.
 Network network(learn::MLPWorkspace& ws, const torch::Tensor& cond_row, std::int64_t batch);
+/// The noise prediction eps_hat = -grad_x phi(x, t) of a potential score model (dsm,
+/// train.score_model = potential) for one condition row, by autograd in chunks of `batch` rows.
+Network potential_network(learn::MLP model, const torch::Tensor& cond_row, std::int64_t batch);
+/// network() or, for a potential score model, potential_network() of the workspace's model.
+Network model_network(const learn::ModelInfo& info, learn::MLPWorkspace& ws, const torch::Tensor& cond_row,
+                      std::int64_t batch);
 /// The average velocity u(x, s, t) of a meanflow model (network inputs s and gap t - s) for one
 /// condition row, in chunks of `batch` rows.
 AverageField average_network(learn::MLPWorkspace& ws, const torch::Tensor& cond_row, std::int64_t batch);
