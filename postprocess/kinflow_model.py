@@ -67,7 +67,7 @@ except ImportError:  # pragma: no cover - depends on the installation
     _erf = np.vectorize(math.erf, otypes=[np.float64])
 
 SCHEMA_VERSION = 1
-OBJECTIVES = ("fm", "otfm", "dsm", "w2map", "tfm", "meanflow")
+OBJECTIVES = ("fm", "otfm", "dsm", "w2map", "tfm", "meanflow", "reflow")
 ACTIVATIONS = ("silu", "gelu", "tanh")
 
 
@@ -311,7 +311,7 @@ class Model:
         """dx/dt [n, dim] at physical rows x, time t (scalar or [n]), raw conditions cond:
         the flow-matching velocity (fm, otfm, tfm with t physical), dsm's probability-flow field or
         meanflow's instantaneous velocity u(x, t, t)."""
-        self._require("velocity", ("fm", "otfm", "tfm", "dsm", "meanflow"))
+        self._require("velocity", ("fm", "otfm", "reflow", "tfm", "dsm", "meanflow"))
         xh, c = self._physical(x, cond)
         n = xh.shape[0]
         if self.objective == "tfm":

@@ -94,6 +94,20 @@ std::int64_t Integrator::jumps(std::int64_t steps, double t0, double t1, torch::
     return steps;
 }
 
+double straightness(const Field& v, torch::Tensor& x, std::int64_t steps) {
+    torch::NoGradGuard no_grad;
+    const auto x0 = x.clone();
+    auto k = torch::empty_like(x);
+    auto kinetic = torch::zeros({x.size(0)}, torch::kFloat64);
+    const double h = 1.0 / static_cast<double>(steps);
+    for (std::int64_t n = 0; n < steps; ++n) {
+        v(x, static_cast<double>(n) * h, k);
+        kinetic.add_(k.to(torch::kFloat64).pow(2).sum(1), h);
+        x.add_(k, h);
+    }
+    return (kinetic - (x - x0).to(torch::kFloat64).pow(2).sum(1)).mean().item<double>();
+}
+
 Field ode_field(learn::Objective objective, const learn::VPScheduler& vp, Network net) {
     if (objective != learn::Objective::DSM) return net;
     return [vp, net](const torch::Tensor& x, double t, torch::Tensor& out) {
@@ -143,23 +157,26 @@ Network network(learn::MLPWorkspace& ws, const torch::Tensor& cond_row, std::int
     };
 }
 
-Network potential_network(learn::MLP model, const torch::Tensor& cond_row, std::int64_t batch) {
-    return [model, cond_row, batch](const torch::Tensor& x, double t, torch::Tensor& out) mutable {
+Network potential_network(learn::MLP model, const learn::VPScheduler& vp, const torch::Tensor& cond_row,
+                          std::int64_t batch) {
+    return [model, vp, cond_row, batch](const torch::Tensor& x, double t, torch::Tensor& out) mutable {
         const std::int64_t n = x.size(0);
         for (std::int64_t b = 0; b < n; b += batch) {
             const std::int64_t len = std::min(batch, n - b);
             const auto c = cond_row.defined() && cond_row.numel() > 0 ? cond_row.reshape({1, -1}).expand({len, -1})
                                                                     : torch::Tensor();
-            const auto eps = learn::potential_eps(model, x.narrow(0, b, len), torch::full({len}, static_cast<float>(t)), c,
-                                                  false);
-            out.narrow(0, b, len).copy_(eps);
+            torch::NoGradGuard no_grad; // phi's input gradient in forward mode (learn::potential_derivatives)
+            const auto p = learn::potential_derivatives(model, vp, x.narrow(0, b, len), torch::full({len}, static_cast<float>(t)), c,
+                                                        false);
+            auto o = out.narrow(0, b, len);
+            at::neg_out(o, p.grad);
         }
     };
 }
 
 Network model_network(const learn::ModelInfo& info, learn::MLPWorkspace& ws, const torch::Tensor& cond_row,
                       std::int64_t batch) {
-    if (info.spec.potential) return potential_network(ws.model(), cond_row, batch);
+    if (info.spec.potential) return potential_network(ws.model(), {info.beta_min, info.beta_max}, cond_row, batch);
     return network(ws, cond_row, batch);
 }
 

@@ -87,7 +87,7 @@ def test_help_documents_every_key():
     assert r.returncode == 0
     for key in ["seed", "objective", "data", "snapshot", "source", "condition", "hidden", "layers", "activation",
                 "batch_size", "steps", "lr", "threads", "model_file", "checkpoint_every", "score_model",
-                "fp_residual_weight"]:
+                "fp_residual_weight", "teacher", "reflow_pairs", "teacher_nfe"]:
         assert f"\n  {key} = " in r.stdout, key
     assert "--resume" in r.stdout
     r = run(SAMPLE, ["--help"])
@@ -131,6 +131,9 @@ BAD_TRAIN = {
     "fp_weight_negative": ("objective = dsm\nscore_model = potential\nfp_residual_weight = -1", [],
                            ["train.ini", "train.fp_residual_weight", "-1", "[0, 1e6]"]),
     "fp_weight_vector": ("objective = dsm\nfp_residual_weight = 0.1", [], ["train.ini", "train.fp_residual_weight", "potential"]),
+    "reflow_without_teacher": ("objective = reflow", [], ["train.ini", "train.teacher", "fm/otfm/reflow"]),
+    "reflow_missing_teacher": ("objective = reflow\nteacher = /nonexistent/t.pt", [],
+                               ["train.ini", "train.teacher", "/nonexistent/t.pt", "no such file"]),
     "cli_batch": ("", ["--train.batch_size=0"], ["command line", "train.batch_size", "'0'"]),
     "resume_without_checkpoint": ("", ["--resume"], ["--resume", "model.pt.ckpt", "no such file"]),
     "unwritable_model": ("model_file = /proc/nope/model.pt", [], ["train.ini", "train.model_file", "/proc/nope/model.pt"]),
@@ -452,3 +455,26 @@ def test_potential_score_model_trains_samples_and_is_curl_free(tmp_path):
     assert ratios["potential"] < 1e-10 and ratios["vector"] > 1e-3, ratios
     r = run(compare, ["--score-curl", tmp_path / "vec.h5", tmp_path / "s_rk4.h5"])
     assert r.returncode == 1 and "not a kinflow model file" in r.stderr and len(r.stderr.strip().splitlines()) == 1, r.stderr
+
+
+def test_reflow_trains_on_a_teachers_pairs(tmp_path):
+    # An fm teacher, then reflow on 2000 of its (noise, sample) pairs on 2 ranks; the student samples
+    # like fm, its MODEL.h5 says reflow; a teacher trained on other data is refused in one line.
+    teacher = tmp_path / "teacher.pt"
+    r = run(TRAIN, [train_deck(tmp_path, teacher, steps=30, name="t.ini"), "--quiet"])
+    assert r.returncode == 0, r.stderr
+    student = tmp_path / "student.pt"
+    deck = train_deck(tmp_path, student, f"teacher = {teacher}\nreflow_pairs = 2000\nteacher_nfe = 8", objective="reflow",
+                      steps=30, name="s.ini")
+    r = run(TRAIN, [deck, "--quiet"], ranks=2)
+    assert r.returncode == 0, r.stderr
+    assert kinflow_model.load(tmp_path / "student.h5").objective == "reflow"
+    out = tmp_path / "s.h5"
+    r = run(SAMPLE, [sample_deck(tmp_path, student, out), "--quiet"])
+    assert r.returncode == 0, r.stderr
+    assert np.all(np.isfinite(positions(out)))
+    deck = train_deck(tmp_path, tmp_path / "x.pt", f"teacher = {teacher}", objective="reflow", data="builtin:checkerboard",
+                      name="x.ini")
+    r = run(TRAIN, [deck])
+    msg = [l for l in r.stderr.splitlines() if l.strip()]
+    assert r.returncode == 1 and len(msg) == 1 and "train.teacher" in msg[0] and "other data" in msg[0], r.stderr

@@ -131,6 +131,13 @@ TEST(LearnOptions, BadValuesNameTheKey) {
               "train.fp_residual_weight");
     EXPECT_EQ(with([](auto& o) { o.objective = "dsm"; o.fp_residual_weight = 0.1; }), "train.fp_residual_weight"); // vector
     EXPECT_EQ(with([](auto& o) { o.objective = "dsm"; o.score_model = "potential"; o.fp_residual_weight = 1; }), "");
+    // reflow: a teacher, Gaussian noise, no condition; nfe a multiple of 4
+    EXPECT_EQ(with([](auto& o) { o.objective = "reflow"; }), "train.teacher");
+    EXPECT_EQ(with([](auto& o) { o.objective = "reflow"; o.teacher = "m.pt"; }), "");
+    EXPECT_EQ(with([](auto& o) { o.teacher = "m.pt"; }), "train.teacher"); // fm has none
+    EXPECT_EQ(with([](auto& o) { o.objective = "reflow"; o.teacher = "m.pt"; o.source = "uniform"; }), "train.source");
+    EXPECT_EQ(with([](auto& o) { o.objective = "reflow"; o.teacher = "m.pt"; o.reflow_pairs = 0; }), "train.reflow_pairs");
+    EXPECT_EQ(with([](auto& o) { o.objective = "reflow"; o.teacher = "m.pt"; o.teacher_nfe = 10; }), "train.teacher_nfe");
 }
 
 TEST(SampleOptions, BadValuesNameTheKey) {

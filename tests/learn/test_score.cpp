@@ -3,16 +3,19 @@
 // N(alpha_t m, alpha_t^2 S + sigma_t^2 I) for every t, so its log-density, score and Fokker–Planck
 // residual (zero) are known in closed form; the potential's input gradient is checked against
 // float64 central differences; the Jacobian of a potential model's field is a Hessian (symmetric).
+// Reflow (rectified flow): one round on a 2D mixture straightens the paths.
 #include <gtest/gtest.h>
 
 #include <cmath>
 #include <cstdio>
+#include <fstream>
 
 #include "kinflow/learn/model.hpp"
 #include "kinflow/learn/model_file.hpp"
 #include "kinflow/learn/score.hpp"
 #include "kinflow/learn/score_curl.hpp"
 #include "kinflow/learn/trainer.hpp"
+#include "kinflow/metrics/assignment.hpp"
 #include "kinflow/sample/sampler.hpp"
 #include "learn/learn_support.hpp"
 
@@ -64,6 +67,10 @@ learn::ModelSpec potential_spec(int dim, bool film = false, bool potential = tru
     s.film = film;
     s.potential = potential;
     return s;
+}
+
+double rel_err(const torch::Tensor& a, const torch::Tensor& b) {
+    return ((a.detach() - b.detach()).norm() / b.detach().norm()).item<double>();
 }
 
 } // namespace
@@ -137,8 +144,9 @@ TEST(LearnScore, PotentialNoisePredictionIsMinusTheInputGradient) {
         const auto x = torch::randn({16, 3});
         const auto t = torch::rand({16});
         const auto c = torch::randn({16, 1});
-        EXPECT_EQ(m->forward(x, t, c).sizes(), (std::vector<std::int64_t>{16, 1}));
-        const auto eps = learn::potential_eps(m, x, t, c, false);
+        EXPECT_EQ(m->forward(x, t, c).sizes(), (std::vector<std::int64_t>{16, 1})); // one output
+        const learn::VPScheduler vp{0.1, 20.0};
+        const auto eps = learn::potential_eps(m, vp, x, t, c, false);
         learn::MLP m64(sp);
         {
             torch::NoGradGuard ng;
@@ -153,7 +161,8 @@ TEST(LearnScore, PotentialNoisePredictionIsMinusTheInputGradient) {
             xp.select(1, k).add_(h);
             xm.select(1, k).sub_(h);
             const auto t64 = t.to(torch::kFloat64), c64 = c.to(torch::kFloat64);
-            fd.select(1, k).copy_(-(m64->forward(xp, t64, c64) - m64->forward(xm, t64, c64)).reshape({-1}) / (2 * h));
+            fd.select(1, k).copy_(-(learn::potential_phi(m64, vp, xp, t64, c64) - learn::potential_phi(m64, vp, xm, t64, c64)) /
+                                  (2 * h));
         }
         const double err = ((eps.to(torch::kFloat64) - fd).norm() / fd.norm()).item<double>();
         std::printf("  film %d: -grad phi against float64 central differences: relative error %.2e\n", film, err);
@@ -225,7 +234,7 @@ TEST(LearnScore, PotentialScoreIsTheExactOneOnGaussianDataAndSamples) {
         torch::manual_seed(11);
         const auto t = 0.05 + torch::rand({400}, kF64) * 0.9;
         const auto x = rows_at(vp, m, s, t);
-        const auto eps = learn::potential_eps(tr.model(), x.to(torch::kFloat32), t.to(torch::kFloat32), {}, false);
+        const auto eps = learn::potential_eps(tr.model(), vp, x.to(torch::kFloat32), t.to(torch::kFloat32), {}, false);
         const auto exact = -learn::vp_sigma(vp, t).reshape({-1, 1}) *
                            learn::input_gradient(gaussian_log_density(vp, m, s), x, t, false);
         const double err = ((eps.to(torch::kFloat64) - exact).norm() / exact.norm()).item<double>();
@@ -236,16 +245,17 @@ TEST(LearnScore, PotentialScoreIsTheExactOneOnGaussianDataAndSamples) {
         std::printf("  potential dsm, w = %g: relative error of -grad phi %.4f; rms sigma^2 R / beta %.4f\n", w, err,
                     residual[w > 0 ? 1 : 0]);
         // The vector model reaches 0.017 with 2000 steps of 512 (its test's tolerance 0.05);
-        // here 600 steps of 256 at width 32: tolerance 0.08; an untrained network is ~1.
-        EXPECT_LT(err, 0.08);
+        // here 600 steps of 256 at width 32: tolerance 0.08 for w = 0; the residual term competes
+        // with DSM at w = 1: 0.25 (an untrained network is ~1).
+        EXPECT_LT(err, w > 0 ? 0.25 : 0.08);
         if (w == 0.0) {
-            // PF-ODE samples (RK4, 40 evaluations): the moments of N(m, S) within 0.1 / 0.15.
+            // PF-ODE samples (RK4, 100 evaluations): the moments of N(m, S) within 0.1 / 0.15.
             learn::MLPWorkspace ws(tr.model());
             const auto net = sample::model_network(tr.info(), ws, torch::Tensor(), 4096);
             torch::manual_seed(5);
             auto z = torch::randn({4000, 2});
             const sample::Noise noise = [](std::int64_t, torch::Tensor& e) { e.normal_(); };
-            sample::transport(tr.info(), net, sample::Method::RK4, 40, z, noise);
+            sample::transport(tr.info(), net, sample::Method::RK4, 100, z, noise);
             const auto& nm = data.normalization();
             const auto phys = z.to(torch::kFloat64) * torch::tensor(nm.std, kF64) + torch::tensor(nm.mean, kF64);
             const auto mean = phys.mean(0);
@@ -259,4 +269,114 @@ TEST(LearnScore, PotentialScoreIsTheExactOneOnGaussianDataAndSamples) {
         }
     }
     EXPECT_LT(residual[1], residual[0]);
+}
+
+TEST(LearnScore, ForwardDerivativesMatchAutograd) {
+    // potential_derivatives (the training and sampling route: gradient, Laplacian and time
+    // derivative propagated through the layers) against LibTorch's nested autograd on the same
+    // float64 network, for every activation, concat and FiLM with a condition; and the residual
+    // built from them against fp_residual() of the log-density phi / sigma_t.
+    torch::manual_seed(6);
+    const learn::VPScheduler vp{0.1, 20.0};
+    for (auto act : {learn::Activation::SiLU, learn::Activation::GELU, learn::Activation::Tanh}) {
+        for (bool film : {false, true}) {
+            auto sp = potential_spec(3, film);
+            sp.activation = act;
+            sp.cond_dim = 1;
+            sp.layers = 3;
+            learn::MLP m(sp);
+            if (film) {
+                torch::NoGradGuard ng;
+                m->film()->weight.normal_(0.0, 0.3);
+            }
+            m->to(torch::kFloat64);
+            const auto x = torch::randn({32, 3}, kF64);
+            const auto t = 0.05 + 0.9 * torch::rand({32}, kF64);
+            const auto c = torch::randn({32, 1}, kF64);
+            const auto p = learn::potential_derivatives(m, vp, x, t, c, true);
+            // references: autograd of phi
+            learn::MLP mm = m;
+            const learn::ScalarField phi = [mm, vp, c](const torch::Tensor& xr, const torch::Tensor& tr) mutable {
+                return learn::potential_phi(mm, vp, xr, tr, c);
+            };
+            torch::AutoGradMode on(true);
+            const auto xr = x.clone().requires_grad_(true), tr = t.clone().requires_grad_(true);
+            const auto v = phi(xr, tr);
+            const auto g = torch::autograd::grad({v.sum()}, {xr, tr}, {}, true, true);
+            auto lap = torch::zeros({32}, kF64);
+            for (int k = 0; k < 3; ++k) lap += torch::autograd::grad({g[0].select(1, k).sum()}, {xr}, {}, true)[0].select(1, k);
+            const double e_phi = rel_err(p.phi, v), e_grad = rel_err(p.grad, g[0]), e_lap = rel_err(p.lap, lap),
+                         e_dt = rel_err(p.dt, g[1]);
+            const auto r = learn::potential_fp_residual(p, x, t, vp);
+            const auto r_ref = learn::fp_residual(learn::potential_log_density(m, vp, c), x, t, vp, false);
+            const double e_r = rel_err(r, r_ref);
+            std::printf("  %s film %d: relative differences phi %.1e grad %.1e lap %.1e d/dt %.1e residual %.1e\n",
+                        learn::to_string(act), film, e_phi, e_grad, e_lap, e_dt, e_r);
+            for (double e : {e_phi, e_grad, e_lap, e_dt, e_r}) EXPECT_LT(e, 1e-10);
+        }
+    }
+}
+
+TEST(LearnReflow, OneReflowStraightensThePathsOnAMixture) {
+    // Rectified flow (Liu et al. 2022) on the eight Gaussians: an fm teacher, then fm on 20000 of
+    // its (noise, sample) pairs. Straightness int |v|^2 dt - |x1 - x0|^2 along 100-step Euler
+    // paths of 2000 noise rows must drop, and the student's samples stay close to the data
+    // (exact W2 to 2000 held-out rows against the teacher's).
+    learn::TrainOptions o;
+    o.objective = "fm";
+    o.data = "builtin:eight_gaussians";
+    o.builtin_size = 20000;
+    o.hidden = 64;
+    o.layers = 3;
+    o.batch_size = 512;
+    o.steps = 1500;
+    o.lr = 3e-3;
+    const std::string teacher = test::scratch("reflow_teacher.pt");
+    const auto measure = [](learn::Trainer& tr, double& w2) {
+        learn::MLPWorkspace ws(tr.model());
+        const auto net = sample::network(ws, torch::Tensor(), 4096);
+        torch::manual_seed(8);
+        auto x = torch::randn({2000, 2});
+        const double s = sample::straightness(net, x, 100);
+        const auto& nm = tr.info().norm;
+        std::vector<double> gen(4000), held;
+        for (int i = 0; i < 2000; ++i)
+            for (int k = 0; k < 2; ++k) gen[2 * i + k] = x[i][k].item<double>() * nm.std[k] + nm.mean[k];
+        learn::generate_builtin("eight_gaussians", 99, 0, 2000, held);
+        w2 = std::sqrt(metrics::w2_squared_exact(gen.data(), held.data(), 2000, 2));
+        return s;
+    };
+    double w2_teacher = 0, w2_student = 0;
+    double s_teacher = 0, s_student = 0;
+    {
+        const auto cfg = test::config(o);
+        const learn::Dataset data(comm::Communicator::self(), cfg.data);
+        learn::Trainer tr(comm::Communicator::self(), cfg, data);
+        tr.run(cfg.steps);
+        tr.save_model(teacher, "");
+        s_teacher = measure(tr, w2_teacher);
+    }
+    o.objective = "reflow";
+    o.teacher = teacher;
+    o.reflow_pairs = 20000;
+    o.teacher_nfe = 40;
+    const auto cfg = test::config(o);
+    learn::Dataset data(comm::Communicator::self(), cfg.data);
+    learn::make_reflow_pairs(comm::Communicator::self(), cfg, data);
+    EXPECT_EQ(data.n_global(), 20000);
+    learn::Trainer tr(comm::Communicator::self(), cfg, data);
+    tr.run(cfg.steps);
+    s_student = measure(tr, w2_student);
+    std::printf("  straightness: fm teacher %.4f, 1-rectified %.4f; W2 to held-out data: teacher %.3f, rectified %.3f\n",
+                s_teacher, s_student, w2_teacher, w2_student);
+    EXPECT_LT(s_student, 0.5 * s_teacher);
+    EXPECT_LT(w2_student, 1.5 * w2_teacher + 0.1);
+    // A teacher of another kind is refused.
+    auto info = tr.info();
+    info.objective = learn::Objective::DSM;
+    learn::save_model_file(test::scratch("reflow_dsm.pt"), info, tr.model()->flat_parameters());
+    o.teacher = test::scratch("reflow_dsm.pt");
+    const auto bad = test::config(o);
+    learn::Dataset data2(comm::Communicator::self(), bad.data);
+    EXPECT_THROW(learn::make_reflow_pairs(comm::Communicator::self(), bad, data2), Error);
 }

@@ -39,6 +39,9 @@ struct TrainOptions {
     double vp_eps = 1e-3;
     double meanflow_fraction = 0.5;
     double meanflow_power = 0.0;
+    std::string teacher;
+    std::int64_t reflow_pairs = 20000;
+    std::int64_t teacher_nfe = 100;
     std::string score_model = "vector";
     double fp_residual_weight = 0.0;
     int threads = 1;
@@ -50,7 +53,7 @@ struct TrainOptions {
     std::int64_t stop_after = 0;
 };
 
-enum class Objective { FM, OTFM, DSM, W2Map, TFM, MeanFlow };
+enum class Objective { FM, OTFM, DSM, W2Map, TFM, MeanFlow, Reflow };
 enum class Activation { SiLU, GELU, Tanh };
 enum class SourceKind { Gaussian, Uniform, Snapshot };
 enum class LrSchedule { Cosine, Constant };
@@ -131,6 +134,10 @@ struct TrainConfig {
     /// the log-density Fokker–Planck residual (train.fp_residual_weight; potential models only).
     bool potential = false;
     double fp_residual_weight = 0.0;
+    /// reflow: the trained fm/otfm/reflow model whose ODE generates the (noise, sample) pairs, their
+    /// count, and the teacher's RK4 evaluations per pair.
+    std::string teacher;
+    std::int64_t reflow_pairs = 20000, teacher_nfe = 100;
     int threads = 1;
     std::string model_file;
     std::string model_h5;  ///< the same model as plain HDF5 (MODEL.h5, docs/model_h5.md), written by rank 0
