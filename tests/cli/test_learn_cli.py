@@ -131,7 +131,7 @@ BAD_TRAIN = {
     "fp_weight_negative": ("objective = dsm\nscore_model = potential\nfp_residual_weight = -1", [],
                            ["train.ini", "train.fp_residual_weight", "-1", "[0, 1e6]"]),
     "fp_weight_vector": ("objective = dsm\nfp_residual_weight = 0.1", [], ["train.ini", "train.fp_residual_weight", "potential"]),
-    "reflow_without_teacher": ("objective = reflow", [], ["train.ini", "train.teacher", "fm/otfm/reflow"]),
+    "reflow_without_teacher": ("objective = reflow", [], ["default", "train.teacher", "fm/otfm/reflow"]),  # key not in the deck
     "reflow_missing_teacher": ("objective = reflow\nteacher = /nonexistent/t.pt", [],
                                ["train.ini", "train.teacher", "/nonexistent/t.pt", "no such file"]),
     "cli_batch": ("", ["--train.batch_size=0"], ["command line", "train.batch_size", "'0'"]),
