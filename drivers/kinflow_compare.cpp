@@ -1,6 +1,7 @@
 // kinflow-compare A.h5 B.h5: distances between the particle sets of two kinflow files (exact and
 // Sinkhorn W2, sliced W2, energy distance, mean/covariance errors), printed and optionally saved
-// as JSON and as attributes of B's root group.
+// as JSON and as attributes of B's root group. kinflow-compare --score-curl MODEL POINTS.h5: the
+// Jacobian asymmetry of a trained score (or velocity) network at points (builds with LibTorch).
 #include <algorithm>
 #include <cmath>
 #include <cstdio>
@@ -19,6 +20,9 @@
 #include "kinflow/io/version_report.hpp"
 #include "kinflow/metrics/assignment.hpp"
 #include "kinflow/metrics/distances.hpp"
+#ifdef KINFLOW_HAVE_TORCH
+#include "kinflow/learn/score_curl.hpp"
+#endif
 
 namespace {
 
@@ -37,6 +41,7 @@ struct Args {
     int bootstrap = 0;
     double interpolate = 0.0;
     std::string interpolate_out;
+    std::string score_curl, curl_times = "0.1,0.3,0.5,0.7,0.9";
 };
 
 std::vector<double> read_positions(const std::string& path, int index, int& dim, double& time) {
@@ -78,6 +83,64 @@ double distance(const std::vector<double>& x, const std::vector<double>& y) {
     return std::sqrt(s);
 }
 
+/// --score-curl MODEL POINTS.h5 (rank 0 computes, the others return).
+int score_curl(const Args& a, const comm::Communicator& comm) {
+#ifndef KINFLOW_HAVE_TORCH
+    (void)comm;
+    throw drivers::SetupError("--score-curl " + a.score_curl + ": this kinflow-compare was built without LibTorch");
+#else
+    if (a.a.empty() || !a.b.empty()) throw drivers::SetupError("usage: kinflow-compare --score-curl MODEL POINTS.h5");
+    std::vector<double> times;
+    try {
+        check_range("max-points", a.max_points, std::int64_t{1}, std::int64_t{20000});
+        std::stringstream ss(a.curl_times);
+        std::string item;
+        while (std::getline(ss, item, ',')) times.push_back(parse_vector("curl-times", item, 1).front());
+        if (times.empty()) throw OptionError("curl-times", a.curl_times, "expected a comma list of times");
+    } catch (const OptionError& e) {
+        throw drivers::SetupError(std::string("command line: ") + e.what());
+    }
+    if (!comm.is_root()) return 0;
+    int dim = 0;
+    double time = 0;
+    std::vector<double> x;
+    try {
+        x = read_positions(a.a, a.snapshot_a, dim, time);
+    } catch (const Error& e) {
+        const std::string what = e.what();
+        throw drivers::SetupError(what.find(a.a) != std::string::npos ? what : "'" + a.a + "': " + what);
+    }
+    std::mt19937_64 gen(static_cast<std::uint64_t>(a.seed));
+    x = subsample(x, dim, static_cast<std::size_t>(a.max_points), gen);
+    learn::ScoreCurl r;
+    try {
+        r = learn::score_curl(a.score_curl, x, dim, times, static_cast<std::uint64_t>(a.seed) + 1);
+    } catch (const Error& e) {
+        throw drivers::SetupError(std::string("--score-curl: ") + e.what());
+    }
+    std::printf("kinflow-compare --score-curl: %s (%s, score_model %s) at %lld points of %s, dim %d\n", a.score_curl.c_str(),
+                r.objective.c_str(), r.score_model.c_str(), static_cast<long long>(r.points), a.a.c_str(), dim);
+    std::printf("  ||J - J^T||_F / ||J||_F  %-8s %-12s %s\n", "t", "mean", "max");
+    for (std::size_t i = 0; i < r.times.size(); ++i)
+        std::printf("  %25s %-8g %-12.6g %.6g\n", "", r.times[i], r.mean[i], r.max[i]);
+    std::printf("  curl_mean %.6g\n", r.mean_all);
+    if (!a.json.empty()) {
+        std::ofstream js(a.json);
+        if (!js) throw Error("cannot write " + a.json);
+        auto list = [](const std::vector<double>& v) {
+            std::string s = "[";
+            for (std::size_t i = 0; i < v.size(); ++i) s += (i ? ", " : "") + format_number(v[i]);
+            return s + "]";
+        };
+        js << "{\n  \"model\": \"" << a.score_curl << "\",\n  \"points_file\": \"" << a.a << "\",\n  \"objective\": \""
+           << r.objective << "\",\n  \"score_model\": \"" << r.score_model << "\",\n  \"points\": " << r.points
+           << ",\n  \"curl_times\": " << list(r.times) << ",\n  \"curl_by_time\": " << list(r.mean)
+           << ",\n  \"curl_max_by_time\": " << list(r.max) << ",\n  \"curl_mean\": " << format_number(r.mean_all) << "\n}\n";
+    }
+    return 0;
+#endif
+}
+
 int run(int argc, char** argv, const comm::Communicator& comm) {
     Args a;
     po::options_description opts("kinflow-compare A.h5 B.h5 [options]");
@@ -102,7 +165,16 @@ int run(int argc, char** argv, const comm::Communicator& comm) {
         "bootstrap", po::value(&a.bootstrap)->default_value(0),
         "standard errors from B bootstrap resamples, 0 (off) or 2..1000: both subsamples are resampled with "
         "replacement (independently, or with the same rows when A and B have equal size: paired data stay paired), "
-        "and each metric's SE is the standard deviation of its B recomputed values: w2_exact_se, mean_error_se");
+        "and each metric's SE is the standard deviation of its B recomputed values: w2_exact_se, mean_error_se")(
+        "score-curl", po::value(&a.score_curl),
+        "kinflow-compare --score-curl MODEL POINTS.h5: instead of comparing, measure the non-conservative part of a "
+        "trained dsm score network (or fm/otfm velocity): ||J - J^T||_F / ||J||_F of the Jacobian of its x-field, "
+        "float64, at --max-points points of POINTS.h5 (e.g. the data or the model's samples) carried along the training "
+        "path to each of --curl-times (dsm: alpha_t x + sigma_t eps; fm: t x + (1 - t) eps); 0 to round-off for "
+        "train.score_model = potential (a Hessian). Prints the mean and largest ratio per time and curl_mean over all; "
+        "--json writes them (needs a build with LibTorch)")(
+        "curl-times", po::value(&a.curl_times)->default_value(a.curl_times),
+        "--score-curl: comma list of network times (0 noise, 1 data; dsm up to 1 - vp_eps)");
     po::positional_options_description pos;
     pos.add("a", 1).add("b", 1);
     po::variables_map vm;
@@ -122,6 +194,7 @@ int run(int argc, char** argv, const comm::Communicator& comm) {
         if (comm.is_root()) std::cout << io::version_report("kinflow-compare");
         return 0;
     }
+    if (!a.score_curl.empty()) return score_curl(a, comm);
     if (a.a.empty() || a.b.empty()) throw drivers::SetupError("usage: kinflow-compare A.h5 B.h5 [--help]");
     try {
         check_range("max-points", a.max_points, std::int64_t{2}, std::int64_t{20000});

@@ -101,6 +101,14 @@ int run(int argc, char** argv, const comm::Communicator& comm) {
         const std::string src = deck.source("train.data");
         throw SetupError((src == "default" ? deck.path() : src) + ": train.data = '" + opts.data + "': " + e.what());
     }
+    if (config.objective == learn::Objective::Reflow) { // the teacher's (noise, sample) pairs replace the rows
+        try {
+            learn::make_reflow_pairs(comm, config, *data);
+        } catch (const Error& e) {
+            const std::string src = deck.source("train.teacher");
+            throw SetupError((src == "default" ? deck.path() : src) + ": train.teacher = '" + config.teacher + "': " + e.what());
+        }
+    }
     const bool talk = comm.is_root() && !deck.quiet();
     learn::TrainSummary s;
     try {

@@ -67,7 +67,7 @@ except ImportError:  # pragma: no cover - depends on the installation
     _erf = np.vectorize(math.erf, otypes=[np.float64])
 
 SCHEMA_VERSION = 1
-OBJECTIVES = ("fm", "otfm", "dsm", "w2map", "tfm", "meanflow")
+OBJECTIVES = ("fm", "otfm", "dsm", "w2map", "tfm", "meanflow", "reflow")
 ACTIVATIONS = ("silu", "gelu", "tanh")
 
 
@@ -134,6 +134,12 @@ class Model:
         if self.objective not in OBJECTIVES:
             raise ValueError(f"unknown objective '{self.objective}'")
         self._act = _activation(self.activation)
+        # dsm with train.score_model = potential: one output phi, the score grad_x phi / sigma_t (not
+        # evaluated here: this reader has no input gradients); absent before it: vector
+        self.score_model = _text(a["score_model"]) if "score_model" in a else "vector"
+        if self.score_model != "vector":
+            raise ModelError(f"'{self.path}': score_model = {self.score_model}: the score is the input gradient of a "
+                             "scalar network, which this numpy reader does not evaluate (use kinflow-sample)")
         self.film = _text(a["condition_embedding"]) == "film"
         self.dim = int(a["dim"])
         self.cond_dim = int(a["cond_dim"])
@@ -305,7 +311,7 @@ class Model:
         """dx/dt [n, dim] at physical rows x, time t (scalar or [n]), raw conditions cond:
         the flow-matching velocity (fm, otfm, tfm with t physical), dsm's probability-flow field or
         meanflow's instantaneous velocity u(x, t, t)."""
-        self._require("velocity", ("fm", "otfm", "tfm", "dsm", "meanflow"))
+        self._require("velocity", ("fm", "otfm", "reflow", "tfm", "dsm", "meanflow"))
         xh, c = self._physical(x, cond)
         n = xh.shape[0]
         if self.objective == "tfm":

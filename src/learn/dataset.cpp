@@ -401,6 +401,28 @@ void Dataset::rotate_row(std::uint64_t seed, std::int64_t step, std::int64_t slo
     if (x0) apply(x0, _norm.source_mean, _norm.source_std);
 }
 
+void Dataset::set_pairs(std::int64_t n_global, std::int64_t begin, std::int64_t end, std::vector<float> x0,
+                        std::vector<float> x1) {
+    KINFLOW_REQUIRE(cond_dim() == 0, "generated pairs: unconditional data only");
+    KINFLOW_REQUIRE(n_global > 0 && 0 <= begin && begin <= end && end <= n_global, "generated pairs: bad row block");
+    const auto rows = static_cast<std::size_t>(end - begin) * static_cast<std::size_t>(_dim);
+    KINFLOW_REQUIRE(x0.size() == rows && x1.size() == rows, "generated pairs: row counts differ");
+    Part p = _parts.front();
+    p.file.clear();
+    p.n_global = n_global;
+    p.offset = 0;
+    p.begin = begin;
+    p.end = end;
+    p.local_offset = 0;
+    _parts.assign(1, p);
+    _n_global = n_global;
+    _target = std::move(x1);
+    _source = std::move(x0);
+    _spec.source = SourceKind::Snapshot;
+    _spec.parts_per_batch = 0;
+    _part_cond.clear();
+}
+
 void Dataset::draw(std::uint64_t seed, std::int64_t step, std::int64_t global_batch, Batch& out) const {
     const auto pick = stream(seed, kStreamMinibatch);
     const auto noise = stream(seed, kStreamSource);

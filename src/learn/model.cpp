@@ -29,7 +29,7 @@ MLPImpl::MLPImpl(const ModelSpec& spec) : _spec(spec) {
     KINFLOW_REQUIRE(!spec.film || spec.embed_width() > 0, "a film model needs time features or conditions");
     int in = spec.first_width();
     for (int l = 0; l <= spec.layers; ++l) {
-        const int out = l == spec.layers ? spec.dim : spec.hidden;
+        const int out = l == spec.layers ? spec.outputs() : spec.hidden;
         _linears.push_back(register_module("linear" + std::to_string(l), torch::nn::Linear(in, out)));
         in = out;
     }
@@ -139,15 +139,15 @@ void MLPWorkspace::reserve_activations(std::int64_t rows) {
     if (rows <= _capacity) return;
     const auto& s = _model->spec();
     const std::int64_t cap = std::max<std::int64_t>(rows, 16);
-    _y = torch::empty({cap, s.dim});
-    _gy = torch::empty({cap, s.dim});
+    _y = torch::empty({cap, s.outputs()});
+    _gy = torch::empty({cap, s.outputs()});
     _ga = torch::empty({cap, s.hidden});
     _gz = torch::empty({cap, s.hidden});
     // tangents (forward_jvp, meanflow_step): allocated with the other buffers, small beside them
     _din = torch::empty({cap, s.input_width()});
     _dz = torch::empty({cap, s.hidden});
     _da = torch::empty({cap, s.hidden});
-    _dy = torch::empty({cap, s.dim});
+    _dy = torch::empty({cap, s.outputs()});
     _z.assign(static_cast<std::size_t>(s.layers), torch::Tensor());
     _a.assign(static_cast<std::size_t>(s.layers), torch::Tensor());
     for (int l = 0; l < s.layers; ++l) {
@@ -585,6 +585,7 @@ ModelInfo make_model_info(const TrainConfig& c, const Dataset& data) {
     info.spec.time_max_frequency = c.time_max_frequency;
     info.spec.film = c.film;
     info.spec.film_width = c.film_width;
+    info.spec.potential = c.potential;
     info.objective = c.objective;
     info.conditions = c.data.conditions;
     info.norm = data.normalization();
@@ -621,6 +622,7 @@ void write_info(torch::serialize::OutputArchive& ar, const ModelInfo& i) {
     ar.write("time_max_frequency", c10::IValue(i.spec.time_max_frequency));
     ar.write("condition_embedding", c10::IValue(std::string(i.spec.film ? "film" : "concat")));
     ar.write("film_width", c10::IValue(static_cast<std::int64_t>(i.spec.film_width)));
+    ar.write("score_model", c10::IValue(std::string(i.spec.potential ? "potential" : "vector")));
     ar.write("conditions", c10::IValue(join(i.conditions, ',')));
     ar.write("mean", to_tensor(i.norm.mean));
     ar.write("std", to_tensor(i.norm.std));
@@ -669,6 +671,8 @@ ModelInfo read_info(torch::serialize::InputArchive& ar, const std::string& path)
         c10::IValue emb; // absent in model files written before FiLM: concat
         i.spec.film = ar.try_read("condition_embedding", emb) && emb.toStringRef() == "film";
         if (i.spec.film) i.spec.film_width = static_cast<int>(get("film_width").toInt());
+        c10::IValue sm; // absent before potential score models: vector
+        i.spec.potential = ar.try_read("score_model", sm) && sm.toStringRef() == "potential";
         i.conditions = split(get("conditions").toStringRef(), ',');
         i.norm.mean = tensor("mean");
         i.norm.std = tensor("std");
@@ -797,8 +801,9 @@ void save_model_h5(const std::string& path, const ModelInfo& info, const torch::
         io::write_attr(file, "film_width", static_cast<std::int64_t>(s.film ? s.film_width : 0));
         std::vector<std::int64_t> widths{s.first_width()};
         for (int l = 0; l < s.layers; ++l) widths.push_back(s.hidden);
-        widths.push_back(s.dim);
+        widths.push_back(s.outputs());
         io::write_attr(file, "layer_widths", widths);
+        io::write_attr(file, "score_model", std::string(s.potential ? "potential" : "vector"));
         const std::string times = s.time_inputs == 2
                                       ? "sin(omega s), cos(omega s), sin(omega (t - s)), cos(omega (t - s)), cond"
                                       : "sin(omega t), cos(omega t), cond";

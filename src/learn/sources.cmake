@@ -1,10 +1,11 @@
 # Learning (kinflow_learn) and sampling (kinflow_sample) modules: LibTorch, included by
 # src/CMakeLists.txt when KINFLOW_ENABLE_TORCH. Torch translation units are few on purpose
-# (~25 s each): model.cpp, trainer.cpp, sampler.cpp; options and data loading are torch-free.
+# (~25 s each): model.cpp, score.cpp, trainer.cpp, sampler.cpp; options and data loading are torch-free.
 add_library(kinflow_learn
   learn/dataset.cpp
   learn/model.cpp
   learn/options.cpp
+  learn/score.cpp
   learn/trainer.cpp)
 add_library(kinflow::learn ALIAS kinflow_learn)
 target_link_libraries(kinflow_learn PUBLIC kinflow_io kinflow_metrics ${TORCH_LIBRARIES})

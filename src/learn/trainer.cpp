@@ -9,9 +9,11 @@
 #include <sstream>
 
 #include "kinflow/comm/allreduce.hpp"
+#include "kinflow/comm/decomposition.hpp"
 #include "kinflow/core/rng.hpp"
 #include "kinflow/learn/loss.hpp"
 #include "kinflow/learn/path.hpp"
+#include "kinflow/learn/score.hpp"
 #include "kinflow/learn/train.hpp"
 #include "kinflow/metrics/assignment.hpp"
 
@@ -82,6 +84,66 @@ void meanflow_times(std::uint64_t seed, std::int64_t step, const std::vector<std
     }
 }
 
+// ---- reflow pairs ---------------------------------------------------------------------------------
+
+void make_reflow_pairs(const comm::Communicator& comm, const TrainConfig& c, Dataset& data) {
+    // Rectified flow (Liu, Gong, Liu 2022): fresh noise x0, the teacher's ODE carries it to x1';
+    // fm on the coupling (x0, x1') learns a flow with straighter paths and the same end law.
+    auto teacher = load_model_file(c.teacher);
+    const auto& ti = teacher.info;
+    const auto obj = ti.objective;
+    if (obj != Objective::FM && obj != Objective::OTFM && obj != Objective::Reflow) {
+        throw Error("a " + std::string(to_string(obj)) + " model; reflow needs an fm, otfm or reflow teacher");
+    }
+    if (ti.spec.cond_dim > 0 || ti.source != "gaussian")
+        throw Error("reflow needs an unconditional teacher with source = gaussian");
+    const int d = data.dim();
+    if (ti.spec.dim != d) throw Error("the teacher has dim " + std::to_string(ti.spec.dim) + ", the data " + std::to_string(d));
+    const auto& n = data.normalization();
+    for (int k = 0; k < d; ++k) {
+        if (std::fabs(ti.norm.mean[k] - n.mean[k]) > 1e-9 * (1.0 + std::fabs(n.mean[k])) ||
+            std::fabs(ti.norm.std[k] - n.std[k]) > 1e-9 * n.std[k]) {
+            throw Error("the teacher was trained on other data (its train.data = " + ti.data + "): normalisations differ");
+        }
+    }
+    const auto dec = comm::BlockDecomposition::make(c.reflow_pairs, comm.size(), comm.rank());
+    const std::int64_t rows = dec.n_local();
+    std::vector<float> x0(static_cast<std::size_t>(rows * d));
+    const CounterRng rng(c.seed, static_cast<RngPurpose>(static_cast<std::uint32_t>(RngPurpose::User) + 7));
+    for (std::int64_t i = 0; i < rows; ++i) {
+        for (int b = 0; 4 * b < d; ++b) {
+            double z[4];
+            rng.normal4(0, static_cast<std::uint64_t>(dec.begin + i), static_cast<std::uint32_t>(b), z);
+            for (int k = 4 * b; k < std::min(d, 4 * b + 4); ++k) x0[i * d + k] = static_cast<float>(z[k - 4 * b]);
+        }
+    }
+    std::vector<float> x1(x0);
+    torch::NoGradGuard no_grad;
+    torch::set_num_threads(c.threads);
+    MLPWorkspace ws(teacher.model);
+    const std::int64_t steps = c.teacher_nfe / 4, chunk = 4096;
+    const double h = 1.0 / static_cast<double>(steps);
+    for (std::int64_t b = 0; b < rows; b += chunk) { // classical RK4, chunk by chunk
+        const std::int64_t len = std::min(chunk, rows - b);
+        auto x = torch::from_blob(x1.data() + b * d, {len, d});
+        auto k1 = torch::empty_like(x), k2 = torch::empty_like(x), k3 = torch::empty_like(x), k4 = torch::empty_like(x);
+        auto tmp = torch::empty_like(x);
+        for (std::int64_t s = 0; s < steps; ++s) {
+            const double t = static_cast<double>(s) * h;
+            ws.evaluate(x, t, {}, k1);
+            at::add_out(tmp, x, k1, 0.5 * h);
+            ws.evaluate(tmp, t + 0.5 * h, {}, k2);
+            at::add_out(tmp, x, k2, 0.5 * h);
+            ws.evaluate(tmp, t + 0.5 * h, {}, k3);
+            at::add_out(tmp, x, k3, h);
+            ws.evaluate(tmp, t + h, {}, k4);
+            k2.add_(k3);
+            x.add_(k1, h / 6.0).add_(k2, h / 3.0).add_(k4, h / 6.0);
+        }
+    }
+    data.set_pairs(c.reflow_pairs, dec.begin, dec.end, std::move(x0), std::move(x1));
+}
+
 // ---- trainer -----------------------------------------------------------------------------------
 
 namespace {
@@ -98,6 +160,7 @@ MLP make_model(const TrainConfig& c, const Dataset& data) {
     spec.time_max_frequency = c.time_max_frequency;
     spec.film = c.film;
     spec.film_width = c.film_width;
+    spec.potential = c.potential;
     return MLP(spec);
 }
 
@@ -160,7 +223,8 @@ double Trainer::step_once() {
         x0 = x0p;
         [[fallthrough]];
     }
-    case Objective::FM: {
+    case Objective::FM:
+    case Objective::Reflow: {
         auto xt = rows_buffer(_xt, rows, d);
         condot_sample(x0, x1, u, xt, target);
         _ws.set_features(xt, u, cond);
@@ -174,7 +238,12 @@ double Trainer::step_once() {
         at::mul_out(xt, sch.alpha, x1);
         xt.addcmul_(sch.sigma, x0);
         target.copy_(x0);
-        _ws.set_features(xt, t, cond);
+        if (_cfg.potential) {
+            auto tb = rows_buffer(_tphys, rows, 1).view({rows});
+            tb.copy_(t);
+        } else {
+            _ws.set_features(xt, t, cond);
+        }
         break;
     }
     case Objective::W2Map:
@@ -237,6 +306,8 @@ double Trainer::step_once() {
         }
         loss_share = mse_share(y, target, _global_batch, grad_y);
         _ws.backward(grad_y);
+    } else if (_cfg.potential) {
+        loss_share = potential_step(_xt.narrow(0, 0, rows), _tphys.narrow(0, 0, rows).view({rows}), target, cond);
     } else if (_cfg.objective == Objective::MeanFlow) {
         const std::int64_t chunk = std::max<std::int64_t>(64, (std::int64_t{1} << 18) / _cfg.hidden);
         loss_share = _ws.meanflow_step(target, gap, _cfg.meanflow_power, scale, chunk);
@@ -265,6 +336,40 @@ double Trainer::step_once() {
     optimizer_update(k);
     _step = k;
     return loss;
+}
+
+double Trainer::potential_step(const torch::Tensor& xt, const torch::Tensor& t, const torch::Tensor& eps,
+                               const torch::Tensor& cond) {
+    // DSM on the potential's noise prediction eps_hat = -grad_x phi, plus w mean (sigma_t^2 R / beta)^2 of the log-density
+    // Fokker-Planck residual R of u = phi / sigma_t at the same noised points (Deveney et al.).
+    // Both terms are shares of global means (divided by the global batch).
+    auto& grads = _model->flat_gradients();
+    const std::int64_t rows = xt.size(0), d = xt.size(1);
+    if (rows == 0) {
+        grads.zero_();
+        return 0.0;
+    }
+    torch::AutoGradMode on(true);
+    const double gb = static_cast<double>(_global_batch);
+    const bool fp = _cfg.fp_residual_weight > 0.0;
+    // phi's input gradient (and Laplacian and time derivative) in forward mode: one backward pass
+    // for the parameter gradients (LearnScore.ForwardDerivativesMatchAutograd checks them).
+    const auto p = potential_derivatives(_model, _vp, xt, t, cond, fp);
+    auto loss = (p.grad + eps).pow(2).sum() / (gb * static_cast<double>(d)); // eps_hat = -grad phi
+    if (fp) {
+        const auto scaled = potential_fp_residual(p, xt, t, _vp) * vp_sigma(_vp, t).pow(2) / vp_beta(_vp, t);
+        loss = loss + _cfg.fp_residual_weight * scaled.pow(2).sum() / gb;
+    }
+    std::vector<torch::Tensor> params;
+    for (auto& q : _model->parameters()) params.push_back(q);
+    const auto g = torch::autograd::grad({loss}, params, {}, false, false, true);
+    torch::NoGradGuard no_grad;
+    for (std::size_t i = 0; i < params.size(); ++i) {
+        auto slot = params[i].mutable_grad(); // a view of the flat gradient buffer
+        if (g[i].defined()) slot.copy_(g[i]);
+        else slot.zero_();
+    }
+    return loss.item<double>();
 }
 
 void Trainer::optimizer_update(std::int64_t k) {
@@ -357,6 +462,8 @@ void Trainer::load_checkpoint(const std::string& path) {
     if (ck.spec.activation != s.activation) mismatch("train.activation", to_string(ck.spec.activation), to_string(s.activation));
     if (ck.spec.time_features != s.time_features)
         mismatch("train.time_features", std::to_string(ck.spec.time_features), std::to_string(s.time_features));
+    if (ck.spec.potential != s.potential)
+        mismatch("train.score_model", ck.spec.potential ? "potential" : "vector", s.potential ? "potential" : "vector");
     if (ck.spec.film != s.film || (s.film && ck.spec.film_width != s.film_width))
         mismatch("train.condition_embedding/film_width", ck.spec.film ? "film/" + std::to_string(ck.spec.film_width) : "concat",
                  s.film ? "film/" + std::to_string(s.film_width) : "concat");

@@ -13,6 +13,7 @@
 #include "kinflow/core/rng.hpp"
 #include "kinflow/io/snapshot_reader.hpp"
 #include "kinflow/io/snapshot_writer.hpp"
+#include "kinflow/learn/score.hpp"
 #include "kinflow/sample/sample.hpp"
 
 namespace kinflow::sample {
@@ -93,6 +94,20 @@ std::int64_t Integrator::jumps(std::int64_t steps, double t0, double t1, torch::
     return steps;
 }
 
+double straightness(const Field& v, torch::Tensor& x, std::int64_t steps) {
+    torch::NoGradGuard no_grad;
+    const auto x0 = x.clone();
+    auto k = torch::empty_like(x);
+    auto kinetic = torch::zeros({x.size(0)}, torch::kFloat64);
+    const double h = 1.0 / static_cast<double>(steps);
+    for (std::int64_t n = 0; n < steps; ++n) {
+        v(x, static_cast<double>(n) * h, k);
+        kinetic.add_(k.to(torch::kFloat64).pow(2).sum(1), h);
+        x.add_(k, h);
+    }
+    return (kinetic - (x - x0).to(torch::kFloat64).pow(2).sum(1)).mean().item<double>();
+}
+
 Field ode_field(learn::Objective objective, const learn::VPScheduler& vp, Network net) {
     if (objective != learn::Objective::DSM) return net;
     return [vp, net](const torch::Tensor& x, double t, torch::Tensor& out) {
@@ -140,6 +155,29 @@ Network network(learn::MLPWorkspace& ws, const torch::Tensor& cond_row, std::int
             ws.evaluate(x.narrow(0, b, len), t, cond_row, o);
         }
     };
+}
+
+Network potential_network(learn::MLP model, const learn::VPScheduler& vp, const torch::Tensor& cond_row,
+                          std::int64_t batch) {
+    return [model, vp, cond_row, batch](const torch::Tensor& x, double t, torch::Tensor& out) mutable {
+        const std::int64_t n = x.size(0);
+        for (std::int64_t b = 0; b < n; b += batch) {
+            const std::int64_t len = std::min(batch, n - b);
+            const auto c = cond_row.defined() && cond_row.numel() > 0 ? cond_row.reshape({1, -1}).expand({len, -1})
+                                                                    : torch::Tensor();
+            torch::NoGradGuard no_grad; // phi's input gradient in forward mode (learn::potential_derivatives)
+            const auto p = learn::potential_derivatives(model, vp, x.narrow(0, b, len), torch::full({len}, static_cast<float>(t)), c,
+                                                        false);
+            auto o = out.narrow(0, b, len);
+            at::neg_out(o, p.grad);
+        }
+    };
+}
+
+Network model_network(const learn::ModelInfo& info, learn::MLPWorkspace& ws, const torch::Tensor& cond_row,
+                      std::int64_t batch) {
+    if (info.spec.potential) return potential_network(ws.model(), {info.beta_min, info.beta_max}, cond_row, batch);
+    return network(ws, cond_row, batch);
 }
 
 AverageField average_network(learn::MLPWorkspace& ws, const torch::Tensor& cond_row, std::int64_t batch) {
@@ -290,7 +328,7 @@ SampleSummary run_sampling(const comm::Communicator& comm, const SampleConfig& c
     }
 
     learn::MLPWorkspace ws(m.model);
-    const auto net = network(ws, cond_row, cfg.batch);
+    const auto net = model_network(info, ws, cond_row, cfg.batch);
     const auto average = average_network(ws, cond_row, cfg.batch);
     const auto sde_rng = stream(cfg.seed, kStreamSde);
     std::int64_t nfe = 0;

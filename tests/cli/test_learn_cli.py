@@ -1,6 +1,7 @@
 """kinflow-train and kinflow-sample as a user meets them: --help, bad input (one clear line, exit 1),
 the shipped decks, the output schema, --resume, rank-count agreement, a non-finite loss, a model
 trained on a Langevin run and a conditioned family of runs."""
+import json
 import os
 import subprocess
 import sys
@@ -85,7 +86,8 @@ def test_help_documents_every_key():
     r = run(TRAIN, ["--help"])
     assert r.returncode == 0
     for key in ["seed", "objective", "data", "snapshot", "source", "condition", "hidden", "layers", "activation",
-                "batch_size", "steps", "lr", "threads", "model_file", "checkpoint_every"]:
+                "batch_size", "steps", "lr", "threads", "model_file", "checkpoint_every", "score_model",
+                "fp_residual_weight", "teacher", "reflow_pairs", "teacher_nfe"]:
         assert f"\n  {key} = " in r.stdout, key
     assert "--resume" in r.stdout
     r = run(SAMPLE, ["--help"])
@@ -125,6 +127,13 @@ BAD_TRAIN = {
     "bad_activation": ("activation = relu", [], ["train.ini", "train.activation", "relu"]),
     "meanflow_fraction": ("objective = meanflow\nmeanflow_fraction = 1.5", [], ["train.ini", "train.meanflow_fraction", "[0, 1]"]),
     "meanflow_power": ("objective = meanflow\nmeanflow_power = -1", [], ["train.ini", "train.meanflow_power", "[0, 4]"]),
+    "potential_for_fm": ("score_model = potential", [], ["train.ini", "train.score_model", "potential", "dsm"]),
+    "fp_weight_negative": ("objective = dsm\nscore_model = potential\nfp_residual_weight = -1", [],
+                           ["train.ini", "train.fp_residual_weight", "-1", "[0, 1e6]"]),
+    "fp_weight_vector": ("objective = dsm\nfp_residual_weight = 0.1", [], ["train.ini", "train.fp_residual_weight", "potential"]),
+    "reflow_without_teacher": ("objective = reflow", [], ["default", "train.teacher", "fm/otfm/reflow"]),  # key not in the deck
+    "reflow_missing_teacher": ("objective = reflow\nteacher = /nonexistent/t.pt", [],
+                               ["train.ini", "train.teacher", "/nonexistent/t.pt", "no such file"]),
     "cli_batch": ("", ["--train.batch_size=0"], ["command line", "train.batch_size", "'0'"]),
     "resume_without_checkpoint": ("", ["--resume"], ["--resume", "model.pt.ckpt", "no such file"]),
     "unwritable_model": ("model_file = /proc/nope/model.pt", [], ["train.ini", "train.model_file", "/proc/nope/model.pt"]),
@@ -414,3 +423,58 @@ def test_meanflow_trains_and_samples_in_few_evaluations(tmp_path):
     assert r.returncode == 1
     msg = [l for l in r.stderr.splitlines() if l.strip()]
     assert len(msg) == 1 and "sample.method" in msg[0] and "meanflow" in msg[0], r.stderr
+
+
+def test_potential_score_model_trains_samples_and_is_curl_free(tmp_path):
+    # dsm with a potential score and the Fokker-Planck residual on 2 ranks; kinflow-sample's PF-ODE
+    # and reverse SDE both run on the input gradient; kinflow-compare --score-curl finds its
+    # Jacobian symmetric (a Hessian) and a vector model's not; MODEL.h5 records the scalar output.
+    model = tmp_path / "pot.pt"
+    r = run(TRAIN, [train_deck(tmp_path, model, "score_model = potential\nfp_residual_weight = 0.1", objective="dsm",
+                               steps=20), "--quiet"], ranks=2)
+    assert r.returncode == 0, r.stderr
+    with h5py.File(tmp_path / "pot.h5", "r") as f:
+        assert f.attrs["score_model"] in ("potential", b"potential") and list(f.attrs["layer_widths"])[-1] == 1
+    for method, nfe in (("rk4", 8), ("euler-maruyama", 10)):
+        out = tmp_path / f"s_{method}.h5"
+        r = run(SAMPLE, [sample_deck(tmp_path, model, out, f"method = {method}\nnfe = {nfe}", name=f"{method}.ini")], ranks=2)
+        assert r.returncode == 0, r.stderr
+        x = positions(out)
+        assert x.shape == (500, 2) and np.all(np.isfinite(x))
+    vec = tmp_path / "vec.pt"
+    r = run(TRAIN, [train_deck(tmp_path, vec, objective="dsm", steps=20, name="vec.ini"), "--quiet"])
+    assert r.returncode == 0, r.stderr
+    compare = BUILD / "drivers" / "kinflow-compare"
+    ratios = {}
+    for name, m in (("potential", model), ("vector", vec)):
+        js = tmp_path / f"curl_{name}.json"
+        r = run(compare, ["--score-curl", m, tmp_path / "s_rk4.h5", "--curl-times", "0.2,0.8", "--max-points", 100,
+                          "--json", js])
+        assert r.returncode == 0, r.stderr
+        ratios[name] = json.loads(js.read_text())["curl_mean"]
+    assert ratios["potential"] < 1e-10 and ratios["vector"] > 1e-3, ratios
+    r = run(compare, ["--score-curl", tmp_path / "vec.h5", tmp_path / "s_rk4.h5"])
+    assert r.returncode == 1 and "not a kinflow model file" in r.stderr and len(r.stderr.strip().splitlines()) == 1, r.stderr
+
+
+def test_reflow_trains_on_a_teachers_pairs(tmp_path):
+    # An fm teacher, then reflow on 2000 of its (noise, sample) pairs on 2 ranks; the student samples
+    # like fm, its MODEL.h5 says reflow; a teacher trained on other data is refused in one line.
+    teacher = tmp_path / "teacher.pt"
+    r = run(TRAIN, [train_deck(tmp_path, teacher, steps=30, name="t.ini"), "--quiet"])
+    assert r.returncode == 0, r.stderr
+    student = tmp_path / "student.pt"
+    deck = train_deck(tmp_path, student, f"teacher = {teacher}\nreflow_pairs = 2000\nteacher_nfe = 8", objective="reflow",
+                      steps=30, name="s.ini")
+    r = run(TRAIN, [deck, "--quiet"], ranks=2)
+    assert r.returncode == 0, r.stderr
+    assert kinflow_model.load(tmp_path / "student.h5").objective == "reflow"
+    out = tmp_path / "s.h5"
+    r = run(SAMPLE, [sample_deck(tmp_path, student, out), "--quiet"])
+    assert r.returncode == 0, r.stderr
+    assert np.all(np.isfinite(positions(out)))
+    deck = train_deck(tmp_path, tmp_path / "x.pt", f"teacher = {teacher}", objective="reflow", data="builtin:checkerboard",
+                      name="x.ini")
+    r = run(TRAIN, [deck])
+    msg = [l for l in r.stderr.splitlines() if l.strip()]
+    assert r.returncode == 1 and len(msg) == 1 and "train.teacher" in msg[0] and "other data" in msg[0], r.stderr

@@ -124,6 +124,24 @@ TEST(LearnOptions, BadValuesNameTheKey) {
     EXPECT_EQ(with([](auto& o) { o.data = "f.h5"; o.augment = "rotation"; }), "");
     EXPECT_EQ(with([](auto& o) { o.data = "f.h5"; o.augment = "rotation_reflection"; }), "");
     EXPECT_EQ(with([](auto& o) { o.device = "cuda"; }), "train.device"); // CPU-only LibTorch, or no GPU path yet
+    // potential score models and the Fokker-Planck residual: dsm only, weight >= 0, potential only
+    EXPECT_EQ(with([](auto& o) { o.score_model = "scalar"; }), "train.score_model");
+    EXPECT_EQ(with([](auto& o) { o.score_model = "potential"; }), "train.score_model"); // fm
+    EXPECT_EQ(with([](auto& o) { o.objective = "meanflow"; o.score_model = "potential"; }), "train.score_model");
+    EXPECT_EQ(with([](auto& o) { o.objective = "dsm"; o.score_model = "potential"; }), "");
+    EXPECT_EQ(with([](auto& o) { o.objective = "dsm"; o.score_model = "potential"; o.fp_residual_weight = -0.1; }),
+              "train.fp_residual_weight");
+    EXPECT_EQ(with([](auto& o) { o.objective = "dsm"; o.score_model = "potential"; o.fp_residual_weight = std::nan(""); }),
+              "train.fp_residual_weight");
+    EXPECT_EQ(with([](auto& o) { o.objective = "dsm"; o.fp_residual_weight = 0.1; }), "train.fp_residual_weight"); // vector
+    EXPECT_EQ(with([](auto& o) { o.objective = "dsm"; o.score_model = "potential"; o.fp_residual_weight = 1; }), "");
+    // reflow: a teacher, Gaussian noise, no condition; nfe a multiple of 4
+    EXPECT_EQ(with([](auto& o) { o.objective = "reflow"; }), "train.teacher");
+    EXPECT_EQ(with([](auto& o) { o.objective = "reflow"; o.teacher = "m.pt"; }), "");
+    EXPECT_EQ(with([](auto& o) { o.teacher = "m.pt"; }), "train.teacher"); // fm has none
+    EXPECT_EQ(with([](auto& o) { o.objective = "reflow"; o.teacher = "m.pt"; o.source = "uniform"; }), "train.source");
+    EXPECT_EQ(with([](auto& o) { o.objective = "reflow"; o.teacher = "m.pt"; o.reflow_pairs = 0; }), "train.reflow_pairs");
+    EXPECT_EQ(with([](auto& o) { o.objective = "reflow"; o.teacher = "m.pt"; o.teacher_nfe = 10; }), "train.teacher_nfe");
 }
 
 TEST(SampleOptions, BadValuesNameTheKey) {

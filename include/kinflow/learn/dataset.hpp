@@ -85,6 +85,12 @@ class Dataset {
     /// same global batch for any rank count.
     void draw(std::uint64_t seed, std::int64_t step, std::int64_t global_batch, Batch& out) const;
 
+    /// reflow: replace the rows by `n_global` generated pairs, this rank's block [begin, end) of
+    /// normalised source rows x0 and target rows x1 ([end - begin, dim] each), drawn paired (as a
+    /// snapshot source). The normalisation stays the data's. Unconditional data only.
+    void set_pairs(std::int64_t n_global, std::int64_t begin, std::int64_t end, std::vector<float> x0,
+                   std::vector<float> x1);
+
   private:
     /// train.augment: the target row x1 (and the paired source row x0, when not null) of global
     /// slot `slot` of minibatch `step`, normalised, mapped by one random rotation about the

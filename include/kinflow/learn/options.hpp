@@ -40,6 +40,11 @@ struct TrainOptions {
     double vp_eps = 1e-3;
     double meanflow_fraction = 0.5;
     double meanflow_power = 0.0;
+    std::string teacher;
+    std::int64_t reflow_pairs = 20000;
+    std::int64_t teacher_nfe = 100;
+    std::string score_model = "vector";
+    double fp_residual_weight = 0.0;
     int threads = 1;
     std::string device = "cpu";
     std::string model_file = "out/model.pt";
@@ -49,7 +54,7 @@ struct TrainOptions {
     std::int64_t stop_after = 0;
 };
 
-enum class Objective { FM, OTFM, DSM, W2Map, TFM, MeanFlow };
+enum class Objective { FM, OTFM, DSM, W2Map, TFM, MeanFlow, Reflow };
 enum class Activation { SiLU, GELU, Tanh };
 enum class SourceKind { Gaussian, Uniform, Snapshot };
 /// Exact-symmetry data augmentation (train.augment): none, a Haar-random rotation (SO(dim)) or
@@ -102,6 +107,10 @@ struct ModelSpec {
     /// layer (FiLM, Perez et al. 2018), and the first layer sees x only.
     bool film = false;
     int film_width = 32; ///< film: width of the embedding MLP's hidden layer
+    /// dsm with train.score_model = potential: one output, a scalar potential phi(x, t) whose
+    /// input gradient is the noise prediction, eps_hat = -grad_x phi (score = grad_x phi / sigma_t).
+    bool potential = false;
+    int outputs() const { return potential ? 1 : dim; } ///< width of the last layer
     int time_width() const { return time_inputs * time_features; } ///< all time features
     int input_width() const { return dim + time_width() + cond_dim; }
     int embed_width() const { return time_width() + cond_dim; }     ///< inputs of the FiLM embedding
@@ -129,6 +138,14 @@ struct TrainConfig {
     /// meanflow: fraction of the rows with s < t (the others s = t, the fm loss), and the power p
     /// of the adaptive loss weight 1 / (l + 1e-3)^p (Geng et al. 2025).
     double meanflow_fraction = 0.5, meanflow_power = 0.0;
+    /// dsm: score = grad_x of a scalar network (train.score_model = potential), and the weight of
+    /// the log-density Fokker–Planck residual (train.fp_residual_weight; potential models only).
+    bool potential = false;
+    double fp_residual_weight = 0.0;
+    /// reflow: the trained fm/otfm/reflow model whose ODE generates the (noise, sample) pairs, their
+    /// count, and the teacher's RK4 evaluations per pair.
+    std::string teacher;
+    std::int64_t reflow_pairs = 20000, teacher_nfe = 100;
     int threads = 1;
     std::string model_file;
     std::string model_h5;  ///< the same model as plain HDF5 (MODEL.h5, docs/model_h5.md), written by rank 0

@@ -32,6 +32,13 @@ struct TrainSummary {
     std::int64_t parameters = 0;
 };
 
+/// reflow: replace the rows of `data` by config.reflow_pairs pairs (x0, x1'), x0 standard normal
+/// (counter-based, keyed by run.seed and the pair's index: independent of the rank count) and x1'
+/// the end of the ODE of the model config.teacher from x0 (RK4, config.teacher_nfe evaluations),
+/// in the data's normalised coordinates; each rank generates its block (collective). Throws Error
+/// for a teacher that cannot serve (another objective, a condition, another dimension or data).
+void make_reflow_pairs(const comm::Communicator& comm, const TrainConfig& config, Dataset& data);
+
 /// Train (collective). `resume`: continue from checkpoint_path(config.model_file). Progress lines
 /// go to `progress` when not null (rank 0 only). Throws TrainingDiverged, ResumeError (both the same on
 /// every rank) or Error.

@@ -55,6 +55,10 @@ class Trainer {
 
   private:
     void optimizer_update(std::int64_t k);
+    /// dsm with a potential model: DSM (+ the Fokker-Planck residual) by autograd at rows (x_t, t)
+    /// with noise eps; writes the gradients, returns this rank's loss share.
+    double potential_step(const torch::Tensor& xt, const torch::Tensor& t, const torch::Tensor& eps,
+                          const torch::Tensor& cond);
     comm::Communicator _comm;
     TrainConfig _cfg;
     const Dataset& _data;

@@ -50,6 +50,12 @@ Field ode_field(learn::Objective objective, const learn::VPScheduler& vp, Networ
 /// The reverse VP SDE drift beta(t) (x / 2 - net / sigma_t); its diffusion is sqrt(beta(t)).
 Field sde_drift(const learn::VPScheduler& vp, Network net);
 
+/// Straightness of the flow of a velocity field v (Liu et al. 2022) along Euler paths of `steps`
+/// steps from the rows x (in place: x becomes x_1): the mean over rows of
+/// int_0^1 |v(x_t, t)|^2 dt - |x_1 - x_0|^2 = int_0^1 |v - (x_1 - x_0)|^2 dt >= 0 (the discrete sums
+/// obey it exactly), zero for straight paths at constant speed.
+double straightness(const Field& v, torch::Tensor& x, std::int64_t steps);
+
 /// Transport normalised source rows x (in place) to normalised target samples with a trained
 /// model: t from 0 to t_end (fm/otfm 1; tfm the normalised physical time (t - time_origin) /
 /// time_scale; dsm always to 1 - vp_eps), `nfe` evaluations per row (w2map: one). Not for
@@ -60,6 +66,14 @@ std::int64_t transport(const learn::ModelInfo& info, const Network& net, Method 
 
 /// A network evaluator of a model for one condition row (normalised), in chunks of `batch` rows.
 Network network(learn::MLPWorkspace& ws, const torch::Tensor& cond_row, std::int64_t batch);
+/// The noise prediction eps_hat = -grad_x phi(x, t) of a potential score model (dsm,
+/// train.score_model = potential) for one condition row, in chunks of `batch` rows (forward-mode
+/// gradient, learn::potential_derivatives).
+Network potential_network(learn::MLP model, const learn::VPScheduler& vp, const torch::Tensor& cond_row,
+                          std::int64_t batch);
+/// network() or, for a potential score model, potential_network() of the workspace's model.
+Network model_network(const learn::ModelInfo& info, learn::MLPWorkspace& ws, const torch::Tensor& cond_row,
+                      std::int64_t batch);
 /// The average velocity u(x, s, t) of a meanflow model (network inputs s and gap t - s) for one
 /// condition row, in chunks of `batch` rows.
 AverageField average_network(learn::MLPWorkspace& ws, const torch::Tensor& cond_row, std::int64_t batch);
