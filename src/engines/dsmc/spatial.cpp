@@ -484,52 +484,13 @@ template <class CS, class Scat> class CellCollider final : public detail::CellCo
     Sums _maj;
 };
 
-template <class CS>
-std::unique_ptr<detail::CellColliderBase> with_scatter(const Params& p, CS cs, std::uint64_t seed, std::int64_t ncell,
-                                                       double g0, double weight, double volume) {
-    VssScattering vss;
-    bool isotropic = true;
-    for (int s = 0; s < p.n_species; ++s)
-        for (int r = 0; r < p.n_species; ++r) {
-            const double a = 0.5 * (p.alpha[static_cast<std::size_t>(s)] + p.alpha[static_cast<std::size_t>(r)]);
-            vss.inv_alpha.set(s, r, 1.0 / a);
-            isotropic = isotropic && a == 1.0;
-        }
-    if (p.kernel != Kernel::Vss || isotropic)
-        return std::make_unique<CellCollider<CS, IsotropicScattering>>(p, cs, IsotropicScattering{}, seed, ncell, g0,
-                                                                       weight, volume);
-    return std::make_unique<CellCollider<CS, VssScattering>>(p, cs, vss, seed, ncell, g0, weight, volume);
-}
-
-/// The collision model of the deck, as in the homogeneous engine's make_stepper (stepper.cpp):
-/// Maxwell (sigma_T g = collision_rate / number_density), hard sphere, VHS, VSS (Bird 1994 ch. 4).
+/// The collision model of the deck (detail::with_collision_model, shared with the homogeneous engine).
 std::unique_ptr<detail::CellColliderBase> make_cell_collider(const Params& p, std::uint64_t seed, std::int64_t ncell,
                                                              double g0, double weight, double volume) {
-    if (p.kernel == Kernel::Maxwell) {
-        ConstantSigmaG cs;
-        for (int s = 0; s < p.n_species; ++s)
-            for (int r = 0; r < p.n_species; ++r)
-                cs.c.set(s, r, p.collision_rate / p.number_density);
-        return with_scatter(p, cs, seed, ncell, g0, weight, volume);
-    }
-    PairTable c, e;
-    bool all_half = true, all_one = true;
-    for (int s = 0; s < p.n_species; ++s)
-        for (int r = 0; r < p.n_species; ++r) {
-            const auto S = static_cast<std::size_t>(s), R = static_cast<std::size_t>(r);
-            const double d = 0.5 * (p.d_ref[S] + p.d_ref[R]);
-            const double w = 0.5 * (p.omega[S] + p.omega[R]);
-            const double mr = p.mass[S] * p.mass[R] / (p.mass[S] + p.mass[R]);
-            c.set(s, r, kPi * d * d * std::pow(2.0 * p.k_boltzmann * p.T_ref / mr, w - 0.5) / std::tgamma(2.5 - w));
-            e.set(s, r, 1.0 - w);
-            all_half = all_half && w == 0.5;
-            all_one = all_one && w == 1.0;
-        }
-    if (all_one)
-        return with_scatter(p, ConstantSigmaG{c}, seed, ncell, g0, weight, volume);
-    if (all_half)
-        return with_scatter(p, HardSphereSigmaG{c}, seed, ncell, g0, weight, volume);
-    return with_scatter(p, VhsSigmaG{c, e}, seed, ncell, g0, weight, volume);
+    return detail::with_collision_model(p, true, [&](auto cs, auto scat) -> std::unique_ptr<detail::CellColliderBase> {
+        return std::make_unique<CellCollider<decltype(cs), decltype(scat)>>(p, cs, scat, seed, ncell, g0, weight,
+                                                                            volume);
+    });
 }
 
 Geometry geometry(const GridParams& g, const double dx[3], int axis, int ax_b, int ax_c, std::int64_t s0,

@@ -684,54 +684,13 @@ std::unique_ptr<StepperBase> make_scheme(const comm::Communicator& comm, const P
     return std::make_unique<Ntc<CS, Scat>>(comm, p, cs, scat, seed);
 }
 
-template <class CS>
-std::unique_ptr<StepperBase> make_scatter(const comm::Communicator& comm, const Params& p, CS cs, std::uint64_t seed) {
-    // VSS exponents of unlike pairs are the mean of the two species' (Bird 1994, ch. 4: mean collision parameters of
-    // unlike molecules).
-    // kernel = vss keeps the VSS law at alpha = 1 too (isotropic in distribution, other draws than
-    // IsotropicScattering): the adjoint's d/d alpha (adjoint.parameters alpha) differentiates it there.
-    VssScattering vss;
-    for (int s = 0; s < p.n_species; ++s)
-        for (int r = 0; r < p.n_species; ++r) {
-            const double a = 0.5 * (p.alpha[static_cast<std::size_t>(s)] + p.alpha[static_cast<std::size_t>(r)]);
-            vss.inv_alpha.set(s, r, 1.0 / a);
-        }
-    if (p.kernel != Kernel::Vss)
-        return make_scheme(comm, p, cs, IsotropicScattering{}, seed);
-    return make_scheme(comm, p, cs, vss, seed);
-}
-
 } // namespace
 
 std::unique_ptr<StepperBase> make_stepper(const comm::Communicator& comm, const Params& p, std::uint64_t seed) {
     KINFLOW_REQUIRE(p.n_species >= 1 && p.n_species <= kMaxSpecies, "dsmc: bad number of species " << p.n_species);
-    if (p.kernel == Kernel::Maxwell) {
-        ConstantSigmaG cs;
-        for (int s = 0; s < p.n_species; ++s)
-            for (int r = 0; r < p.n_species; ++r)
-                cs.c.set(s, r, p.collision_rate / p.number_density);
-        return make_scatter(comm, p, cs, seed);
-    }
-    // VHS constants per pair (Bird 1994, ch. 4: sigma_T of the VHS model; d_ref and omega of unlike pairs are
-    // the means of the two species' values, m_r the reduced mass).
-    PairTable c, e;
-    bool all_half = true, all_one = true;
-    for (int s = 0; s < p.n_species; ++s)
-        for (int r = 0; r < p.n_species; ++r) {
-            const auto S = static_cast<std::size_t>(s), R = static_cast<std::size_t>(r);
-            const double d = 0.5 * (p.d_ref[S] + p.d_ref[R]);
-            const double w = 0.5 * (p.omega[S] + p.omega[R]);
-            const double mr = p.mass[S] * p.mass[R] / (p.mass[S] + p.mass[R]);
-            c.set(s, r, kPi * d * d * std::pow(2.0 * p.k_boltzmann * p.T_ref / mr, w - 0.5) / std::tgamma(2.5 - w));
-            e.set(s, r, 1.0 - w);
-            all_half = all_half && w == 0.5;
-            all_one = all_one && w == 1.0;
-        }
-    if (all_one)
-        return make_scatter(comm, p, ConstantSigmaG{c}, seed);
-    if (all_half)
-        return make_scatter(comm, p, HardSphereSigmaG{c}, seed);
-    return make_scatter(comm, p, VhsSigmaG{c, e}, seed);
+    return with_collision_model(p, false, [&](auto cs, auto scat) -> std::unique_ptr<StepperBase> {
+        return make_scheme(comm, p, cs, scat, seed);
+    });
 }
 
 } // namespace kinflow::dsmc::detail

@@ -1,12 +1,15 @@
 #pragma once
 // The candidate selection of Bird's no-time-counter scheme for one collision group (a virtual
 // collision cell of the homogeneous engine, a spatial cell of the spatial engine), shared by both
-// engines: per-species-pair candidate weights, unbiased candidate counts, candidate draws.
+// engines: per-species-pair candidate weights, unbiased candidate counts, candidate draws; and the
+// deck's collision model (cross-section and scattering law) both engines are templates over.
+#include <cmath>
 #include <cstddef>
 #include <cstdint>
 
 #include <Kokkos_Core.hpp>
 
+#include "kinflow/core/compat.hpp"
 #include "kinflow/core/rng.hpp"
 #include "kinflow/engines/dsmc/collision.hpp"
 #include "kinflow/engines/dsmc/options.hpp"
@@ -88,6 +91,59 @@ KOKKOS_INLINE_FUNCTION int pick_candidate(const double a[4], const GroupWeights&
     pa = off[s] + i;
     pb = off[r] + j;
     return t;
+}
+
+/// The collision model of the deck: calls f(cs, scattering) with the cross-section functor
+/// (ConstantSigmaG, HardSphereSigmaG or VhsSigmaG) and the scattering law (IsotropicScattering or
+/// VssScattering) and returns what f returns (the same type for every model).
+/// Maxwell: sigma_T g = collision_rate / number_density. VHS per pair (Bird 1994, "Molecular Gas
+/// Dynamics and the Direct Simulation of Gas Flows", ch. 4): sigma_T g = pi d^2 (2 k T_ref /
+/// m_r)^(omega - 1/2) / Gamma(5/2 - omega) g^(2 (1 - omega)); d_ref, omega and the VSS alpha of
+/// unlike pairs are the means of the two species' values, m_r the reduced mass; omega = 1/2 is a
+/// hard sphere, omega = 1 a constant sigma_T g.
+/// `isotropic_at_unit_alpha`: kernel = vss with every alpha = 1 takes IsotropicScattering (the
+/// same law in distribution, cheaper). The homogeneous engine passes false: there kernel = vss
+/// keeps the VSS law at alpha = 1 (other draws), which the adjoint's d/d alpha differentiates.
+template <class F>
+decltype(auto) with_collision_model(const Params& p, bool isotropic_at_unit_alpha, F&& f) {
+    const auto with_scatter = [&](auto cs) -> decltype(auto) {
+        VssScattering vss;
+        bool isotropic = true;
+        for (int s = 0; s < p.n_species; ++s)
+            for (int r = 0; r < p.n_species; ++r) {
+                const double a = 0.5 * (p.alpha[static_cast<std::size_t>(s)] + p.alpha[static_cast<std::size_t>(r)]);
+                vss.inv_alpha.set(s, r, 1.0 / a);
+                isotropic = isotropic && a == 1.0;
+            }
+        if (p.kernel != Kernel::Vss || (isotropic_at_unit_alpha && isotropic))
+            return f(cs, IsotropicScattering{});
+        return f(cs, vss);
+    };
+    if (p.kernel == Kernel::Maxwell) {
+        ConstantSigmaG cs;
+        for (int s = 0; s < p.n_species; ++s)
+            for (int r = 0; r < p.n_species; ++r)
+                cs.c.set(s, r, p.collision_rate / p.number_density);
+        return with_scatter(cs);
+    }
+    PairTable c, e;
+    bool all_half = true, all_one = true;
+    for (int s = 0; s < p.n_species; ++s)
+        for (int r = 0; r < p.n_species; ++r) {
+            const auto S = static_cast<std::size_t>(s), R = static_cast<std::size_t>(r);
+            const double d = 0.5 * (p.d_ref[S] + p.d_ref[R]);
+            const double w = 0.5 * (p.omega[S] + p.omega[R]);
+            const double mr = p.mass[S] * p.mass[R] / (p.mass[S] + p.mass[R]);
+            c.set(s, r, kPi * d * d * std::pow(2.0 * p.k_boltzmann * p.T_ref / mr, w - 0.5) / std::tgamma(2.5 - w));
+            e.set(s, r, 1.0 - w);
+            all_half = all_half && w == 0.5;
+            all_one = all_one && w == 1.0;
+        }
+    if (all_one)
+        return with_scatter(ConstantSigmaG{c});
+    if (all_half)
+        return with_scatter(HardSphereSigmaG{c});
+    return with_scatter(VhsSigmaG{c, e});
 }
 
 } // namespace kinflow::dsmc::detail
