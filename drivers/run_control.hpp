@@ -75,9 +75,12 @@ class RunControl {
   public:
     /// `engine` names the deck section; `fixed_layout`: the engine's particle layout depends on
     /// the rank count (DSMC sub-ensembles), so a resume needs the checkpoint's rank count.
+    /// `any_layout`: the engine's resume() moves rows to their ranks itself (spatial DSMC), so
+    /// any rank count may continue.
     RunControl(const comm::Communicator& comm, const io::Deck& deck, const io::RunOptions& run,
-               const io::OutputOptions& out, std::string engine, bool fixed_layout)
-        : _comm(comm), _deck(deck), _run(run), _out(out), _engine(std::move(engine)), _path(out.file + ".ckpt") {
+               const io::OutputOptions& out, std::string engine, bool fixed_layout, bool any_layout = false)
+        : _comm(comm), _deck(deck), _run(run), _out(out), _engine(std::move(engine)), _path(out.file + ".ckpt"),
+          _any_layout(any_layout) {
         signals::install();
         if (!deck.resume()) {
             if (_comm.is_root() && std::filesystem::exists(_path))
@@ -126,7 +129,7 @@ class RunControl {
     template <class Engine>
     void start(Engine& engine, ParticleSet& particles) const {
         if (_ckpt) {
-            particles = _ckpt->particles();
+            particles = _ckpt->particles(_any_layout);
             engine.resume(particles, _ckpt->engine_state());
         } else {
             engine.init(particles);
@@ -216,6 +219,7 @@ class RunControl {
     const io::RunOptions& _run;
     const io::OutputOptions& _out;
     std::string _engine, _path;
+    bool _any_layout = false;
     std::optional<io::CheckpointReader> _ckpt;
     int _stopped_by = 0;
     std::int64_t _stop_step = 0;

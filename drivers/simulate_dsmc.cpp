@@ -88,29 +88,48 @@ bool run_loop(dsmc::DsmcEngine& engine, ParticleSet& particles, const io::RunOpt
     return true;
 }
 
-/// dsmc.space = grid: step → (every k) cell fields, diagnostics and optional particle snapshot.
+/// dsmc.space = grid: step → (every k) cell fields, diagnostics and optional particle snapshot →
+/// progress → checkpoint (output.checkpoint_every, SIGTERM/SIGUSR1; --resume on any rank count:
+/// the engine moves the checkpoint's rows to the ranks owning their cells).
 void run_spatial(const comm::Communicator& comm, const io::Deck& deck, const io::RunOptions& run,
-                 const io::OutputOptions& out, const dsmc::Params& params) {
-    if (out.checkpoint_every > 0)
-        throw SetupError(deck.source("output.checkpoint_every") +
-                         ": dsmc.space = grid does not support checkpoints yet (set output.checkpoint_every = 0)");
-    if (deck.resume())
-        throw SetupError("--resume: dsmc.space = grid does not support checkpoints yet");
+                 const io::OutputOptions& out, dsmc::Params params) {
     if (!g_adjoint.objective.empty())
         throw SetupError(deck.source("adjoint.objective") + ": the adjoint needs dsmc.space = homogeneous");
-    check_particle_memory(comm, "dsmc.particles", params.particles, 200.0);
-    dsmc::SpatialEngine engine(comm, params, static_cast<std::uint64_t>(run.seed));
+    RunControl ctl(comm, deck, run, out, "dsmc", false, true);
+    const bool from_file = params.init[0] == dsmc::Init::File;
     ParticleSet particles;
-    engine.init(particles);
-    io::FileInfo info{"dsmc", deck.resolved({"run", "output", "dsmc"}), run.seed, 3};
-    io::SnapshotWriter writer(comm, out.file, info);
+    if (from_file) { // on --resume too: the weight derived from the file's count
+        std::int64_t n = 0;
+        auto rows = read_initial_particles(comm, deck, "dsmc.init_file", g_options.init_file, g_options.init_snapshot,
+                                           3, n);
+        if (!ctl.resuming())
+            particles = rows;
+        if (!(params.grid.weight > 0.0)) {
+            double volume = 1.0;
+            for (int k = 0; k < 3; ++k)
+                volume *= params.grid.hi[k] - params.grid.lo[k];
+            params.grid.weight = params.number_density * volume / static_cast<double>(n);
+        }
+    } else if (!ctl.resuming()) {
+        check_particle_memory(comm, "dsmc.particles", params.particles, 200.0);
+    }
+    dsmc::SpatialEngine engine(comm, params, static_cast<std::uint64_t>(run.seed));
+    try {
+        ctl.start(engine, particles);
+    } catch (const Error& e) {
+        if (from_file && !ctl.resuming())
+            throw SetupError(deck.source("dsmc.init_file") + ": dsmc.init_file = '" + g_options.init_file + "': " +
+                             e.what());
+        throw;
+    }
+    const auto writer = ctl.open_writer(3);
     io::GridInfo grid;
     for (int k = 0; k < 3; ++k) {
         grid.lo[k] = params.grid.lo[k];
         grid.hi[k] = params.grid.hi[k];
         grid.cells[k] = params.grid.cells[k];
     }
-    writer.write_grid(grid);
+    writer->write_grid(grid);
     const bool with_particles = out.particles == "true";
     auto write = [&](std::int64_t n, double t) {
         const auto f = engine.fields(particles);
@@ -120,26 +139,38 @@ void run_spatial(const comm::Communicator& comm, const io::Deck& deck, const io:
             {"temperature_y", 1, &f.temperature_y},   {"temperature_z", 1, &f.temperature_z},
             {"pressure", 1, &f.pressure},             {"heat_flux", 3, &f.heat_flux},
             {"shear_stress_xy", 1, &f.shear_stress_xy}, {"particles_per_cell", 1, &f.particles_per_cell}};
-        writer.write_fields(t, n, f.samples, fields, engine.diagnostics(particles), with_particles ? &particles : nullptr);
+        writer->write_fields(t, n, f.samples, fields, engine.diagnostics(particles), with_particles ? &particles : nullptr);
     };
     const bool progress_enabled = !deck.quiet() && comm.is_root();
-    Progress progress(std::cerr, run.steps, particles.n_global, progress_enabled, 5.0, 0);
-    std::int64_t n = 0;
+    std::int64_t n = ctl.start_step();
+    Progress progress(std::cerr, run.steps, particles.n_global, progress_enabled, 5.0, n);
     try {
-        write(0, 0.0);
+        if (n == 0)
+            write(0, 0.0);
+        std::int64_t rebalances = engine.rebalances();
         while (n < run.steps) {
             engine.step(particles, n, run.dt);
             ++n;
             const double t = static_cast<double>(n) * run.dt;
+            if (engine.rebalances() != rebalances && comm.is_root() && !deck.quiet())
+                std::cout << "kinflow: step " << n << ": slabs rebalanced, largest rank "
+                          << format_number(engine.imbalance_before()) << " -> "
+                          << format_number(engine.imbalance_after()) << " x the mean particles" << std::endl;
+            rebalances = engine.rebalances();
             if (n % out.every == 0 || n == run.steps)
                 write(n, t);
             progress.update(n, t);
+            if (ctl.after_step(n, t, particles, *writer, engine)) {
+                ctl.report_stop();
+                return;
+            }
         }
     } catch (const Error& e) {
-        const std::string kept = writer.keep_partial();
+        const std::string kept = writer->keep_partial();
         throw Error(std::string(e.what()) + " at step " + std::to_string(n) + "; output so far kept in " + kept);
     }
-    writer.finish();
+    writer->finish();
+    ctl.completed();
     progress.finish(n, static_cast<double>(n) * run.dt);
     const std::int64_t collisions = engine.collisions();
     const std::int64_t np = comm.sum(static_cast<std::int64_t>(particles.size()));

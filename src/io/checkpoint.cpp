@@ -178,7 +178,7 @@ CheckpointReader::CheckpointReader(const comm::Communicator& comm, const std::st
     }
 }
 
-ParticleSet CheckpointReader::particles() const {
+ParticleSet CheckpointReader::particles(bool any_layout) const {
     Handle fapl = mpio_fapl(_comm.raw());
     Handle file(H5Fopen(_path.c_str(), H5F_ACC_RDONLY, fapl), H5Fclose, "open checkpoint");
     std::int64_t begin = 0, end = 0;
@@ -187,7 +187,7 @@ ParticleSet CheckpointReader::particles() const {
         for (int r = 0; r < _comm.rank(); ++r) begin += counts[static_cast<std::size_t>(r)];
         end = begin + counts[static_cast<std::size_t>(_comm.rank())];
     } else {
-        if (!_h.block_order)
+        if (!_h.block_order && !any_layout)
             throw Error("checkpoint '" + _path + "' was written by " + std::to_string(_h.ranks) +
                         " ranks whose particle layout depends on the rank count: resume with " +
                         std::to_string(_h.ranks) + " ranks");

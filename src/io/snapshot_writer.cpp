@@ -98,14 +98,20 @@ SnapshotWriter::SnapshotWriter(const comm::Communicator& comm, const std::string
     const hid_t f = H5Fopen(_tmp.c_str(), H5F_ACC_RDWR, fapl);
     if (f < 0) throw Error("the interrupted run's output '" + _tmp + "' cannot be opened (damaged?)");
     _file = Handle(f, H5Fclose, "H5Fopen");
-    const auto snaps = list_group(_file, "snapshots");
+    // A spatial engine's outputs are /fields (particle snapshots optional), the others' /snapshots.
+    const auto fields = list_group(_file, "fields");
+    const char* const group = fields.empty() ? "snapshots" : "fields";
+    const auto snaps = fields.empty() ? list_group(_file, "snapshots") : fields;
     if (static_cast<int>(snaps.size()) < _count) {
-        throw Error("the interrupted run's output '" + _tmp + "' holds " + std::to_string(snaps.size()) +
-                    " snapshots, the checkpoint expects " + std::to_string(_count));
+        throw Error("the interrupted run's output '" + _tmp + "' holds " + std::to_string(snaps.size()) + " " +
+                    group + ", the checkpoint expects " + std::to_string(_count));
     }
-    for (const auto& name : snaps) { // snapshots written after the checkpoint are written again
-        if (std::stoi(name) >= _count) h5check_status(H5Ldelete(_file, ("snapshots/" + name).c_str(), H5P_DEFAULT),
-                                                        "remove snapshot " + name);
+    for (const char* g : {"snapshots", "fields"}) { // outputs written after the checkpoint are written again
+        for (const auto& name : list_group(_file, g)) {
+            if (std::stoi(name) >= _count)
+                h5check_status(H5Ldelete(_file, (std::string(g) + "/" + name).c_str(), H5P_DEFAULT),
+                               std::string("remove ") + g + "/" + name);
+        }
     }
     for (const auto& name : list_group(_file, "diagnostics"))
         h5check_status(H5Ldelete(_file, ("diagnostics/" + name).c_str(), H5P_DEFAULT), "remove diagnostic " + name);
@@ -196,6 +202,8 @@ void write_root_dataset(hid_t group, const std::string& name, const double* data
 
 void SnapshotWriter::write_grid(const GridInfo& grid) {
     _grid = grid;
+    if (H5Lexists(_file, "grid", H5P_DEFAULT) > 0) // a continued output (--resume) has it
+        return;
     Handle group(H5Gcreate2(_file, "grid", H5P_DEFAULT, H5P_DEFAULT, H5P_DEFAULT), H5Gclose, "create /grid");
     const bool root = _comm.is_root();
     write_root_dataset(group, "lo", grid.lo, {3}, root);

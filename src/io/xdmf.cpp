@@ -1,6 +1,7 @@
 #include "kinflow/io/xdmf.hpp"
 
 #include <algorithm>
+#include <cstdint>
 #include <filesystem>
 #include <fstream>
 #include <sstream>
@@ -22,14 +23,14 @@ struct DatasetInfo {
     std::size_t precision = 8;
 };
 
-DatasetInfo inspect(hid_t group, const char* name) {
+DatasetInfo inspect(hid_t group, const char* name, int max_rank = 2) {
     DatasetInfo d;
     if (H5Lexists(group, name, H5P_DEFAULT) <= 0) return d;
     Handle dset(H5Dopen2(group, name, H5P_DEFAULT), H5Dclose, std::string("open ") + name);
     Handle space(H5Dget_space(dset), H5Sclose, "H5Dget_space");
     Handle type(H5Dget_type(dset), H5Tclose, "H5Dget_type");
     const int rank = H5Sget_simple_extent_ndims(space);
-    KINFLOW_REQUIRE(rank == 1 || rank == 2, "dataset " << name << " has rank " << rank);
+    KINFLOW_REQUIRE(rank >= 1 && rank <= max_rank, "dataset " << name << " has rank " << rank);
     d.dims.resize(static_cast<std::size_t>(rank));
     H5Sget_simple_extent_dims(space, d.dims.data(), nullptr);
     d.integer = H5Tget_class(type) == H5T_INTEGER;
@@ -42,10 +43,54 @@ DatasetInfo inspect(hid_t group, const char* name) {
 std::string data_item(const DatasetInfo& d, const std::string& file, const std::string& path) {
     std::ostringstream os;
     os << "<DataItem Dimensions=\"" << d.dims[0];
-    if (d.dims.size() == 2) os << " " << d.dims[1];
+    for (std::size_t k = 1; k < d.dims.size(); ++k) os << " " << d.dims[k];
     os << "\" NumberType=\"" << (d.integer ? "Int" : "Float") << "\" Precision=\"" << d.precision
        << "\" Format=\"HDF\">" << file << ":" << path << "</DataItem>";
     return os.str();
+}
+
+/// The cell fields of a spatial engine (/grid, /fields/NNNNNN) as a temporal collection of
+/// 3DCoRectMesh grids (nodes nz+1 x ny+1 x nx+1, origin and spacing in z, y, x order as XDMF
+/// orders them) with cell-centred attributes: scalars [nz, ny, nx], vectors [nz, ny, nx, 3].
+void write_fields_collection(hid_t file, const std::string& name, std::ostream& os) {
+    double lo[3], hi[3];
+    std::int64_t cells[3];
+    const auto read = [&](const char* path, hid_t type, void* out) {
+        Handle d(H5Dopen2(file, path, H5P_DEFAULT), H5Dclose, std::string("open ") + path);
+        h5check_status(H5Dread(d, type, H5S_ALL, H5S_ALL, H5P_DEFAULT, out), std::string("read ") + path);
+    };
+    read("/grid/lo", H5T_NATIVE_DOUBLE, lo);
+    read("/grid/hi", H5T_NATIVE_DOUBLE, hi);
+    read("/grid/cells", H5T_NATIVE_INT64, cells);
+    std::ostringstream origin, spacing;
+    origin.precision(17);
+    spacing.precision(17);
+    for (int k = 2; k >= 0; --k) {
+        origin << lo[k] << (k > 0 ? " " : "");
+        spacing << (hi[k] - lo[k]) / static_cast<double>(cells[k]) << (k > 0 ? " " : "");
+    }
+    os << "    <Grid Name=\"fields\" GridType=\"Collection\" CollectionType=\"Temporal\">\n";
+    for (const auto& out : list_group(file, "fields")) {
+        const std::string base = "/fields/" + out;
+        Handle g(H5Gopen2(file, base.c_str(), H5P_DEFAULT), H5Gclose, "open " + base);
+        os << "      <Grid Name=\"" << out << "\" GridType=\"Uniform\">\n"
+           << "        <Time Value=\"" << format_number(read_attr_double(g, "time")) << "\"/>\n"
+           << "        <Topology TopologyType=\"3DCoRectMesh\" Dimensions=\"" << cells[2] + 1 << " " << cells[1] + 1 << " "
+           << cells[0] + 1 << "\"/>\n"
+           << "        <Geometry GeometryType=\"ORIGIN_DXDYDZ\">\n"
+           << "          <DataItem Dimensions=\"3\" NumberType=\"Float\" Precision=\"8\" Format=\"XML\">" << origin.str()
+           << "</DataItem>\n"
+           << "          <DataItem Dimensions=\"3\" NumberType=\"Float\" Precision=\"8\" Format=\"XML\">" << spacing.str()
+           << "</DataItem>\n        </Geometry>\n";
+        for (const auto& field : list_group(file, base.c_str())) {
+            const DatasetInfo d = inspect(g, field.c_str(), 4);
+            const bool vector = d.dims.size() == 4;
+            os << "        <Attribute Name=\"" << field << "\" AttributeType=\"" << (vector ? "Vector" : "Scalar")
+               << "\" Center=\"Cell\">\n          " << data_item(d, name, base + "/" + field) << "\n        </Attribute>\n";
+        }
+        os << "      </Grid>\n";
+    }
+    os << "    </Grid>\n";
 }
 } // namespace
 
@@ -65,6 +110,7 @@ void write_xdmf(const std::string& h5_file, const std::string& final_path) {
     Handle file(f, H5Fclose, "H5Fopen");
     const std::string name = fs::path(final_path).filename().string();
     const auto snaps = list_group(file, "snapshots");
+    const bool fields = H5Lexists(file, "fields", H5P_DEFAULT) > 0 && H5Lexists(file, "grid", H5P_DEFAULT) > 0;
     hsize_t n_max = 0;
     bool one_d = false;
     for (const auto& snap : snaps) {
@@ -88,10 +134,12 @@ void write_xdmf(const std::string& h5_file, const std::string& final_path) {
     }
     std::ostringstream os;
     os << "<?xml version=\"1.0\" ?>\n"
-       << "<!-- kinflow: the snapshots of " << name << " as a temporal collection of point sets -->\n"
+       << "<!-- kinflow: the snapshots of " << name << " as a temporal collection of point sets"
+       << (fields ? ", the cell fields as one of cell grids" : "") << " -->\n"
        << "<Xdmf Version=\"3.0\" xmlns:xi=\"http://www.w3.org/2001/XInclude\">\n"
-       << "  <Domain>\n"
-       << "    <Grid Name=\"particles\" GridType=\"Collection\" CollectionType=\"Temporal\">\n";
+       << "  <Domain>\n";
+    if (fields) write_fields_collection(file, name, os);
+    if (!fields || !snaps.empty()) os << "    <Grid Name=\"particles\" GridType=\"Collection\" CollectionType=\"Temporal\">\n";
     for (const auto& snap : snaps) {
         const std::string base = "/snapshots/" + snap;
         Handle g(H5Gopen2(file, base.c_str(), H5P_DEFAULT), H5Gclose, "open " + base);
@@ -126,7 +174,8 @@ void write_xdmf(const std::string& h5_file, const std::string& final_path) {
         }
         os << "      </Grid>\n";
     }
-    os << "    </Grid>\n  </Domain>\n</Xdmf>\n";
+    if (!fields || !snaps.empty()) os << "    </Grid>\n";
+    os << "  </Domain>\n</Xdmf>\n";
 
     const std::string out = xdmf_path(final_path), tmp = out + ".tmp";
     {

@@ -41,8 +41,9 @@ class CheckpointReader {
     const CheckpointHeader& header() const { return _h; }
     /// This rank's particles: on the rank count that wrote the checkpoint, exactly the rows it
     /// held; on another rank count (only for a block-order layout: throws otherwise) the block of
-    /// `comm::BlockDecomposition`.
-    ParticleSet particles() const;
+    /// `comm::BlockDecomposition`. `any_layout`: the engine moves rows to their ranks itself
+    /// (spatial DSMC), so on another rank count every layout is read, as blocks of the stored rows.
+    ParticleSet particles(bool any_layout = false) const;
     /// The engine state; per-rank entries are read only on the rank count that wrote them.
     EngineState engine_state() const;
 

@@ -52,8 +52,8 @@ class SnapshotWriter {
         std::vector<std::vector<double>> values; ///< per name, one value per snapshot
     };
     /// Continue an interrupted run's output (collective): reopens `<path>.tmp` (or
-    /// `<path>.incomplete`, renamed back to `.tmp`), removes the snapshots from number
-    /// `from.count` on and any /diagnostics, and rewrites the root attributes from `info`.
+    /// `<path>.incomplete`, renamed back to `.tmp`), removes the snapshots and /fields outputs
+    /// from number `from.count` on and any /diagnostics, and rewrites the root attributes from `info`.
     /// Throws Error naming the file when neither exists or it cannot be opened.
     SnapshotWriter(const comm::Communicator& comm, const std::string& path, const FileInfo& info,
                    const Continuation& from);
@@ -66,7 +66,7 @@ class SnapshotWriter {
     /// that follows the lower ranks' (block decomposition), so rows land in global-id order.
     void write(const ParticleSet& particles, double time, std::int64_t step, const Diagnostics& diagnostics);
     /// Write /grid: datasets lo, hi [3], cells [3] (int64) and the cell centres x [nx], y [ny],
-    /// z [nz] (collective; once, before write_fields).
+    /// z [nz] (collective; once, before write_fields; a continued output keeps its /grid).
     void write_grid(const GridInfo& grid);
     /// Output number count() of a spatial engine (collective): /fields/NNNNNN (attributes time,
     /// step, samples; datasets [nz, ny, nx] or [nz, ny, nx, components]; rank 0 writes), the

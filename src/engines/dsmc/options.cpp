@@ -55,7 +55,8 @@ void describe(po::options_description& d, Options& o) {
         "bimaxwellian (temperature_x, temperature_y, temperature_z along x, y, z; each empty = temperature); or file "
         "(alone: init_file decides particles, species and velocities). space = grid: uniform (or maxwellian: a "
         "Maxwellian at number_density, temperature, drift in the whole box) | riemann (that state for x < riemann_x0, "
-        "the *_right keys beyond)")("dsmc.temperature",
+        "the *_right keys beyond) | file (positions, velocities, ids and species of init_file's snapshot; "
+        "weight = 0 takes number_density x box volume / its particles)")("dsmc.temperature",
                                               po::value(&o.temperature)->default_value(o.temperature),
                                               "initial temperature per species (comma list; K in si units), >= 0")(
         "dsmc.temperature_x", po::value(&o.temperature_x)->default_value(o.temperature_x),
@@ -79,7 +80,8 @@ void describe(po::options_description& d, Options& o) {
         "shuffle_every-th step (step 0 included), >= 1")(
         "dsmc.init_file", po::value(&o.init_file)->default_value(o.init_file),
         "kinflow HDF5 file with the initial particles (init = file): velocities from 'velocity' (else 'position'), "
-        "species from 'species' (else all species 0)")(
+        "species from 'species' (else all species 0). space = grid: 3-D 'position' inside the box and 3-component "
+        "'velocity' (a spatial run's output.particles snapshot), unique ids")(
         "dsmc.init_snapshot", po::value(&o.init_snapshot)->default_value(o.init_snapshot),
         "snapshot index in init_file; negative counts from the end (-1 = last)");
     d.add_options()("dsmc.space", po::value(&o.space)->default_value(o.space),
@@ -128,7 +130,13 @@ void describe(po::options_description& d, Options& o) {
         "space = grid, init = riemann: position of the initial discontinuity, inside [box_lo x, box_hi x]")(
         "dsmc.average_from", po::value(&o.average_from)->default_value(o.average_from),
         "space = grid: fields written at steps >= average_from are time averages over every step from "
-        "average_from on (steady flows); -1 = instantaneous fields only");
+        "average_from on (steady flows); -1 = instantaneous fields only")(
+        "dsmc.balance_every", po::value(&o.balance_every)->default_value(o.balance_every),
+        "space = grid: every balance_every steps, when the largest rank holds more than balance_threshold x the "
+        "mean particle count, the slabs of cells are redrawn weighted by their particles and particles and cell "
+        "state move to their new ranks (results unchanged, bit for bit); 0 = fixed equal slabs")(
+        "dsmc.balance_threshold", po::value(&o.balance_threshold)->default_value(o.balance_threshold),
+        "space = grid: the load imbalance (largest rank's particles / mean) above which balance_every rebalances, > 1");
 }
 
 namespace {
@@ -265,13 +273,16 @@ void validate_grid(const Options& o, Params& p) {
     double volume = 1.0;
     for (int k = 0; k < 3; ++k)
         volume *= g.hi[k] - g.lo[k];
-    g.weight = o.weight > 0.0 ? o.weight : p.number_density * volume / static_cast<double>(p.particles);
+    const bool from_file = p.init[0] == Init::File;
+    // init = file with weight = 0: the driver sets number_density x volume / the file's particles
+    g.weight = o.weight > 0.0 || from_file ? o.weight : p.number_density * volume / static_cast<double>(p.particles);
     // Memory before anything is allocated: per cell sums, majorants and the CSR index (every rank
     // also loops over all cells once at init); the initial particles (about 200 bytes each).
     const double n_cells = static_cast<double>(g.cells[0]) * static_cast<double>(g.cells[1]) * static_cast<double>(g.cells[2]);
     check_memory("dsmc.cells", o.cells, n_cells * (256.0 + 64.0 * p.n_species));
     const double n_max = std::max(p.number_density, o.density_right);
-    check_memory("dsmc.weight", format_number(g.weight), n_max * volume / g.weight * 200.0);
+    if (g.weight > 0.0)
+        check_memory("dsmc.weight", format_number(g.weight), n_max * volume / g.weight * 200.0);
     check_choice("dsmc.collisions", o.collisions, {"true", "false"});
     g.collisions = o.collisions == "true";
     g.riemann = o.init == "riemann";
@@ -290,6 +301,11 @@ void validate_grid(const Options& o, Params& p) {
     g.riemann_x0 = o.riemann_x0;
     check_range("dsmc.average_from", o.average_from, std::int64_t{-1}, std::int64_t{1} << 60);
     g.average_from = o.average_from;
+    check_range("dsmc.balance_every", o.balance_every, std::int64_t{0}, std::int64_t{1} << 60);
+    g.balance_every = o.balance_every;
+    if (!(o.balance_threshold > 1.0) || !std::isfinite(o.balance_threshold))
+        throw OptionError("dsmc.balance_threshold", format_number(o.balance_threshold), "must be > 1");
+    g.balance_threshold = o.balance_threshold;
 }
 
 } // namespace
@@ -379,9 +395,10 @@ Params validate(const Options& o, double dt) {
     check_choice("dsmc.space", o.space, {"homogeneous", "grid"});
     const bool grid = o.space == "grid";
     if (grid) // maxwellian (the default) is the uniform Maxwellian here
-        check_choice("dsmc.init", o.init, {"uniform", "riemann", "maxwellian"});
-    const auto init = grid ? std::vector<std::string>(static_cast<std::size_t>(ns), "maxwellian")
-                           : parse_words("dsmc.init", o.init, ns);
+        check_choice("dsmc.init", o.init, {"uniform", "riemann", "maxwellian", "file"});
+    const auto init = !grid              ? parse_words("dsmc.init", o.init, ns)
+                      : o.init == "file" ? std::vector<std::string>{"file"}
+                                         : std::vector<std::string>(static_cast<std::size_t>(ns), "maxwellian");
     p.init.clear();
     for (const auto& w : init) {
         check_choice("dsmc.init", w, {"maxwellian", "bkw", "two_beams", "bimaxwellian", "file"});
@@ -428,7 +445,7 @@ Params validate(const Options& o, double dt) {
 
     check_range("dsmc.shuffle_every", o.shuffle_every, std::int64_t{1}, std::int64_t{1} << 40);
     p.shuffle_every = o.shuffle_every;
-    if (!from_file) {
+    if (!from_file || grid) { // (space = grid: the inflow gas's composition)
         p.fraction = per_species("dsmc.fraction", o.fraction, ns, 0.0, 1.0, true);
         double sum = 0;
         for (double f : p.fraction)
@@ -438,10 +455,12 @@ Params validate(const Options& o, double dt) {
                               "fractions must sum to 1 (they sum to " + format_number(sum) + ")");
         for (double& f : p.fraction)
             f /= sum;
+    }
+    if (!from_file) {
         check_range("dsmc.particles", o.particles, std::int64_t{2}, std::int64_t{1} << 40);
         p.particles = o.particles;
         p.count = split_counts(p.particles, p.fraction, p.species);
-    } else {
+    } else if (!grid) {
         p.fraction.assign(static_cast<std::size_t>(ns), 1.0 / ns); // replaced by the file's counts
         p.count.assign(static_cast<std::size_t>(ns), 0);
     }

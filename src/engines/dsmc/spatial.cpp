@@ -3,6 +3,7 @@
 
 #include <algorithm>
 #include <cmath>
+#include <cstring>
 #include <string>
 #include <utility>
 #include <vector>
@@ -50,13 +51,25 @@ struct Geometry {
     int axis, ax_b, ax_c;
     std::int64_t s0, s1;
     int P;
+    Kokkos::View<std::int64_t*, MemSpace> bounds; ///< P + 1 slab boundaries: rank r owns [bounds(r), bounds(r + 1))
     KOKKOS_INLINE_FUNCTION std::int64_t coord(int k, double x) const {
         const double c = (x - lo[k]) / dx[k];
         std::int64_t i = c > 0.0 ? static_cast<std::int64_t>(c) : 0;
         return i < n[k] ? i : n[k] - 1;
     }
-    /// Rank owning slab s along the decomposition axis (slabs [floor(n r/P), floor(n (r+1)/P)) of rank r).
-    KOKKOS_INLINE_FUNCTION int owner(std::int64_t s) const { return static_cast<int>(((s + 1) * P - 1) / n[axis]); }
+    /// Rank owning slab s along the decomposition axis: the largest r with bounds(r) <= s (ranks
+    /// without slabs have bounds(r) = bounds(r + 1) and are passed over).
+    KOKKOS_INLINE_FUNCTION int owner(std::int64_t s) const {
+        int a = 0, b = P; // bounds(a) <= s < bounds(b)
+        while (b - a > 1) {
+            const int m = (a + b) / 2;
+            if (bounds(m) <= s)
+                a = m;
+            else
+                b = m;
+        }
+        return a;
+    }
     KOKKOS_INLINE_FUNCTION std::int64_t local_cell(const std::int64_t i[3]) const {
         return ((i[axis] - s0) * n[ax_b] + i[ax_b]) * n[ax_c] + i[ax_c];
     }
@@ -102,7 +115,7 @@ ParticleSet gather(const ParticleSet& from, const SizeView& order, ParticleSet* 
     ParticleSet to;
     const std::size_t n = order.extent(0);
     if (buffer) { // rows of a reusable buffer (grown by 25 % when short): no fresh pages every step
-        if (buffer->size() < n)
+        if (buffer->size() < n || !buffer->has_species()) // (a default set has no dims even at n = 0)
             *buffer = allocate_rows(n + n / 4 + 64, from.n_global);
         to = *buffer;
         const auto rows = std::make_pair(std::size_t{0}, n);
@@ -399,6 +412,7 @@ template <class CS, class Scat> class CellCollider final : public detail::CellCo
     }
 
     Sums majorants() const override { return _maj; }
+    void set_majorants(const Sums& m) override { _maj = m; }
 
     std::int64_t collide(ParticleSet& p, const SizeView& start, const Kokkos::View<std::int64_t*, MemSpace>& gid,
                          std::int64_t step, double dt) override {
@@ -494,7 +508,7 @@ std::unique_ptr<detail::CellColliderBase> make_cell_collider(const Params& p, st
 }
 
 Geometry geometry(const GridParams& g, const double dx[3], int axis, int ax_b, int ax_c, std::int64_t s0,
-                  std::int64_t s1, int P) {
+                  std::int64_t s1, int P, const Kokkos::View<std::int64_t*, MemSpace>& bounds) {
     Geometry G{};
     for (int k = 0; k < 3; ++k) {
         G.lo[k] = g.lo[k];
@@ -515,6 +529,7 @@ Geometry geometry(const GridParams& g, const double dx[3], int axis, int ax_b, i
     G.s0 = s0;
     G.s1 = s1;
     G.P = P;
+    G.bounds = bounds;
     return G;
 }
 
@@ -530,30 +545,18 @@ SpatialEngine::SpatialEngine(const comm::Communicator& comm, const Params& param
             _axis = k;
     _ax_b = _axis == 0 ? 1 : 0;
     _ax_c = _axis == 2 ? 1 : 2;
-    const std::int64_t na = _g.cells[_axis];
-    const int P = comm.size(), r = comm.rank();
-    _s0 = na * r / P;
-    _s1 = na * (r + 1) / P;
     _ncell_global = _g.cells[0] * _g.cells[1] * _g.cells[2];
-    _ncell_local = (_s1 - _s0) * _g.cells[_ax_b] * _g.cells[_ax_c];
     _cell_volume = 1.0;
     for (int k = 0; k < 3; ++k) {
         _dx[k] = (_g.hi[k] - _g.lo[k]) / static_cast<double>(_g.cells[k]);
         _cell_volume *= _dx[k];
     }
-    _gid = Kokkos::View<std::int64_t*, MemSpace>("kinflow::dsmc::spatial_gid", static_cast<std::size_t>(_ncell_local));
-    auto h = Kokkos::create_mirror_view(_gid);
-    const Geometry G = geometry(_g, _dx, _axis, _ax_b, _ax_c, _s0, _s1, P);
-    for (std::int64_t ia = _s0; ia < _s1; ++ia)
-        for (std::int64_t ib = 0; ib < _g.cells[_ax_b]; ++ib)
-            for (std::int64_t ic = 0; ic < _g.cells[_ax_c]; ++ic) {
-                std::int64_t i[3];
-                i[_axis] = ia;
-                i[_ax_b] = ib;
-                i[_ax_c] = ic;
-                h(static_cast<std::size_t>(G.local_cell(i))) = i[0] + _g.cells[0] * (i[1] + _g.cells[1] * i[2]);
-            }
-    Kokkos::deep_copy(_gid, h);
+    const std::int64_t na = _g.cells[_axis];
+    const int P = comm.size();
+    std::vector<std::int64_t> b(static_cast<std::size_t>(P) + 1);
+    for (int r = 0; r <= P; ++r)
+        b[static_cast<std::size_t>(r)] = na * r / P; // equal slabs
+    set_slabs(b);
     _acc = Sums("kinflow::dsmc::spatial_average", static_cast<std::size_t>(_ncell_local), kSums);
     _wall = Kokkos::View<double[6][4], MemSpace>("kinflow::dsmc::spatial_wall");
     _outflow = Kokkos::View<std::int64_t[6], MemSpace>("kinflow::dsmc::spatial_outflow");
@@ -579,6 +582,157 @@ SpatialEngine::SpatialEngine(const comm::Communicator& comm, const Params& param
 
 SpatialEngine::~SpatialEngine() = default;
 
+void SpatialEngine::set_slabs(const std::vector<std::int64_t>& b) {
+    const int P = _comm.size(), r = _comm.rank();
+    KINFLOW_REQUIRE(static_cast<int>(b.size()) == P + 1 && b.front() == 0 && b.back() == _g.cells[_axis],
+                    "dsmc: bad slab boundaries");
+    _bounds = b;
+    _dbounds = Kokkos::View<std::int64_t*, MemSpace>("kinflow::dsmc::spatial_bounds", b.size());
+    {
+        auto h = Kokkos::create_mirror_view(_dbounds);
+        for (std::size_t k = 0; k < b.size(); ++k)
+            h(k) = b[k];
+        Kokkos::deep_copy(_dbounds, h);
+    }
+    _s0 = b[static_cast<std::size_t>(r)];
+    _s1 = b[static_cast<std::size_t>(r) + 1];
+    _ncell_local = (_s1 - _s0) * _g.cells[_ax_b] * _g.cells[_ax_c];
+    _gid = Kokkos::View<std::int64_t*, MemSpace>("kinflow::dsmc::spatial_gid", static_cast<std::size_t>(_ncell_local));
+    auto h = Kokkos::create_mirror_view(_gid);
+    const Geometry G = geometry(_g, _dx, _axis, _ax_b, _ax_c, _s0, _s1, P, _dbounds);
+    for (std::int64_t ia = _s0; ia < _s1; ++ia)
+        for (std::int64_t ib = 0; ib < _g.cells[_ax_b]; ++ib)
+            for (std::int64_t ic = 0; ic < _g.cells[_ax_c]; ++ic) {
+                std::int64_t i[3];
+                i[_axis] = ia;
+                i[_ax_b] = ib;
+                i[_ax_c] = ic;
+                h(static_cast<std::size_t>(G.local_cell(i))) = i[0] + _g.cells[0] * (i[1] + _g.cells[1] * i[2]);
+            }
+    Kokkos::deep_copy(_gid, h);
+}
+
+std::vector<double> SpatialEngine::gather_cell_state() const {
+    const auto maj = Kokkos::create_mirror_view_and_copy(Kokkos::HostSpace(), _collider->majorants());
+    const auto acc = Kokkos::create_mirror_view_and_copy(Kokkos::HostSpace(), _acc);
+    const std::size_t T = maj.extent(1), K = acc.extent(1);
+    std::vector<double> local;
+    local.reserve(static_cast<std::size_t>(_ncell_local) * (T + K));
+    for (std::size_t c = 0; c < static_cast<std::size_t>(_ncell_local); ++c) {
+        for (std::size_t t = 0; t < T; ++t)
+            local.push_back(maj(c, t));
+        for (std::size_t k = 0; k < K; ++k)
+            local.push_back(acc(c, k));
+    }
+    return _comm.size() > 1 ? _comm.allgatherv(local) : local;
+}
+
+void SpatialEngine::scatter_cell_state(const std::vector<double>& all) {
+    const int S = _params.n_species;
+    const auto T = static_cast<std::size_t>(S * (S + 1) / 2), K = static_cast<std::size_t>(kSums);
+    KINFLOW_REQUIRE(all.size() == static_cast<std::size_t>(_ncell_global) * (T + K), "dsmc: cell state has the wrong size");
+    Sums maj("kinflow::dsmc::spatial_majorants", static_cast<std::size_t>(_ncell_local), T);
+    _acc = Sums("kinflow::dsmc::spatial_average", static_cast<std::size_t>(_ncell_local), K);
+    auto hm = Kokkos::create_mirror_view(maj);
+    auto ha = Kokkos::create_mirror_view(_acc);
+    // this rank's cells are rows [s0 nb nc, s1 nb nc) of the slab order
+    const auto first = static_cast<std::size_t>(_s0 * _g.cells[_ax_b] * _g.cells[_ax_c]);
+    for (std::size_t c = 0; c < static_cast<std::size_t>(_ncell_local); ++c) {
+        const double* row = &all[(first + c) * (T + K)];
+        for (std::size_t t = 0; t < T; ++t)
+            hm(c, t) = row[t];
+        for (std::size_t k = 0; k < K; ++k)
+            ha(c, k) = row[T + k];
+    }
+    Kokkos::deep_copy(maj, hm);
+    Kokkos::deep_copy(_acc, ha);
+    _collider->set_majorants(maj);
+}
+
+namespace {
+/// Contiguous blocks of slabs for P ranks, weighted by w (particles per slab): boundary r at the
+/// slab where the running sum comes closest to r W / P, every rank keeping at least one slab when
+/// there are at least P. The same on every rank (integer sums, same inputs).
+std::vector<std::int64_t> balanced_bounds(const std::vector<std::int64_t>& w, int P) {
+    const auto na = static_cast<std::int64_t>(w.size());
+    std::vector<std::int64_t> prefix(w.size() + 1, 0);
+    for (std::size_t s = 0; s < w.size(); ++s)
+        prefix[s + 1] = prefix[s] + w[s];
+    const double total = static_cast<double>(prefix.back());
+    std::vector<std::int64_t> b(static_cast<std::size_t>(P) + 1, 0);
+    b[static_cast<std::size_t>(P)] = na;
+    const bool one_each = na >= P;
+    for (int r = 1; r < P; ++r) {
+        const double target = total * r / P;
+        const std::int64_t lo = b[static_cast<std::size_t>(r) - 1] + (one_each ? 1 : 0);
+        const std::int64_t hi = one_each ? na - (P - r) : na;
+        std::int64_t s = lo;
+        while (s < hi && static_cast<double>(prefix[static_cast<std::size_t>(s)]) < target)
+            ++s;
+        if (s > lo && target - static_cast<double>(prefix[static_cast<std::size_t>(s) - 1]) <
+                          static_cast<double>(prefix[static_cast<std::size_t>(s)]) - target)
+            --s;
+        b[static_cast<std::size_t>(r)] = s;
+    }
+    return b;
+}
+} // namespace
+
+void SpatialEngine::to_owners(ParticleSet& p) {
+    _dest = comm::RankView();
+    if (_comm.size() == 1)
+        return;
+    const Geometry G = geometry(_g, _dx, _axis, _ax_b, _ax_c, _s0, _s1, _comm.size(), _dbounds);
+    comm::RankView dest(Kokkos::view_alloc(Kokkos::WithoutInitializing, "kinflow::dsmc::spatial_dest"), p.size());
+    auto x = p.position;
+    Kokkos::parallel_for(
+        "kinflow::dsmc::spatial_owner", Kokkos::RangePolicy<ExecSpace>(0, p.size()),
+        KOKKOS_LAMBDA(const std::size_t i) { dest(i) = G.owner(G.coord(G.axis, x(i, G.axis))); });
+    comm::migrate(_comm, p, dest);
+}
+
+bool SpatialEngine::rebalance(ParticleSet& p, bool force) {
+    const int P = _comm.size(), S = _params.n_species;
+    if (P == 1)
+        return false;
+    // Particles per slab (from the cell index), on every rank.
+    const std::int64_t per_slab = _g.cells[_ax_b] * _g.cells[_ax_c];
+    const auto hs = Kokkos::create_mirror_view_and_copy(Kokkos::HostSpace(), _start);
+    std::vector<std::int64_t> mine(static_cast<std::size_t>(_s1 - _s0));
+    for (std::size_t l = 0; l < mine.size(); ++l)
+        mine[l] = static_cast<std::int64_t>(hs((l + 1) * static_cast<std::size_t>(per_slab * S)) -
+                                            hs(l * static_cast<std::size_t>(per_slab * S)));
+    const auto w = _comm.allgatherv(mine);
+    const auto max_load = [&](const std::vector<std::int64_t>& b) {
+        std::int64_t m = 0, total = 0;
+        for (int r = 0; r < P; ++r) {
+            std::int64_t l = 0;
+            for (auto s = b[static_cast<std::size_t>(r)]; s < b[static_cast<std::size_t>(r) + 1]; ++s)
+                l += w[static_cast<std::size_t>(s)];
+            m = std::max(m, l);
+            total += l;
+        }
+        return total > 0 ? static_cast<double>(m) * P / static_cast<double>(total) : 1.0;
+    };
+    const double before = max_load(_bounds);
+    if (!force && !(before > _g.balance_threshold))
+        return false;
+    const auto b = balanced_bounds(w, P);
+    const double after = max_load(b);
+    if (b == _bounds || !(after < before))
+        return false;
+    _imbalance_before = before;
+    _imbalance_after = after;
+    ++_rebalances;
+    // Per-cell state through its global slab order, particles to the new owners of their slabs.
+    const auto state = gather_cell_state();
+    set_slabs(b);
+    scatter_cell_state(state);
+    to_owners(p);
+    index(p);
+    return true;
+}
+
 double SpatialEngine::inflow_per_step(int f, int s, double dt) const {
     if (_g.face[f] != Face::Inflow)
         return 0.0;
@@ -594,13 +748,64 @@ double SpatialEngine::inflow_per_step(int f, int s, double dt) const {
     return maxwellian_flux(_g.inflow_density[f] * _params.fraction[S], c_m, sr) * area * dt / _g.weight;
 }
 
+void SpatialEngine::init_from_file(ParticleSet& p) {
+    const int S = _params.n_species;
+    if (p.vdim != 3)
+        throw Error(p.vdim == 0 ? std::string("no 'velocity' dataset (space = grid needs positions and velocities)")
+                                : "'velocity' has " + std::to_string(p.vdim) + " components, space = grid needs 3");
+    if (p.dim != 3)
+        throw Error("'position' has " + std::to_string(p.dim) + " columns, space = grid needs 3");
+    if (!p.with_species) {
+        if (_comm.any(S > 1))
+            throw Error("no 'species' dataset, and dsmc.species names " + std::to_string(S) + " species");
+        p.species = SpeciesView("kinflow::dsmc::spatial::species", p.size()); // all species 0
+        p.with_species = true;
+    }
+    const Geometry G = geometry(_g, _dx, _axis, _ax_b, _ax_c, _s0, _s1, _comm.size(), _dbounds);
+    auto x = p.position;
+    auto sp = p.species;
+    auto id = p.id;
+    std::int64_t outside = 0, bad_species = 0, max_id = -1;
+    Kokkos::parallel_reduce(
+        "kinflow::dsmc::spatial_check_file", Kokkos::RangePolicy<ExecSpace>(0, p.size()),
+        KOKKOS_LAMBDA(const std::size_t i, std::int64_t& out, std::int64_t& bad, std::int64_t& mx) {
+            for (int a = 0; a < 3; ++a)
+                if (!(x(i, a) >= G.lo[a] && x(i, a) <= G.hi[a])) { // NaN too
+                    ++out;
+                    break;
+                }
+            if (sp(i) < 0 || sp(i) >= S)
+                ++bad;
+            if (id(i) > mx)
+                mx = id(i);
+        },
+        Kokkos::Sum<std::int64_t>(outside), Kokkos::Sum<std::int64_t>(bad_species), Kokkos::Max<std::int64_t>(max_id));
+    outside = _comm.sum(outside);
+    bad_species = _comm.sum(bad_species);
+    if (outside > 0)
+        throw Error(std::to_string(outside) + " particles lie outside the box dsmc.box_lo..box_hi");
+    if (bad_species > 0)
+        throw Error(std::to_string(bad_species) + " particles have a species index outside [0, " + std::to_string(S) +
+                    ") (dsmc.species names " + std::to_string(S) + ")");
+    _n_global = _comm.sum(static_cast<std::int64_t>(p.size()));
+    _next_id = _comm.max(max_id) + 1; // inserted particles get ids after the file's
+    p.n_global = _n_global;
+    to_owners(p);
+}
+
 void SpatialEngine::init(ParticleSet& p) {
     const int S = _params.n_species;
+    if (_params.init[0] == Init::File) {
+        init_from_file(p);
+        reset_totals();
+        index(p);
+        return;
+    }
     const double kB = _params.k_boltzmann;
     // Poisson counts of every cell (all cells, on every rank: the ids are a global prefix).
     const CounterRng count_rng(_seed, kInitCount);
     const double x0 = _g.riemann ? _g.riemann_x0 : _g.hi[0];
-    const Geometry G = geometry(_g, _dx, _axis, _ax_b, _ax_c, _s0, _s1, _comm.size());
+    const Geometry G = geometry(_g, _dx, _axis, _ax_b, _ax_c, _s0, _s1, _comm.size(), _dbounds);
     std::vector<InitBatch> batches;
     std::int64_t next = 0, local_total = 0;
     for (std::int64_t iz = 0; iz < _g.cells[2]; ++iz)
@@ -692,6 +897,11 @@ void SpatialEngine::init(ParticleSet& p) {
                 sp(r) = b.species;
             }
         });
+    reset_totals();
+    index(p);
+}
+
+void SpatialEngine::reset_totals() {
     _collisions = 0;
     _samples = 0;
     _inflow = {};
@@ -699,6 +909,84 @@ void SpatialEngine::init(ParticleSet& p) {
     Kokkos::deep_copy(_acc, 0.0);
     Kokkos::deep_copy(_wall, 0.0);
     Kokkos::deep_copy(_outflow, 0);
+}
+
+EngineState SpatialEngine::state() const {
+    EngineState st;
+    st.set("cell_state", gather_cell_state());
+    std::vector<double> counters{static_cast<double>(_next_id), static_cast<double>(_samples), _flux_time,
+                                 static_cast<double>(_n_global), static_cast<double>(_rebalances)};
+    for (auto v : _inflow)
+        counters.push_back(static_cast<double>(v)); // ids and counts < 2^53: exact
+    st.set("counters", std::move(counters));
+    st.set("slab_bounds", std::vector<double>(_bounds.begin(), _bounds.end()));
+    // This rank's face sums and collisions: bit patterns per rank (exact on the same rank count),
+    // their sums over ranks for another rank count.
+    auto hw = Kokkos::create_mirror_view_and_copy(Kokkos::HostSpace(), _wall);
+    auto ho = Kokkos::create_mirror_view_and_copy(Kokkos::HostSpace(), _outflow);
+    std::vector<std::int64_t> bits;
+    std::vector<double> sums;
+    for (int f = 0; f < 6; ++f)
+        for (int k = 0; k < 4; ++k) {
+            std::int64_t b;
+            std::memcpy(&b, &hw(f, k), sizeof b);
+            bits.push_back(b);
+            sums.push_back(hw(f, k));
+        }
+    for (int f = 0; f < 6; ++f) {
+        bits.push_back(ho(f));
+        sums.push_back(static_cast<double>(ho(f)));
+    }
+    bits.push_back(_collisions);
+    sums.push_back(static_cast<double>(_collisions));
+    _comm.sum(sums);
+    st.set_rank("face_sums", std::move(bits));
+    st.set("face_sums", std::move(sums));
+    return st;
+}
+
+void SpatialEngine::resume(ParticleSet& p, const EngineState& state) {
+    KINFLOW_REQUIRE(p.dim == 3 && p.vdim == 3 && p.has_species(), "checkpoint particles are not spatial DSMC particles");
+    const auto& c = state.get("counters");
+    KINFLOW_REQUIRE(c.size() == 11, "checkpoint: counters has the wrong size");
+    _next_id = static_cast<std::int64_t>(c[0]);
+    _samples = static_cast<std::int64_t>(c[1]);
+    _flux_time = c[2];
+    _n_global = static_cast<std::int64_t>(c[3]);
+    _rebalances = static_cast<std::int64_t>(c[4]);
+    for (std::size_t f = 0; f < 6; ++f)
+        _inflow[f] = static_cast<std::int64_t>(c[5 + f]);
+    const auto& b = state.get("slab_bounds");
+    if (b.size() == static_cast<std::size_t>(_comm.size()) + 1) // the same rank count: its slabs
+        set_slabs(std::vector<std::int64_t>(b.begin(), b.end()));
+    scatter_cell_state(state.get("cell_state"));
+    auto hw = Kokkos::create_mirror_view(_wall);
+    auto ho = Kokkos::create_mirror_view(_outflow);
+    if (!state.per_rank.empty()) {
+        const auto& bits = state.get_rank("face_sums");
+        KINFLOW_REQUIRE(bits.size() == 31, "checkpoint: face_sums has the wrong size");
+        for (int f = 0; f < 6; ++f) {
+            for (int k = 0; k < 4; ++k)
+                std::memcpy(&hw(f, k), &bits[static_cast<std::size_t>(4 * f + k)], sizeof(double));
+            ho(f) = bits[static_cast<std::size_t>(24 + f)];
+        }
+        _collisions = bits[30];
+    } else { // another rank count: the sums on rank 0
+        const auto& sums = state.get("face_sums");
+        KINFLOW_REQUIRE(sums.size() == 31, "checkpoint: face_sums has the wrong size");
+        const double r0 = _comm.is_root() ? 1.0 : 0.0;
+        for (int f = 0; f < 6; ++f) {
+            for (int k = 0; k < 4; ++k)
+                hw(f, k) = r0 * sums[static_cast<std::size_t>(4 * f + k)];
+            ho(f) = static_cast<std::int64_t>(r0 * sums[static_cast<std::size_t>(24 + f)]);
+        }
+        _collisions = static_cast<std::int64_t>(r0 * sums[30]);
+    }
+    Kokkos::deep_copy(_wall, hw);
+    Kokkos::deep_copy(_outflow, ho);
+    KINFLOW_REQUIRE(_comm.sum(static_cast<std::int64_t>(p.size())) == _n_global, "checkpoint: particle count mismatch");
+    p.n_global = _n_global;
+    to_owners(p);
     index(p);
 }
 
@@ -706,7 +994,7 @@ void SpatialEngine::emit_and_move(ParticleSet& p, std::int64_t step, double dt) 
     const int S = _params.n_species;
     const double kB = _params.k_boltzmann;
     const auto n_step = static_cast<std::uint64_t>(step);
-    const Geometry G = geometry(_g, _dx, _axis, _ax_b, _ax_c, _s0, _s1, _comm.size());
+    const Geometry G = geometry(_g, _dx, _axis, _ax_b, _ax_c, _s0, _s1, _comm.size(), _dbounds);
     // Emission counts (the same on every rank): floor(E) or floor(E) + 1 per face and species.
     EmitTable et;
     const CounterRng count_rng(_seed, kInflowCount);
@@ -845,7 +1133,7 @@ void SpatialEngine::index(ParticleSet& p) {
     const int S = _params.n_species;
     const std::size_t n = p.size();
     const std::size_t nb = static_cast<std::size_t>(_ncell_local) * static_cast<std::size_t>(S);
-    const Geometry G = geometry(_g, _dx, _axis, _ax_b, _ax_c, _s0, _s1, _comm.size());
+    const Geometry G = geometry(_g, _dx, _axis, _ax_b, _ax_c, _s0, _s1, _comm.size(), _dbounds);
     SizeView bucket(Kokkos::view_alloc(Kokkos::WithoutInitializing, "kinflow::dsmc::spatial_bucket"), n);
     SizeView start("kinflow::dsmc::spatial_start", nb + 1);
     Kokkos::View<int, MemSpace> bad("kinflow::dsmc::spatial_bad");
@@ -994,6 +1282,8 @@ void SpatialEngine::step(ParticleSet& p, std::int64_t step, double dt) {
         sample(p, _acc);
         ++_samples;
     }
+    if (_g.balance_every > 0 && (step + 1) % _g.balance_every == 0)
+        rebalance(p);
 }
 
 std::int64_t SpatialEngine::collisions() const { return _comm.sum(_collisions); }
@@ -1060,6 +1350,10 @@ Diagnostics SpatialEngine::diagnostics(const ParticleSet& p) const {
         out.emplace_back("wall_" + n + "_energy_flux", t.wall[F][3] * norm);
     }
     out.emplace_back("flux_time", _flux_time);
+    const auto n_local = static_cast<std::int64_t>(p.size());
+    const std::int64_t n_all = _comm.sum(n_local), n_max = _comm.max(n_local);
+    out.emplace_back("load_imbalance", n_all > 0 ? static_cast<double>(n_max) * _comm.size() / static_cast<double>(n_all) : 1.0);
+    out.emplace_back("rebalances", static_cast<double>(_rebalances));
     return out;
 }
 

@@ -521,3 +521,90 @@ TEST(Spatial, ResultsDoNotDependOnRowOrder) {
     EXPECT_EQ(std::memcmp(a.x.data(), b.x.data(), a.x.size() * sizeof(double)), 0);
     EXPECT_EQ(std::memcmp(a.v.data(), b.v.data(), a.v.size() * sizeof(double)), 0);
 }
+
+// Load balancing (dsmc.balance_every): a Riemann state with 20x the density left of x0 puts most
+// particles on rank 0; rebalancing every 3 steps redraws the slabs (the diagnostics count it and
+// the largest rank's load drops) and moves particles, majorants and time-average sums, and the
+// particles and fields stay bit-identical to the same run without rebalancing and to 1 rank.
+TEST(MpiSpatial, RebalancingKeepsResultsBitIdentical) {
+    const auto world = comm::Communicator::world();
+    auto o = argon();
+    o.init = "riemann";
+    o.riemann_x0 = 0.3e-3;
+    o.density_right = 0.05 * kN;
+    o.box_hi = "1e-3,2.5e-4,2.5e-4";
+    o.cells = "16,2,1";
+    o.boundary = "specular,outflow,diffuse,specular,periodic,periodic";
+    o.wall_temperature = "300";
+    o.collisions = "true";
+    o.particles = 6000;
+    o.average_from = 4;
+    o.balance_threshold = 1.1;
+    struct Result {
+        Rows rows;
+        dsmc::CellFields f;
+        double coll = 0, rebalances = 0, imbalance = 0;
+        std::int64_t moves = 0;
+        double before = 1, after = 1;
+    };
+    auto run = [&](const comm::Communicator& comm, std::int64_t every) {
+        auto q = o;
+        q.balance_every = every;
+        const auto p = dsmc::validate(q, 1e-7);
+        dsmc::SpatialEngine engine(comm, p, 23);
+        ParticleSet ps;
+        engine.init(ps);
+        Result r;
+        for (int s = 0; s < 15; ++s)
+            engine.step(ps, s, 2e-8);
+        r.rows = gather(comm, ps);
+        r.f = engine.fields(ps);
+        r.coll = static_cast<double>(engine.collisions());
+        const auto d = engine.diagnostics(ps);
+        r.rebalances = diag(d, "rebalances");
+        r.imbalance = diag(d, "load_imbalance");
+        r.moves = engine.rebalances();
+        r.before = engine.imbalance_before();
+        r.after = engine.imbalance_after();
+        return r;
+    };
+    const Result on = run(world, 3), off = run(world, 0);
+    if (!world.is_root())
+        return;
+    const Result one = run(comm::Communicator::self(), 3);
+    std::printf("rebalancing at %d ranks: %.0f rebalances, imbalance %.3f -> %.3f (now %.3f; %.3f without)\n",
+                world.size(), on.rebalances, on.before, on.after, on.imbalance, off.imbalance);
+    EXPECT_EQ(one.rebalances, 0.0); // one rank: nothing to balance
+    EXPECT_EQ(off.rebalances, 0.0);
+    if (world.size() > 1) {
+        EXPECT_GE(on.rebalances, 1.0);
+        EXPECT_EQ(on.rebalances, static_cast<double>(on.moves));
+        EXPECT_GT(on.before, 1.1);
+        EXPECT_LT(on.after, on.before);
+        EXPECT_LT(on.imbalance, off.imbalance);
+    }
+    EXPECT_GT(on.coll, 100.0);
+    for (const Result* r : {&off, &one}) {
+        EXPECT_EQ(on.coll, r->coll);
+        ASSERT_EQ(on.rows.id, r->rows.id);
+        ASSERT_EQ(on.rows.x.size(), r->rows.x.size());
+        EXPECT_EQ(std::memcmp(on.rows.x.data(), r->rows.x.data(), on.rows.x.size() * sizeof(double)), 0);
+        EXPECT_EQ(std::memcmp(on.rows.v.data(), r->rows.v.data(), on.rows.v.size() * sizeof(double)), 0);
+        EXPECT_EQ(on.f.samples, r->f.samples);
+        for (auto m : {&dsmc::CellFields::number_density, &dsmc::CellFields::velocity, &dsmc::CellFields::temperature,
+                       &dsmc::CellFields::heat_flux, &dsmc::CellFields::shear_stress_xy})
+            EXPECT_EQ(std::memcmp((on.f.*m).data(), (r->f.*m).data(), (on.f.*m).size() * sizeof(double)), 0);
+    }
+}
+
+TEST(SpatialOptions, BalanceKeysAreChecked) {
+    auto o = argon();
+    o.balance_every = -1;
+    EXPECT_EQ(error_key(o), "dsmc.balance_every");
+    o = argon();
+    o.balance_threshold = 1.0;
+    EXPECT_EQ(error_key(o), "dsmc.balance_threshold");
+    o.balance_threshold = 1.5;
+    o.balance_every = 10;
+    EXPECT_EQ(error_key(o), "");
+}

@@ -61,6 +61,8 @@ struct Options {
     std::string drift_right = "0";
     double riemann_x0 = 0.5;
     std::int64_t average_from = -1;
+    std::int64_t balance_every = 0;
+    double balance_threshold = 1.2;
 };
 
 /// Boundary condition of one face of the spatial engine's box.
@@ -84,6 +86,8 @@ struct GridParams {
     double density_right = 0.0, temperature_right = 0.0, drift_right[3] = {0, 0, 0};
     double riemann_x0 = 0.5;
     std::int64_t average_from = -1; ///< first step of the time average (-1: instantaneous fields only)
+    std::int64_t balance_every = 0;  ///< steps between load checks (0: slabs fixed)
+    double balance_threshold = 1.2;  ///< rebalance when the largest rank holds more than this x the mean
 };
 
 enum class Scheme { NanbuBabovsky, Ntc };

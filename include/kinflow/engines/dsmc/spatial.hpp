@@ -30,6 +30,7 @@
 #include "kinflow/comm/communicator.hpp"
 #include "kinflow/comm/migrate.hpp"
 #include "kinflow/core/diagnostics.hpp"
+#include "kinflow/core/engine_state.hpp"
 #include "kinflow/core/kokkos_types.hpp"
 #include "kinflow/core/particle_set.hpp"
 #include "kinflow/engines/dsmc/options.hpp"
@@ -48,6 +49,8 @@ class CellColliderBase {
                                  const Kokkos::View<std::int64_t*, MemSpace>& gid, std::int64_t step, double dt) = 0;
     /// Per local cell and species pair majorants (sigma_T g)_max.
     virtual Kokkos::View<double**, Kokkos::LayoutRight, MemSpace> majorants() const = 0;
+    /// Replace them (the cells changed ranks: rebalancing, resume).
+    virtual void set_majorants(const Kokkos::View<double**, Kokkos::LayoutRight, MemSpace>& m) = 0;
 };
 } // namespace detail
 
@@ -71,8 +74,19 @@ class SpatialEngine {
     ~SpatialEngine();
 
     /// Initial particles (init = uniform | riemann) on this rank's cells; `p` gets dim = vdim = 3,
-    /// ids and species.
+    /// ids and species. init = file: `p` holds any block of the file's rows (dim = vdim = 3;
+    /// species optional with one species); throws Error (one line) for particles outside the box,
+    /// a species index out of range or a missing velocity; the rows move to their cells' ranks.
     void init(ParticleSet& p);
+    /// Continue from a checkpoint (output.checkpoint_every, --resume) on any rank count: `p`
+    /// holds any rows (dim = vdim = 3, ids, species); they move to the ranks owning their cells.
+    /// `state` is what state() returned; per-rank entries (wall and outflow sums, collisions) are
+    /// used when present (same rank count), else their sums go to rank 0.
+    void resume(ParticleSet& p, const EngineState& state);
+    /// Everything beyond the particles a continued run needs to draw what an uninterrupted one
+    /// draws: per-cell majorants and time-average sums (in global slab order), counters, slab
+    /// boundaries, face totals (collective).
+    EngineState state() const;
     /// Advance from step `step` to step + 1 (collective).
     void step(ParticleSet& p, std::int64_t step, double dt);
 
@@ -94,19 +108,51 @@ class SpatialEngine {
     /// Expected particles emitted per step through face f for species s (E = Gamma A dt / F_N).
     double inflow_per_step(int f, int s, double dt) const;
 
+    /// Load balance (dsmc.balance_every, collective; needs the cell index of the last step): when
+    /// the largest rank holds more than balance_threshold x the mean particle count (or `force`),
+    /// redraw the slab boundaries so that every rank's slabs hold about the mean (contiguous
+    /// blocks, weighted by each slab's particles) and move particles and per-cell state (NTC
+    /// majorants, time-average sums) to their new ranks. Keeps the old slabs unless the largest
+    /// load drops. Returns whether slabs moved. Results do not change (draws are keyed by global
+    /// cell and particle ids).
+    bool rebalance(ParticleSet& p, bool force = false);
+    /// Slab boundaries along the decomposition axis: rank r owns [b[r], b[r+1]).
+    const std::vector<std::int64_t>& slab_bounds() const { return _bounds; }
+    std::int64_t rebalances() const { return _rebalances; } ///< since init
+    /// Largest rank's particles / mean before and after the last rebalance.
+    double imbalance_before() const { return _imbalance_before; }
+    double imbalance_after() const { return _imbalance_after; }
+
     // Phases of step() (public so that nvcc accepts their kernels).
     void emit_and_move(ParticleSet& p, std::int64_t step, double dt);
     void index(ParticleSet& p);
     void collide(ParticleSet& p, std::int64_t step, double dt);
     void sample(const ParticleSet& p, const Kokkos::View<double**, Kokkos::LayoutRight, MemSpace>& sums) const;
+    /// Send every row to the rank owning its cell (collective; any layout in).
+    void to_owners(ParticleSet& p);
+    /// init = file: check the rows (see init), take ids, counts and the next id from them.
+    void init_from_file(ParticleSet& p);
 
   private:
+    void reset_totals(); ///< counters, time averages and face sums to zero (init)
+    /// Take slab boundaries `b` (P + 1 entries): owned slabs, local cells, global cell ids.
+    void set_slabs(const std::vector<std::int64_t>& b);
+    /// Per-cell state of every cell in slab order (the concatenation of the ranks' local cells):
+    /// majorants (T per cell) then time-average sums (kSums per cell), on every rank (collective).
+    std::vector<double> gather_cell_state() const;
+    /// Take this rank's cells' rows of gather_cell_state()'s layout.
+    void scatter_cell_state(const std::vector<double>& all);
+
     comm::Communicator _comm;
     Params _params;
     GridParams _g;
     std::uint64_t _seed;
     int _axis = 0, _ax_b = 1, _ax_c = 2; ///< decomposition axis (slowest local index) and the other two
     std::int64_t _s0 = 0, _s1 = 0;       ///< owned slabs along _axis
+    std::vector<std::int64_t> _bounds;   ///< slab boundaries of every rank (P + 1)
+    Kokkos::View<std::int64_t*, MemSpace> _dbounds; ///< the same on the device (owner lookups)
+    std::int64_t _rebalances = 0;
+    double _imbalance_before = 1.0, _imbalance_after = 1.0;
     std::int64_t _ncell_global = 1, _ncell_local = 0;
     double _dx[3] = {1, 1, 1}, _cell_volume = 1.0;
     std::int64_t _next_id = 0; ///< the next id an inserted particle gets (same on every rank)
