@@ -2,9 +2,9 @@
 
 #include <algorithm>
 #include <climits>
+#include <cstring>
 #include <cstdint>
 #include <string>
-#include <type_traits>
 #include <vector>
 
 #include <mpi.h>
@@ -19,58 +19,6 @@ namespace {
 void check(int rc, const char* what) {
     if (rc != MPI_SUCCESS)
         throw Error(std::string("MPI error in ") + what);
-}
-
-/// Exchange rows of `cols` values of type T: `send` is packed by destination with `send_rows[q]`
-/// rows for rank q; returns the received rows packed by source.
-template <class T>
-std::vector<T> exchange(MPI_Comm comm, MPI_Datatype type, const std::vector<T>& send,
-                        const std::vector<std::int64_t>& send_rows, const std::vector<std::int64_t>& recv_rows,
-                        int cols) {
-    const std::size_t P = send_rows.size();
-    std::vector<int> sc(P), sd(P), rc(P), rd(P);
-    std::int64_t so = 0, ro = 0;
-    for (std::size_t q = 0; q < P; ++q) {
-        const std::int64_t s = send_rows[q] * cols, r = recv_rows[q] * cols;
-        KINFLOW_REQUIRE(so + s <= INT_MAX && ro + r <= INT_MAX,
-                        "comm::migrate: more than 2^31 values per rank and field");
-        sc[q] = static_cast<int>(s);
-        sd[q] = static_cast<int>(so);
-        rc[q] = static_cast<int>(r);
-        rd[q] = static_cast<int>(ro);
-        so += s;
-        ro += r;
-    }
-    std::vector<T> recv(static_cast<std::size_t>(ro));
-    check(MPI_Alltoallv(send.data(), sc.data(), sd.data(), type, recv.data(), rc.data(), rd.data(), type, comm),
-          "MPI_Alltoallv");
-    return recv;
-}
-
-/// Rows of a host mirror of `v` ([n, cols]) in the order `order`, packed.
-template <class HostView>
-std::vector<typename HostView::non_const_value_type> pack(const HostView& v, const std::vector<std::size_t>& order,
-                                                          int cols) {
-    std::vector<typename HostView::non_const_value_type> out(order.size() * static_cast<std::size_t>(cols));
-    for (std::size_t k = 0; k < order.size(); ++k) {
-        for (int c = 0; c < cols; ++c)
-            out[k * cols + c] = v.data()[order[k] * cols + c];
-    }
-    return out;
-}
-
-template <class DeviceView, class T>
-DeviceView to_device(const std::string& label, const std::vector<T>& data, std::size_t n, int cols) {
-    DeviceView out;
-    if constexpr (std::is_same<DeviceView, VectorView>::value) {
-        out = DeviceView(label, n, static_cast<std::size_t>(cols));
-    } else {
-        out = DeviceView(label, n);
-    }
-    auto h = Kokkos::create_mirror_view(out);
-    std::copy(data.begin(), data.end(), h.data());
-    Kokkos::deep_copy(out, h);
-    return out;
 }
 
 /// v <- rows of v moved to where(i) (a permutation).
@@ -119,30 +67,85 @@ void migrate(const Communicator& comm, ParticleSet& p, const RankView& dest) {
     for (auto r : recv_rows)
         n_new += static_cast<std::size_t>(r);
 
+    // One record per particle, packed once into one buffer ordered by destination, one exchange:
+    // 64-bit words [velocity (vdim) | position (dim; not when it aliases velocity) | id | species].
     const bool alias = p.position.data() != nullptr && p.position.data() == p.velocity.data();
+    const int nv = p.vdim > 0 ? p.vdim : 0;
+    const int nx = !alias && p.dim > 0 && p.position.data() != nullptr ? p.dim : 0;
+    const int ns = p.has_species() ? 1 : 0;
+    const int W = nv + nx + 1 + ns; // words per record
+    auto hv = Kokkos::create_mirror_view_and_copy(Kokkos::HostSpace(), p.velocity);
+    auto hx = Kokkos::create_mirror_view_and_copy(Kokkos::HostSpace(), p.position);
+    auto hi = Kokkos::create_mirror_view_and_copy(Kokkos::HostSpace(), p.id);
+    auto hs = Kokkos::create_mirror_view_and_copy(Kokkos::HostSpace(), p.species);
+    std::vector<std::uint64_t> send(n * static_cast<std::size_t>(W));
+    for (std::size_t k = 0; k < n; ++k) {
+        const std::size_t i = order[k];
+        std::uint64_t* r = &send[k * static_cast<std::size_t>(W)];
+        if (nv > 0)
+            std::memcpy(r, hv.data() + i * static_cast<std::size_t>(nv), sizeof(double) * static_cast<std::size_t>(nv));
+        if (nx > 0)
+            std::memcpy(r + nv, hx.data() + i * static_cast<std::size_t>(nx), sizeof(double) * static_cast<std::size_t>(nx));
+        std::memcpy(r + nv + nx, &hi(i), sizeof(std::int64_t));
+        if (ns) {
+            const std::int64_t sp = hs(i);
+            std::memcpy(r + nv + nx + 1, &sp, sizeof sp);
+        }
+    }
+    std::vector<int> sc(static_cast<std::size_t>(P)), sd(static_cast<std::size_t>(P)), rc(static_cast<std::size_t>(P)),
+        rd(static_cast<std::size_t>(P));
+    std::int64_t so = 0, ro = 0;
+    for (std::size_t q = 0; q < static_cast<std::size_t>(P); ++q) {
+        const std::int64_t a = send_rows[q] * W, b = recv_rows[q] * W;
+        KINFLOW_REQUIRE(so + a <= INT_MAX && ro + b <= INT_MAX, "comm::migrate: more than 2^31 words per rank");
+        sc[q] = static_cast<int>(a);
+        sd[q] = static_cast<int>(so);
+        rc[q] = static_cast<int>(b);
+        rd[q] = static_cast<int>(ro);
+        so += a;
+        ro += b;
+    }
+    std::vector<std::uint64_t> recv(static_cast<std::size_t>(ro));
+    check(MPI_Alltoallv(send.data(), sc.data(), sd.data(), MPI_UINT64_T, recv.data(), rc.data(), rd.data(),
+                        MPI_UINT64_T, comm.raw()),
+          "MPI_Alltoallv");
     ParticleSet out = p; // same metadata; the Views are replaced below
-    if (p.vdim > 0) {
-        auto h = Kokkos::create_mirror_view_and_copy(Kokkos::HostSpace(), p.velocity);
-        const auto recv = exchange(comm.raw(), MPI_DOUBLE, pack(h, order, p.vdim), send_rows, recv_rows, p.vdim);
-        out.velocity = to_device<VectorView>(p.velocity.label(), recv, n_new, p.vdim);
-    }
-    if (alias) {
+    const auto alloc = [n_new](const VectorView& like, int cols) {
+        return VectorView(like.label(), n_new, static_cast<std::size_t>(cols));
+    };
+    if (nv > 0)
+        out.velocity = alloc(p.velocity, nv);
+    if (nx > 0)
+        out.position = alloc(p.position, nx);
+    if (alias)
         out.position = out.velocity;
-    } else if (p.dim > 0 && p.position.data() != nullptr) {
-        auto h = Kokkos::create_mirror_view_and_copy(Kokkos::HostSpace(), p.position);
-        const auto recv = exchange(comm.raw(), MPI_DOUBLE, pack(h, order, p.dim), send_rows, recv_rows, p.dim);
-        out.position = to_device<VectorView>(p.position.label(), recv, n_new, p.dim);
+    out.id = IdView(p.id.label(), n_new);
+    if (ns)
+        out.species = SpeciesView(p.species.label(), n_new);
+    auto gv = Kokkos::create_mirror_view(out.velocity);
+    auto gx = Kokkos::create_mirror_view(out.position);
+    auto gi = Kokkos::create_mirror_view(out.id);
+    auto gs = Kokkos::create_mirror_view(out.species);
+    for (std::size_t k = 0; k < n_new; ++k) {
+        const std::uint64_t* r = &recv[k * static_cast<std::size_t>(W)];
+        if (nv > 0)
+            std::memcpy(gv.data() + k * static_cast<std::size_t>(nv), r, sizeof(double) * static_cast<std::size_t>(nv));
+        if (nx > 0)
+            std::memcpy(gx.data() + k * static_cast<std::size_t>(nx), r + nv, sizeof(double) * static_cast<std::size_t>(nx));
+        std::memcpy(&gi(k), r + nv + nx, sizeof(std::int64_t));
+        if (ns) {
+            std::int64_t sp = 0;
+            std::memcpy(&sp, r + nv + nx + 1, sizeof sp);
+            gs(k) = static_cast<typename SpeciesView::non_const_value_type>(sp);
+        }
     }
-    {
-        auto h = Kokkos::create_mirror_view_and_copy(Kokkos::HostSpace(), p.id);
-        const auto recv = exchange(comm.raw(), MPI_INT64_T, pack(h, order, 1), send_rows, recv_rows, 1);
-        out.id = to_device<IdView>(p.id.label(), recv, n_new, 1);
-    }
-    if (p.has_species()) {
-        auto h = Kokkos::create_mirror_view_and_copy(Kokkos::HostSpace(), p.species);
-        const auto recv = exchange(comm.raw(), MPI_INT32_T, pack(h, order, 1), send_rows, recv_rows, 1);
-        out.species = to_device<SpeciesView>(p.species.label(), recv, n_new, 1);
-    }
+    if (nv > 0)
+        Kokkos::deep_copy(out.velocity, gv);
+    if (nx > 0)
+        Kokkos::deep_copy(out.position, gx);
+    Kokkos::deep_copy(out.id, gi);
+    if (ns)
+        Kokkos::deep_copy(out.species, gs);
     p = out;
 }
 

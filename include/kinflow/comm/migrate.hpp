@@ -1,7 +1,7 @@
 #pragma once
 // Particle migration between ranks (Cabana's Distributor pattern): an engine fills one
-// destination rank per particle, comm/ moves the rows. Host-staged buffers, one MPI_Alltoallv
-// per field.
+// destination rank per particle, comm/ moves the rows. Each particle's record (every field) is
+// packed once into one host buffer ordered by destination; one MPI_Alltoallv moves them all.
 #include <Kokkos_Core.hpp>
 
 #include "kinflow/comm/communicator.hpp"
