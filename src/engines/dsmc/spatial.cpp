@@ -691,7 +691,7 @@ void SpatialEngine::to_owners(ParticleSet& p) {
     comm::migrate(_comm, p, dest);
 }
 
-bool SpatialEngine::rebalance(ParticleSet& p, bool force) {
+bool SpatialEngine::rebalance(ParticleSet& p) {
     const int P = _comm.size(), S = _params.n_species;
     if (P == 1)
         return false;
@@ -715,7 +715,7 @@ bool SpatialEngine::rebalance(ParticleSet& p, bool force) {
         return total > 0 ? static_cast<double>(m) * P / static_cast<double>(total) : 1.0;
     };
     const double before = max_load(_bounds);
-    if (!force && !(before > _g.balance_threshold))
+    if (!(before > _g.balance_threshold))
         return false;
     const auto b = balanced_bounds(w, P);
     const double after = max_load(b);
@@ -756,7 +756,7 @@ void SpatialEngine::init_from_file(ParticleSet& p) {
     if (p.dim != 3)
         throw Error("'position' has " + std::to_string(p.dim) + " columns, space = grid needs 3");
     if (!p.with_species) {
-        if (_comm.any(S > 1))
+        if (S > 1)
             throw Error("no 'species' dataset, and dsmc.species names " + std::to_string(S) + " species");
         p.species = SpeciesView("kinflow::dsmc::spatial::species", p.size()); // all species 0
         p.with_species = true;

@@ -2,12 +2,15 @@
 // DSMC for the spatially inhomogeneous Boltzmann equation (dsmc.space = grid): a Cartesian box of
 // cells, free molecular flight with boundaries (periodic, specular, diffuse Maxwell walls with
 // accommodation, Maxwellian inflow, outflow), particles migrated to the rank that owns their cell
-// (slabs of cells along the axis with the most cells), a CSR cell index (count → exclusive scan →
+// (slabs of cells along the axis with the most cells, optionally redrawn by particle count:
+// dsmc.balance_every), a CSR cell index (count → exclusive scan →
 // scatter; no fixed particles-per-cell capacity), Bird's NTC per cell with the homogeneous engine's
 // collision kernels (collision.hpp, detail/ntc.hpp), and cell sampling.
 //
 // A step: emit at inflow faces → free flight with boundary interactions → migrate (one exchange)
-// → cell index → NTC collisions per cell → sampling.
+// → cell index → NTC collisions per cell → sampling (→ every balance_every steps: rebalance).
+// Checkpoints (state(), resume()) carry the per-cell state in global cell order, so a run may
+// continue on any rank count.
 //
 // Decomposition independence. Every random draw is a counter-based Philox draw keyed by (seed,
 // purpose, step, global particle id or global cell id, block); inserted particles get ids from a
@@ -109,13 +112,13 @@ class SpatialEngine {
     double inflow_per_step(int f, int s, double dt) const;
 
     /// Load balance (dsmc.balance_every, collective; needs the cell index of the last step): when
-    /// the largest rank holds more than balance_threshold x the mean particle count (or `force`),
+    /// the largest rank holds more than balance_threshold x the mean particle count,
     /// redraw the slab boundaries so that every rank's slabs hold about the mean (contiguous
     /// blocks, weighted by each slab's particles) and move particles and per-cell state (NTC
     /// majorants, time-average sums) to their new ranks. Keeps the old slabs unless the largest
     /// load drops. Returns whether slabs moved. Results do not change (draws are keyed by global
     /// cell and particle ids).
-    bool rebalance(ParticleSet& p, bool force = false);
+    bool rebalance(ParticleSet& p);
     /// Slab boundaries along the decomposition axis: rank r owns [b[r], b[r+1]).
     const std::vector<std::int64_t>& slab_bounds() const { return _bounds; }
     std::int64_t rebalances() const { return _rebalances; } ///< since init
