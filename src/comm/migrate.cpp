@@ -2,8 +2,8 @@
 
 #include <algorithm>
 #include <climits>
-#include <cstring>
 #include <cstdint>
+#include <cstring>
 #include <string>
 #include <vector>
 
@@ -85,7 +85,8 @@ void migrate(const Communicator& comm, ParticleSet& p, const RankView& dest) {
         if (nv > 0)
             std::memcpy(r, hv.data() + i * static_cast<std::size_t>(nv), sizeof(double) * static_cast<std::size_t>(nv));
         if (nx > 0)
-            std::memcpy(r + nv, hx.data() + i * static_cast<std::size_t>(nx), sizeof(double) * static_cast<std::size_t>(nx));
+            std::memcpy(r + nv, hx.data() + i * static_cast<std::size_t>(nx),
+                        sizeof(double) * static_cast<std::size_t>(nx));
         std::memcpy(r + nv + nx, &hi(i), sizeof(std::int64_t));
         if (ns) {
             const std::int64_t sp = hs(i);
@@ -131,7 +132,8 @@ void migrate(const Communicator& comm, ParticleSet& p, const RankView& dest) {
         if (nv > 0)
             std::memcpy(gv.data() + k * static_cast<std::size_t>(nv), r, sizeof(double) * static_cast<std::size_t>(nv));
         if (nx > 0)
-            std::memcpy(gx.data() + k * static_cast<std::size_t>(nx), r + nv, sizeof(double) * static_cast<std::size_t>(nx));
+            std::memcpy(gx.data() + k * static_cast<std::size_t>(nx), r + nv,
+                        sizeof(double) * static_cast<std::size_t>(nx));
         std::memcpy(&gi(k), r + nv + nx, sizeof(std::int64_t));
         if (ns) {
             std::int64_t sp = 0;

@@ -3,8 +3,8 @@
 // XDMF readers what the datasets are — the snapshots as a temporal collection of point sets
 // (Polyvertex topology, geometry from position, node attributes velocity, id, species), the
 // pattern of Cabana's HDF5 particle output; a spatial engine's cell fields (/grid, /fields) as a
-// temporal collection of 3DCoRectMesh grids with cell-centred attributes. Heavy data stays in the HDF5 file; the sidecar
-// references it by file name, so the pair may be moved together.
+// temporal collection of 3DCoRectMesh grids with cell-centred attributes. Heavy data stays in
+// the HDF5 file; the sidecar references it by file name, so the pair may be moved together.
 #include <string>
 
 namespace kinflow::io {

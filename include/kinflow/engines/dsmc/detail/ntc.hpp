@@ -104,8 +104,7 @@ KOKKOS_INLINE_FUNCTION int pick_candidate(const double a[4], const GroupWeights&
 /// `isotropic_at_unit_alpha`: kernel = vss with every alpha = 1 takes IsotropicScattering (the
 /// same law in distribution, cheaper). The homogeneous engine passes false: there kernel = vss
 /// keeps the VSS law at alpha = 1 (other draws), which the adjoint's d/d alpha differentiates.
-template <class F>
-decltype(auto) with_collision_model(const Params& p, bool isotropic_at_unit_alpha, F&& f) {
+template <class F> decltype(auto) with_collision_model(const Params& p, bool isotropic_at_unit_alpha, F&& f) {
     const auto with_scatter = [&](auto cs) -> decltype(auto) {
         VssScattering vss;
         bool isotropic = true;
