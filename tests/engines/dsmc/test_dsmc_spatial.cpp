@@ -368,31 +368,36 @@ TEST(Spatial, InflowBoxHoldsTheInflowState) {
 }
 
 // Equilibrium collision frequency (Bird 1994 eq. 4.64): nu = 4 d_ref^2 n sqrt(pi k T_ref/m)
-// (T/T_ref)^(1 - omega), argon VHS (d_ref = 4.11e-10 m, omega = 0.81) at T = T_ref, periodic box.
+// (T/T_ref)^(1 - omega), argon VHS (d_ref = 4.11e-10 m, omega = 0.81) at T = T_ref, and argon hard
+// spheres (d = 3.659e-10 m, omega = 1/2: the decks' gas) at 273.15 K, periodic box.
 // Measured nu = 2 collisions / (N t); SE sqrt(collisions) (Poisson counts).
 TEST(Spatial, EquilibriumCollisionRateMatchesBird) {
-    auto o = argon();
-    o.kernel = "vhs";
-    o.d_ref = "4.11e-10";
-    o.omega = "0.81";
-    o.T_ref = kT0;
-    o.collisions = "true";
-    o.cells = "10,1,1";
-    const auto p = dsmc::validate(o, 1e-7);
-    dsmc::SpatialEngine engine(comm::Communicator::self(), p, 9);
-    ParticleSet ps;
-    engine.init(ps);
-    const double N = static_cast<double>(ps.size());
-    const double dt = 1e-8;
-    const int steps = 20;
-    for (int s = 0; s < steps; ++s)
-        engine.step(ps, s, dt);
-    const double C = static_cast<double>(engine.collisions());
-    const double nu = 2 * C / (N * steps * dt);
-    const double exact = 4 * 4.11e-10 * 4.11e-10 * kN * std::sqrt(kPi * kB * kT0 / kMass);
-    std::printf("collision rate: %.5e /s, Bird eq. 4.64: %.5e /s (%.0f collisions, SE %.2f %%)\n", nu, exact, C,
-                100 / std::sqrt(C));
-    EXPECT_NEAR(nu / exact, 1.0, 4 / std::sqrt(C));
+    for (const char* kernel : {"vhs", "hard_sphere"}) {
+        const bool vhs = std::string(kernel) == "vhs";
+        const double d = vhs ? 4.11e-10 : 3.659e-10;
+        auto o = argon();
+        o.kernel = kernel;
+        o.d_ref = format_number(d);
+        o.omega = vhs ? "0.81" : "0.5";
+        o.T_ref = kT0;
+        o.collisions = "true";
+        o.cells = "10,1,1";
+        const auto p = dsmc::validate(o, 1e-7);
+        dsmc::SpatialEngine engine(comm::Communicator::self(), p, 9);
+        ParticleSet ps;
+        engine.init(ps);
+        const double N = static_cast<double>(ps.size());
+        const double dt = 1e-8;
+        const int steps = 20;
+        for (int s = 0; s < steps; ++s)
+            engine.step(ps, s, dt);
+        const double C = static_cast<double>(engine.collisions());
+        const double nu = 2 * C / (N * steps * dt);
+        const double exact = 4 * d * d * kN * std::sqrt(kPi * kB * kT0 / kMass);
+        std::printf("collision rate (%s): %.5e /s, Bird eq. 4.64: %.5e /s (%.0f collisions, SE %.2f %%)\n", kernel, nu,
+                    exact, C, 100 / std::sqrt(C));
+        EXPECT_NEAR(nu / exact, 1.0, 4 / std::sqrt(C)) << kernel;
+    }
 }
 
 namespace {
