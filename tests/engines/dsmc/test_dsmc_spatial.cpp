@@ -771,12 +771,12 @@ TEST(Spatial, SodExactSolverMatchesReference) {
 // each plateau (x/t in [0, 0.55] behind the rarefaction, [1.2, 1.6] behind the shock: away from
 // the contact's diffusive spread and the shock's thickness), and the shock and contact positions
 // (where n crosses the mean of the states either side); the pressure of a one-snapshot cell of N
-// particles, taken about their own mean velocity, is corrected by N/(N - 1). DSMC approaches Euler at first order in
-// the Knudsen number Kn = lambda/(sqrt(p_L/rho_L) t) of the gas concerned: 0.2 % on the left
-// (lambda*_L = 2.1 lambda_L), but Kn_R = 1.8 % for the right gas (lambda_R = 8 lambda_L), whose
-// shock needs tens of its collision times to form: the gas in the window crossed it 15-30 tau_R
-// after the start. Tolerances: 4 SE (Poisson counts
-// sqrt(N); pressure sqrt(5/3)/sqrt(N)) + 3 Kn of the gas concerned (0.6 % left, 5.5 % right);
+// particles, taken about their own mean velocity, is corrected by N/(N - 1). DSMC approaches
+// Euler at first order in the Knudsen number Kn = lambda/(sqrt(p_L/rho_L) t) of the gas
+// concerned: 0.2 % on the left (lambda*_L = 2.1 lambda_L), but Kn_R = 1.8 % for the right gas
+// (lambda_R = 8 lambda_L), whose shock needs tens of its collision times to form: the gas in the
+// window crossed it 30-65 tau_R after the start. Tolerances: 4 SE (Poisson counts sqrt(N);
+// pressure sqrt(5/3)/sqrt(N)) + 3 Kn of the gas concerned (0.6 % left, 5.5 % right);
 // positions within half a shock thickness (delta <= 6.7 lambda_R = 53 lambda_L at M = 1.6,
 // lambda_1/delta >= 0.15) for the shock and the diffusive width 2 sqrt(D t) ~ 50 lambda_L of the
 // contact. About 1.6e8 particle-steps.
