@@ -7,3 +7,9 @@ kinflow_add_gtest(dsmc
 kinflow_add_gtest(dsmc_spatial
   SOURCES engines/dsmc/test_dsmc_spatial.cpp
   LIBS kinflow_io kinflow_dsmc)
+# SpatialSlow.* (minutes at CI size): skipped in dsmc_spatial, run here with the `slow` label.
+add_test(NAME dsmc_spatial_slow
+         COMMAND ${KINFLOW_MPIEXEC} 1 ${KINFLOW_MPI_FLAGS} $<TARGET_FILE:kinflow-tests-dsmc_spatial>
+                 --gtest_filter=SpatialSlow.*)
+set_tests_properties(dsmc_spatial_slow PROPERTIES ENVIRONMENT "${KINFLOW_MPI_ENV};KINFLOW_SLOW_TESTS=1"
+                     LABELS slow TIMEOUT 1800)

@@ -8,9 +8,10 @@
 // collision kernels (collision.hpp, detail/ntc.hpp), and cell sampling.
 //
 // A step: emit at inflow faces → free flight with boundary interactions → migrate (one exchange)
-// → cell index → NTC collisions per cell → sampling (→ every balance_every steps: rebalance).
-// Checkpoints (state(), resume()) carry the per-cell state in global cell order, so a run may
-// continue on any rank count.
+// → cell index → NTC collisions per cell; time averages sample the cells before and after the
+// collisions (the flight average of the heat flux and stress to O(dt^2)) (→ every balance_every
+// steps: rebalance). Checkpoints (state(), resume()) carry the per-cell state in global cell
+// order, so a run may continue on any rank count.
 //
 // Decomposition independence. Every random draw is a counter-based Philox draw keyed by (seed,
 // purpose, step, global particle id or global cell id, block); inserted particles get ids from a
@@ -166,7 +167,7 @@ class SpatialEngine {
     comm::RankView _dest;     ///< one rank: rows deleted by the last flight (dest < 0), dropped by index()
     std::int64_t _n_global = 0;
     Kokkos::View<double**, Kokkos::LayoutRight, MemSpace> _acc; ///< time-averaged cell sums
-    std::int64_t _samples = 0;
+    std::int64_t _samples = 0; ///< sample sets in _acc (two per averaged step: before and after collisions)
     Kokkos::View<double[6][4], MemSpace> _wall;        ///< this rank's wall momentum and energy (physical)
     Kokkos::View<std::int64_t[6], MemSpace> _outflow; ///< this rank's deleted particles per face
     std::array<std::int64_t, 6> _inflow{};            ///< global emitted particles per face
