@@ -109,6 +109,14 @@ int run(int argc, char** argv, const comm::Communicator& comm) {
             throw SetupError((src == "default" ? deck.path() : src) + ": train.teacher = '" + config.teacher + "': " + e.what());
         }
     }
+    if (!config.corrector.empty()) { // the first stage's samples replace the source
+        try {
+            learn::make_corrector_pairs(config, *data);
+        } catch (const Error& e) {
+            const std::string src = deck.source("train.corrector");
+            throw SetupError((src == "default" ? deck.path() : src) + ": train.corrector = '" + config.corrector + "': " + e.what());
+        }
+    }
     const bool talk = comm.is_root() && !deck.quiet();
     learn::TrainSummary s;
     try {

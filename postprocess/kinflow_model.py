@@ -10,8 +10,8 @@ docs/model_h5.md).  This module reads it and evaluates the network as kinflow-sa
     v = m.velocity(x, t, cond)    # fm, otfm, tfm; dsm: its probability-flow ODE field; meanflow: u(x, t, t)
     s = m.score(x, t, cond)       # dsm
     y = m.map(x0, cond)           # w2map
-    u = m.average_velocity(x, s, t, cond)   # meanflow: u(x, s, t), the average velocity over [s, t]
-    y = m.jumps(x0, nfe, cond)    # meanflow: kinflow-sample's nfe jumps from source samples x0
+    u = m.average_velocity(x, s, t, cond)   # meanflow, flowmap: u(x, s, t), the average velocity over [s, t]
+    y = m.jumps(x0, nfe, cond)    # meanflow, flowmap: kinflow-sample's nfe jumps from source samples x0
     out = m.evaluate(x, t, cond)  # whichever of the three the objective has (map or velocity)
 
 Units.  ``x`` and the results are physical (the data's coordinates, [n, dim]); ``cond`` holds the
@@ -31,7 +31,8 @@ The physical quantities are, with v_hat the network output:
 * meanflow: the network u_hat(x_hat, s, t - s) (inputs: the time s of x and the gap t - s) is the
   average velocity over [s, t] (Geng et al. 2025): average_velocity(x, s, t) = std * u_hat;
   velocity(x, t) = std * u_hat(x_hat, t, 0), the instantaneous velocity; kinflow-sample takes nfe
-  jumps x_hat <- x_hat + (t' - t) u_hat(x_hat, t, t' - t) on a uniform grid of [0, 1] (``jumps``).
+  jumps x_hat <- x_hat + (t' - t) u_hat(x_hat, t, t' - t) on a uniform grid of [0, 1] (``jumps``);
+* flowmap: the same network and methods; the flow map is X(x, s, t) = x + (t - s) average_velocity(x, s, t).
 
 kinflow-sample draws the source x0 (gaussian / uniform noise: already in model coordinates; a
 snapshot source: physical positions, normalised by the source snapshot's mean and std), carries
@@ -67,7 +68,7 @@ except ImportError:  # pragma: no cover - depends on the installation
     _erf = np.vectorize(math.erf, otypes=[np.float64])
 
 SCHEMA_VERSION = 1
-OBJECTIVES = ("fm", "otfm", "dsm", "w2map", "tfm", "meanflow", "reflow")
+OBJECTIVES = ("fm", "otfm", "dsm", "w2map", "tfm", "meanflow", "reflow", "flowmap")
 ACTIVATIONS = ("silu", "gelu", "tanh")
 
 
@@ -159,6 +160,8 @@ class Model:
         self.beta_max = float(a["beta_max"])
         self.vp_eps = float(a["vp_eps"])
         self.step = int(a["step"])
+        # w2map with train.corrector: the first-stage model file (absent before correctors: none)
+        self.corrector = _text(a["corrector"]) if "corrector" in a else ""
         self.deck = _text(a["deck"])
         if len(self.conditions) != self.cond_dim:
             raise ValueError(f"{len(self.conditions)} condition names for cond_dim {self.cond_dim}")
@@ -311,7 +314,7 @@ class Model:
         """dx/dt [n, dim] at physical rows x, time t (scalar or [n]), raw conditions cond:
         the flow-matching velocity (fm, otfm, tfm with t physical), dsm's probability-flow field or
         meanflow's instantaneous velocity u(x, t, t)."""
-        self._require("velocity", ("fm", "otfm", "reflow", "tfm", "dsm", "meanflow"))
+        self._require("velocity", ("fm", "otfm", "reflow", "tfm", "dsm", "meanflow", "flowmap"))
         xh, c = self._physical(x, cond)
         n = xh.shape[0]
         if self.objective == "tfm":
@@ -327,7 +330,7 @@ class Model:
     def average_velocity(self, x, s, t, cond=None):
         """meanflow: the average velocity u(x, s, t) [n, dim] over [s, t] (physical units per unit
         path time) at physical rows x lying at path time s; s and t scalars or [n], s <= t in [0, 1]."""
-        self._require("average_velocity", ("meanflow",))
+        self._require("average_velocity", ("meanflow", "flowmap"))
         xh, c = self._physical(x, cond)
         n = xh.shape[0]
         sc = self._column(s, n, "s")
@@ -337,7 +340,7 @@ class Model:
         """meanflow: the generated physical points [n, dim] of source samples x0 (see
         source_to_model) after kinflow-sample's nfe jumps x_hat <- x_hat + (t' - t) u_hat(x_hat, t, t' - t)
         on the uniform grid t_k = k / nfe (in float64 here; kinflow-sample steps in float32)."""
-        self._require("jumps", ("meanflow",))
+        self._require("jumps", ("meanflow", "flowmap"))
         nfe = int(nfe)
         if nfe < 1:
             raise ModelError(f"nfe must be >= 1, got {nfe}")
@@ -362,6 +365,10 @@ class Model:
         self._require("map", ("w2map",))
         xh = _f32(self.source_to_model(x0))
         c = self._cond_rows(cond, xh.shape[0], normalised=False)
+        if self.corrector:
+            # a corrector (train.corrector): x0 is the first stage's sample, physical; the map adds f
+            xh = _f32(self.normalise(x0))
+            return self.denormalise(xh + self._forward(xh, 0.0, c))
         return self.denormalise(self._forward(xh, 0.0, c))
 
     def evaluate(self, x, t=None, cond=None, quantity=None, s=None):

@@ -185,6 +185,24 @@ void generate_builtin(const std::string& name, std::uint64_t seed, std::int64_t 
             const double x2 = u[1] - 2.0 * std::floor(2.0 * u[2]) + std::fmod(std::floor(x1) + 4.0, 2.0);
             x[0] = 2.0 * x1;
             x[1] = 2.0 * x2;
+        } else if (name == "ring_ellipse") {
+            // A ring around an ellipse (issue 14's third 2D toy): with probability 1/2 a point of the
+            // ring of radius 4 (radial std 0.2, angle uniform), else a point uniform in the filled
+            // ellipse (x / 2.5)^2 + (y / 1)^2 <= 1 (radius sqrt(u): uniform area). The flow from
+            // N(0, I) must split one mode into two nested, disconnected components.
+            double u[4], z[4];
+            rng.uniform4(0, id, 0, u);
+            rng.normal4(0, id, 1, z);
+            const double a = 2.0 * kPi * u[1];
+            if (u[0] < 0.5) {
+                const double r = 4.0 + 0.2 * z[0];
+                x[0] = r * std::cos(a);
+                x[1] = r * std::sin(a);
+            } else {
+                const double r = std::sqrt(u[2]);
+                x[0] = 2.5 * r * std::cos(a);
+                x[1] = r * std::sin(a);
+            }
         } else {
             throw Error("unknown builtin data set '" + name + "'");
         }

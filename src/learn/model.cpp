@@ -581,7 +581,7 @@ ModelInfo make_model_info(const TrainConfig& c, const Dataset& data) {
     info.spec.layers = c.layers;
     info.spec.activation = c.activation;
     info.spec.time_features = c.time_features;
-    info.spec.time_inputs = c.objective == Objective::MeanFlow ? 2 : 1;
+    info.spec.time_inputs = two_time(c.objective) ? 2 : 1;
     info.spec.time_max_frequency = c.time_max_frequency;
     info.spec.film = c.film;
     info.spec.film_width = c.film_width;
@@ -605,6 +605,7 @@ ModelInfo make_model_info(const TrainConfig& c, const Dataset& data) {
     info.beta_min = c.beta_min;
     info.beta_max = c.beta_max;
     info.vp_eps = c.vp_eps;
+    info.corrector = c.corrector;
     info.deck = c.deck;
     return info;
 }
@@ -639,6 +640,7 @@ void write_info(torch::serialize::OutputArchive& ar, const ModelInfo& i) {
     ar.write("beta_min", c10::IValue(i.beta_min));
     ar.write("beta_max", c10::IValue(i.beta_max));
     ar.write("vp_eps", c10::IValue(i.vp_eps));
+    ar.write("corrector", c10::IValue(i.corrector));
     ar.write("step", c10::IValue(i.step));
     ar.write("deck", c10::IValue(i.deck));
 }
@@ -690,6 +692,8 @@ ModelInfo read_info(torch::serialize::InputArchive& ar, const std::string& path)
         i.beta_min = get("beta_min").toDouble();
         i.beta_max = get("beta_max").toDouble();
         i.vp_eps = get("vp_eps").toDouble();
+        c10::IValue cv; // absent before correctors
+        if (ar.try_read("corrector", cv)) i.corrector = cv.toStringRef();
         i.step = get("step").toInt();
         i.deck = get("deck").toStringRef();
     } catch (const c10::Error& e) {
@@ -819,6 +823,7 @@ void save_model_h5(const std::string& path, const ModelInfo& info, const torch::
         io::write_attr(file, "beta_max", info.beta_max);
         io::write_attr(file, "vp_eps", info.vp_eps);
         io::write_attr(file, "step", info.step);
+        io::write_attr(file, "corrector", info.corrector);
 
         auto net = make_group(file, "network");
         write_tensor(net, "time_frequencies", model->omega());

@@ -86,37 +86,86 @@ void meanflow_times(std::uint64_t seed, std::int64_t step, const std::vector<std
 
 // ---- reflow pairs ---------------------------------------------------------------------------------
 
-void make_reflow_pairs(const comm::Communicator& comm, const TrainConfig& c, Dataset& data) {
-    // Rectified flow (Liu, Gong, Liu 2022): fresh noise x0, the teacher's ODE carries it to x1';
-    // fm on the coupling (x0, x1') learns a flow with straighter paths and the same end law.
-    auto teacher = load_model_file(c.teacher);
-    const auto& ti = teacher.info;
-    const auto obj = ti.objective;
-    if (obj != Objective::FM && obj != Objective::OTFM && obj != Objective::Reflow) {
-        throw Error("a " + std::string(to_string(obj)) + " model; reflow needs an fm, otfm or reflow teacher");
-    }
+namespace {
+/// A model that turns standard normal noise into samples of `data` (reflow's teacher, a
+/// corrector's first stage): unconditional, source = gaussian, the data's dimension and
+/// normalisation (so both work in the same normalised coordinates). Throws Error otherwise.
+LoadedModel load_noise_model(const std::string& path, const Dataset& data, const char* role) {
+    auto m = load_model_file(path);
+    const auto& ti = m.info;
     if (ti.spec.cond_dim > 0 || ti.source != "gaussian")
-        throw Error("reflow needs an unconditional teacher with source = gaussian");
+        throw Error(std::string(role) + " must be unconditional with source = gaussian");
     const int d = data.dim();
-    if (ti.spec.dim != d) throw Error("the teacher has dim " + std::to_string(ti.spec.dim) + ", the data " + std::to_string(d));
+    if (ti.spec.dim != d) throw Error(std::string(role) + " has dim " + std::to_string(ti.spec.dim) + ", the data " + std::to_string(d));
     const auto& n = data.normalization();
     for (int k = 0; k < d; ++k) {
         if (std::fabs(ti.norm.mean[k] - n.mean[k]) > 1e-9 * (1.0 + std::fabs(n.mean[k])) ||
             std::fabs(ti.norm.std[k] - n.std[k]) > 1e-9 * n.std[k]) {
-            throw Error("the teacher was trained on other data (its train.data = " + ti.data + "): normalisations differ");
+            throw Error(std::string(role) + " was trained on other data (its train.data = " + ti.data + "): normalisations differ");
         }
     }
-    const auto dec = comm::BlockDecomposition::make(c.reflow_pairs, comm.size(), comm.rank());
-    const std::int64_t rows = dec.n_local();
+    return m;
+}
+
+/// Standard normal rows [rows, d] of global indices [begin, begin + rows), keyed by (seed, index):
+/// the same rows on any rank count (stream User + 7).
+std::vector<float> keyed_noise(std::uint64_t seed, std::int64_t begin, std::int64_t rows, int d) {
     std::vector<float> x0(static_cast<std::size_t>(rows * d));
-    const CounterRng rng(c.seed, static_cast<RngPurpose>(static_cast<std::uint32_t>(RngPurpose::User) + 7));
+    const CounterRng rng(seed, static_cast<RngPurpose>(static_cast<std::uint32_t>(RngPurpose::User) + 7));
     for (std::int64_t i = 0; i < rows; ++i) {
         for (int b = 0; 4 * b < d; ++b) {
             double z[4];
-            rng.normal4(0, static_cast<std::uint64_t>(dec.begin + i), static_cast<std::uint32_t>(b), z);
+            rng.normal4(0, static_cast<std::uint64_t>(begin + i), static_cast<std::uint32_t>(b), z);
             for (int k = 4 * b; k < std::min(d, 4 * b + 4); ++k) x0[i * d + k] = static_cast<float>(z[k - 4 * b]);
         }
     }
+    return x0;
+}
+void first_stage(MLPWorkspace& ws, torch::Tensor& x) {
+    // One jump x <- x + u(x, 0, 1) (meanflow's and flowmap's one-evaluation sample), in chunks.
+    torch::NoGradGuard no_grad;
+    const std::int64_t chunk = 4096;
+    auto out = torch::empty({std::min<std::int64_t>(chunk, x.size(0)), x.size(1)});
+    for (std::int64_t b = 0; b < x.size(0); b += chunk) {
+        const std::int64_t len = std::min(chunk, x.size(0) - b);
+        auto o = out.narrow(0, 0, len);
+        ws.evaluate(x.narrow(0, b, len), 0.0, {}, o, 1.0);
+        x.narrow(0, b, len).add_(o);
+    }
+}
+} // namespace
+
+void make_corrector_pairs(const TrainConfig& c, Dataset& data) {
+    // Two-stage generation (Shen, Wang, Xin & Zhang, arXiv 2601.20024): the first stage's one-jump
+    // samples y of fresh noise, one per data row, become the w2map network's source rows; the
+    // minibatch W2 coupling re-pairs them with the data, so their pairing here is immaterial.
+    auto first = load_noise_model(c.corrector, data, "the corrector's first stage");
+    if (!two_time(first.info.objective))
+        throw Error("a " + std::string(to_string(first.info.objective)) + " model; the first stage must be meanflow or flowmap");
+    if (data.parts().size() != 1) throw Error("a corrector needs one data set (one file and snapshot, or builtin data)");
+    const auto& p = data.parts().front();
+    const int d = data.dim();
+    std::vector<float> x0 = keyed_noise(c.seed, p.begin, p.end - p.begin, d);
+    torch::NoGradGuard no_grad;
+    torch::set_num_threads(c.threads);
+    MLPWorkspace ws(first.model);
+    auto x = torch::from_blob(x0.data(), {p.end - p.begin, d});
+    first_stage(ws, x);
+    data.set_pairs(data.n_global(), p.begin, p.end, std::move(x0), data.target());
+}
+
+void make_reflow_pairs(const comm::Communicator& comm, const TrainConfig& c, Dataset& data) {
+    // Rectified flow (Liu, Gong, Liu 2022): fresh noise x0, the teacher's ODE carries it to x1';
+    // fm on the coupling (x0, x1') learns a flow with straighter paths and the same end law.
+    auto teacher = load_noise_model(c.teacher, data, "the teacher");
+    const auto obj = teacher.info.objective;
+    if (obj != Objective::FM && obj != Objective::OTFM && obj != Objective::Reflow) {
+        throw Error("a " + std::string(to_string(obj)) + " model; reflow needs an fm, otfm or reflow teacher");
+    }
+    const int d = data.dim();
+    const auto dec = comm::BlockDecomposition::make(c.reflow_pairs, comm.size(), comm.rank());
+    const std::int64_t rows = dec.n_local();
+    std::vector<float> x0 = keyed_noise(c.seed, dec.begin, rows, d);
     std::vector<float> x1(x0);
     torch::NoGradGuard no_grad;
     torch::set_num_threads(c.threads);
@@ -156,12 +205,18 @@ MLP make_model(const TrainConfig& c, const Dataset& data) {
     spec.layers = c.layers;
     spec.activation = c.activation;
     spec.time_features = c.time_features;
-    spec.time_inputs = c.objective == Objective::MeanFlow ? 2 : 1;
+    spec.time_inputs = two_time(c.objective) ? 2 : 1;
     spec.time_max_frequency = c.time_max_frequency;
     spec.film = c.film;
     spec.film_width = c.film_width;
     spec.potential = c.potential;
-    return MLP(spec);
+    MLP m(spec);
+    if (!c.corrector.empty()) { // a near-identity corrector x + f(x): f = 0 at the start
+        torch::NoGradGuard no_grad;
+        m->linears().back()->weight.zero_();
+        m->linears().back()->bias.zero_();
+    }
+    return m;
 }
 
 /// Rows of `src` reordered: out[i] = src[perm[i]].
@@ -226,8 +281,10 @@ double Trainer::step_once() {
     case Objective::FM:
     case Objective::Reflow: {
         auto xt = rows_buffer(_xt, rows, d);
-        condot_sample(x0, x1, u, xt, target);
-        _ws.set_features(xt, u, cond);
+        // reflow_distill: every row at t = 0, the one-step student x1' ~ x0 + v(x0, 0) (Liu et al. 2022).
+        const auto tu = _cfg.reflow_distill ? torch::zeros_like(u) : u;
+        condot_sample(x0, x1, tu, xt, target);
+        _ws.set_features(xt, tu, cond);
         break;
     }
     case Objective::DSM: {
@@ -279,11 +336,12 @@ double Trainer::step_once() {
         _ws.set_features(xt, tn, cond);
         break;
     }
-    case Objective::MeanFlow: {
+    case Objective::MeanFlow:
+    case Objective::FlowMap: {
         // MeanFlow (Geng et al. 2025) on the CondOT path: x_s = x_0 + s (x_1 - x_0) with the
         // conditional velocity v = x_1 - x_0 (the target is linear in v, so its conditional
         // expectation is the marginal one, as in flow matching); the network u(x_s, s, t) sees s
-        // and the gap t - s.
+        // and the gap t - s. flowmap: the same rows and times, X(x, s, t) = x + (t - s) u(x, s, t).
         auto s = rows_buffer(_tphys, rows, 1).view({rows});
         gap = rows_buffer(_gap, rows, 1).view({rows});
         meanflow_times(_cfg.seed, k, _batch.slot, _cfg.meanflow_fraction, s.data_ptr<float>(), gap.data_ptr<float>());
@@ -298,7 +356,16 @@ double Trainer::step_once() {
     double loss_share = 0.0;
     if (_cfg.objective == Objective::W2Map) {
         const auto& y = _ws.forward();
-        if (rows > 0) {
+        if (rows > 0 && !_cfg.corrector.empty()) {
+            // Corrector (train.corrector): the sample is x_0 + f(x_0), x_0 the first stage's output;
+            // couple it with the data by the exact minibatch W2 assignment and regress f on the
+            // assigned point minus x_0.
+            auto pred = rows_buffer(_xt, rows, d);
+            at::add_out(pred, x0, y);
+            const auto perm = grouped_assignment(pred, x1, _batch.part);
+            permute_rows(x1, perm, target);
+            target.sub_(x0);
+        } else if (rows > 0) {
             // DeepParticle (Wang, Xin, Zhang 2022): couple f(x_0) with the data by the exact W2
             // assignment of the minibatch, then regress on the assigned points.
             const auto perm = grouped_assignment(y.contiguous(), x1, _batch.part);
@@ -308,6 +375,8 @@ double Trainer::step_once() {
         _ws.backward(grad_y);
     } else if (_cfg.potential) {
         loss_share = potential_step(_xt.narrow(0, 0, rows), _tphys.narrow(0, 0, rows).view({rows}), target, cond);
+    } else if (_cfg.objective == Objective::FlowMap) {
+        loss_share = flowmap_step(_xt.narrow(0, 0, rows), _tphys.narrow(0, 0, rows).view({rows}), gap, target, cond);
     } else if (_cfg.objective == Objective::MeanFlow) {
         const std::int64_t chunk = std::max<std::int64_t>(64, (std::int64_t{1} << 18) / _cfg.hidden);
         loss_share = _ws.meanflow_step(target, gap, _cfg.meanflow_power, scale, chunk);
@@ -362,6 +431,56 @@ double Trainer::potential_step(const torch::Tensor& xt, const torch::Tensor& t, 
     }
     std::vector<torch::Tensor> params;
     for (auto& q : _model->parameters()) params.push_back(q);
+    const auto g = torch::autograd::grad({loss}, params, {}, false, false, true);
+    torch::NoGradGuard no_grad;
+    for (std::size_t i = 0; i < params.size(); ++i) {
+        auto slot = params[i].mutable_grad(); // a view of the flat gradient buffer
+        if (g[i].defined()) slot.copy_(g[i]);
+        else slot.zero_();
+    }
+    return loss.item<double>();
+}
+
+double Trainer::flowmap_step(const torch::Tensor& xs, const torch::Tensor& s, const torch::Tensor& gap, const torch::Tensor& v,
+                             const torch::Tensor& cond) {
+    // Lagrangian self-distillation (Boffi, Albergo & Vanden-Eijnden 2025, arXiv 2505.18825, the LSD
+    // loss; GENERATIVE.md "Flow maps") for X(x, s, t) = x + (t - s) u(x, s, t): per row,
+    // |dX/dt(x_s, s, t) - target|^2 with dX/dt = u + (t - s) du/dt, the target sg(u(X(x_s, s, t), t, t))
+    // (the diagonal u(., t, t) is the velocity: the map's Lagrangian equation dX/dt = v_t(X)) on the
+    // rows with s < t, and the conditional velocity v = x_1 - x_0 on the rows with s = t (where the
+    // loss is fm's). du/dt is the derivative along the gap input, by LibTorch's forward-mode AD (a
+    // dual gap with tangent 1), then one reverse pass through it for the parameter gradients.
+    auto& grads = _model->flat_gradients();
+    const std::int64_t rows = xs.size(0), d = xs.size(1);
+    if (rows == 0) {
+        grads.zero_();
+        return 0.0;
+    }
+    const double scale = 1.0 / (static_cast<double>(_global_batch) * static_cast<double>(d));
+    torch::Tensor target;
+    {
+        torch::NoGradGuard no_grad;
+        const auto g = gap.reshape({-1, 1});
+        const auto x_t = xs + g * _model->forward(xs, s, cond, gap);
+        const auto teacher = _model->forward(x_t, s + gap, cond, torch::zeros_like(gap));
+        target = torch::where(g > 0, teacher, v);
+    }
+    torch::AutoGradMode on(true);
+    std::vector<torch::Tensor> params;
+    for (auto& q : _model->parameters()) params.push_back(q);
+    const auto level = torch::autograd::forward_ad::enter_dual_level();
+    torch::Tensor loss;
+    try {
+        const auto dual = at::_make_dual(gap, torch::ones_like(gap), static_cast<std::int64_t>(level));
+        const auto y = _model->forward(xs, s, cond, dual);
+        const auto [u, du] = at::_unpack_dual(y, static_cast<std::int64_t>(level));
+        loss = (u + gap.reshape({-1, 1}) * du - target).pow(2).sum() * scale;
+    } catch (...) {
+        torch::autograd::forward_ad::exit_dual_level(level);
+        throw;
+    }
+    // The reverse pass after leaving the dual level: no tangents left to propagate through it.
+    torch::autograd::forward_ad::exit_dual_level(level);
     const auto g = torch::autograd::grad({loss}, params, {}, false, false, true);
     torch::NoGradGuard no_grad;
     for (std::size_t i = 0; i < params.size(); ++i) {

@@ -39,10 +39,10 @@ void describe(po::options_description& d, SampleOptions& o) {
         "sample.method", po::value(&o.method)->default_value(o.method),
         "ODE: euler | heun | rk4 (flow matching velocity, or the VP probability-flow ODE for dsm); SDE: "
         "euler-maruyama (reverse VP SDE, dsm only; the last step adds no noise); ignored by w2map (one evaluation); "
-        "meanflow: euler only (its own jumps, see nfe)")(
+        "meanflow, flowmap: euler only (their own jumps, see nfe)")(
         "sample.nfe", po::value(&o.nfe)->default_value(o.nfe),
-        "network evaluations per sample, >= 1: steps = nfe / (1 euler, 2 heun, 4 rk4, 1 euler-maruyama); meanflow: "
-        "nfe jumps x <- x + (t' - t) u(x, t, t') on a uniform grid of [0, 1] (1 | 2 | 4 | ...). Recorded as the "
+        "network evaluations per sample, >= 1: steps = nfe / (1 euler, 2 heun, 4 rk4, 1 euler-maruyama); meanflow, "
+        "flowmap: nfe jumps x <- x + (t' - t) u(x, t, t') = X(x, t, t') on a uniform grid of [0, 1] (1 | 2 | 4 | ...). Recorded as the "
         "output's root attribute nfe")(
         "sample.condition", po::value(&o.condition)->default_value(o.condition),
         "condition values, one per name in the model's train.condition (raw units, e.g. 0.5 or the time)")(

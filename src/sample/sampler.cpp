@@ -128,11 +128,12 @@ Field sde_drift(const learn::VPScheduler& vp, Network net) {
 std::int64_t transport(const learn::ModelInfo& info, const Network& net, Method method, std::int64_t nfe, torch::Tensor& x,
                        const Noise& noise, double t_end) {
     torch::NoGradGuard no_grad;
-    KINFLOW_REQUIRE(info.objective != learn::Objective::MeanFlow, "a meanflow model is sampled by Integrator::jumps");
+    KINFLOW_REQUIRE(!learn::two_time(info.objective), "a meanflow or flowmap model is sampled by Integrator::jumps");
     if (info.objective == learn::Objective::W2Map) {
         auto out = torch::empty_like(x);
         net(x, 0.0, out);
-        x.copy_(out);
+        if (info.corrector.empty()) x.copy_(out);
+        else x.add_(out); // a corrector: x + f(x), x the first stage's sample (run_sampling)
         return 1;
     }
     const std::int64_t steps = nfe / evaluations_per_step(method);
@@ -241,6 +242,17 @@ SampleSummary run_sampling(const comm::Communicator& comm, const SampleConfig& c
     }
     const auto& info = m.info;
     const int dim = info.spec.dim;
+    // A w2map corrector (train.corrector): its first stage, a meanflow or flowmap model, makes one jump first.
+    learn::LoadedModel first;
+    if (!info.corrector.empty()) {
+        try {
+            first = learn::load_model_file(info.corrector);
+        } catch (const Error& e) {
+            throw ModelError("sample.model_file", "its first stage (train.corrector): " + std::string(e.what()));
+        }
+        if (!learn::two_time(first.info.objective) || first.info.spec.dim != dim)
+            throw ModelError("sample.model_file", "its first stage '" + info.corrector + "' is not a meanflow or flowmap model of dim " + std::to_string(dim));
+    }
     if (cfg.condition.size() != info.conditions.size()) {
         std::string names;
         for (const auto& c : info.conditions) names += (names.empty() ? "" : ", ") + c;
@@ -248,9 +260,9 @@ SampleSummary run_sampling(const comm::Communicator& comm, const SampleConfig& c
                                                  " condition(s)" + (names.empty() ? "" : " (" + names + ")") + ", " +
                                                  std::to_string(cfg.condition.size()) + " value(s) given");
     }
-    const bool meanflow = info.objective == learn::Objective::MeanFlow;
-    if (meanflow && cfg.method != Method::Euler) {
-        throw ModelError("sample.method", "a meanflow model takes sample.nfe average-velocity jumps x <- x + (t' - t) u(x, t, t') "
+    const bool jump_model = learn::two_time(info.objective);
+    if (jump_model && cfg.method != Method::Euler) {
+        throw ModelError("sample.method", "a " + std::string(learn::to_string(info.objective)) + " model takes sample.nfe average-velocity jumps x <- x + (t' - t) u(x, t, t') "
                                           "(one evaluation each); " + std::string(to_string(cfg.method)) + " does not apply (use euler)");
     }
     if (cfg.method == Method::EulerMaruyama && info.objective != learn::Objective::DSM) {
@@ -330,6 +342,12 @@ SampleSummary run_sampling(const comm::Communicator& comm, const SampleConfig& c
     learn::MLPWorkspace ws(m.model);
     const auto net = model_network(info, ws, cond_row, cfg.batch);
     const auto average = average_network(ws, cond_row, cfg.batch);
+    std::unique_ptr<learn::MLPWorkspace> first_ws;
+    AverageField first_stage;
+    if (!first.model.is_empty()) {
+        first_ws = std::make_unique<learn::MLPWorkspace>(first.model);
+        first_stage = average_network(*first_ws, cond_row, cfg.batch);
+    }
     const auto sde_rng = stream(cfg.seed, kStreamSde);
     std::int64_t nfe = 0;
     const auto t0 = std::chrono::steady_clock::now();
@@ -339,16 +357,18 @@ SampleSummary run_sampling(const comm::Communicator& comm, const SampleConfig& c
         auto chunk = x.narrow(0, b, len);
         const std::int64_t first = dec.begin + b;
         const Noise noise = [&](std::int64_t step, torch::Tensor& z) { fill_noise(sde_rng, static_cast<std::uint64_t>(step), first, false, z); };
-        if (meanflow) {
+        if (jump_model) {
             Integrator integ;
             nfe = integ.jumps(cfg.nfe, 0.0, 1.0, chunk, average);
         } else {
-            nfe = transport(info, net, cfg.method, cfg.nfe, chunk, noise, t_end);
+            Integrator integ;
+            const std::int64_t before = first_stage ? integ.jumps(1, 0.0, 1.0, chunk, first_stage) : 0;
+            nfe = before + transport(info, net, cfg.method, cfg.nfe, chunk, noise, t_end);
         }
     }
     comm.barrier();
     const double seconds = std::chrono::duration<double>(std::chrono::steady_clock::now() - t0).count();
-    if (n_local == 0) nfe = info.objective == learn::Objective::W2Map ? 1 : cfg.nfe;
+    if (n_local == 0) nfe = info.objective == learn::Objective::W2Map ? (first.model.is_empty() ? 1 : 2) : cfg.nfe;
 
     // Back to physical units, then the standard schema (producer = sampler).
     ParticleSet particles;
@@ -381,7 +401,7 @@ SampleSummary run_sampling(const comm::Communicator& comm, const SampleConfig& c
     s.steps = steps;
     s.seconds = seconds;
     s.objective = learn::to_string(info.objective);
-    s.method = info.objective == learn::Objective::W2Map ? "map" : meanflow ? "average-velocity jumps" : to_string(cfg.method);
+    s.method = info.objective == learn::Objective::W2Map ? "map" : jump_model ? "average-velocity jumps" : to_string(cfg.method);
     return s;
 }
 

@@ -15,49 +15,14 @@ Usage: /usr/bin/python3 tests/bench/dsm_fp_gap.py [--build build] [--out out/dsm
 """
 import argparse
 import json
-import os
 import re
-import subprocess
+import sys
 from pathlib import Path
 
-import h5py
 import numpy as np
 
-SRC = Path(__file__).resolve().parents[2]
-ENV = dict(os.environ, OMPI_ALLOW_RUN_AS_ROOT="1", OMPI_ALLOW_RUN_AS_ROOT_CONFIRM="1",
-           OMPI_MCA_rmaps_base_oversubscribe="1", KOKKOS_DISABLE_WARNINGS="1", OMP_NUM_THREADS="1")
-
-
-def run(cmd):
-    r = subprocess.run([str(c) for c in cmd], capture_output=True, text=True, env=ENV)
-    if r.returncode != 0:
-        raise SystemExit(f"{' '.join(map(str, cmd))} failed:\n{r.stdout}\n{r.stderr}")
-    return r.stdout
-
-
-def eight_gaussians(n, seed):
-    """The law of builtin:eight_gaussians: centres 4 (cos k pi/4, sin k pi/4), k uniform in 0..7, std 0.4."""
-    rng = np.random.default_rng(seed)
-    a = rng.integers(0, 8, n) * np.pi / 4
-    return np.stack([4 * np.cos(a), 4 * np.sin(a)], axis=1) + 0.4 * rng.normal(size=(n, 2))
-
-
-def write_points(path, x):
-    with h5py.File(path, "w") as f:
-        f.attrs["producer"] = "reference"
-        f.attrs["dim"] = np.int32(2)
-        f.attrs["deck"] = ""
-        g = f.create_group("snapshots/000000")
-        g.attrs["time"] = 0.0
-        g.attrs["step"] = np.int64(0)
-        g["position"] = x
-        g["id"] = np.arange(len(x), dtype=np.int64)
-
-
-def w2(build, a, b, points, out):
-    j = out / "compare.json"
-    run([build / "drivers" / "kinflow-compare", a, b, "--max-points", points, "--no-sinkhorn", "--json", j])
-    return json.loads(j.read_text())["w2_exact"]
+sys.path.insert(0, str(Path(__file__).resolve().parent))
+from toys import SRC, eight_gaussians, run, w2, write_points  # noqa: E402
 
 
 def main():

@@ -127,6 +127,13 @@ BAD_TRAIN = {
     "bad_activation": ("activation = relu", [], ["train.ini", "train.activation", "relu"]),
     "meanflow_fraction": ("objective = meanflow\nmeanflow_fraction = 1.5", [], ["train.ini", "train.meanflow_fraction", "[0, 1]"]),
     "meanflow_power": ("objective = meanflow\nmeanflow_power = -1", [], ["train.ini", "train.meanflow_power", "[0, 4]"]),
+    "flowmap_fraction": ("objective = flowmap\nmeanflow_fraction = -0.1", [], ["train.ini", "train.meanflow_fraction", "[0, 1]"]),
+    "reflow_distill_value": ("reflow_distill = yes", [], ["train.ini", "train.reflow_distill", "yes", "true | false"]),
+    "reflow_distill_for_fm": ("reflow_distill = true", [], ["train.ini", "train.reflow_distill", "objective = reflow"]),
+    "ring_builtin_typo": ("data = builtin:ring", [], ["train.ini", "train.data", "builtin:ring", "builtin:ring_ellipse"]),
+    "corrector_for_fm": ("corrector = first.pt", [], ["train.ini", "train.corrector", "first.pt", "w2map"]),
+    "corrector_missing": ("objective = w2map\ncorrector = /nonexistent/m.pt", [],
+                          ["train.ini", "train.corrector", "/nonexistent/m.pt", "no such file"]),
     "potential_for_fm": ("score_model = potential", [], ["train.ini", "train.score_model", "potential", "dsm"]),
     "fp_weight_negative": ("objective = dsm\nscore_model = potential\nfp_residual_weight = -1", [],
                            ["train.ini", "train.fp_residual_weight", "-1", "[0, 1e6]"]),
@@ -399,16 +406,17 @@ def test_model_h5_reproduces_kinflow_sample(tmp_path):
     assert np.abs(positions(out) - want).max() < 1e-5 * np.abs(want).max()
 
 
-def test_meanflow_trains_and_samples_in_few_evaluations(tmp_path):
-    # A short meanflow run on 2 ranks; kinflow-sample takes nfe jumps (1, 2, 4) and records nfe as
-    # the root attribute; MODEL.h5 says meanflow with two time inputs; an ODE method is refused with
-    # one line.
+@pytest.mark.parametrize("objective,lines", [("meanflow", "meanflow_fraction = 0.5\nmeanflow_power = 0.75"),
+                                             ("flowmap", "meanflow_fraction = 0.5")])
+def test_jump_models_train_and_sample_in_few_evaluations(tmp_path, objective, lines):
+    # A short meanflow (flowmap) run on 2 ranks; kinflow-sample takes nfe jumps (1, 2, 4) and records
+    # nfe as the root attribute; MODEL.h5 names the objective with two time inputs; an ODE method is
+    # refused with one line.
     model = tmp_path / "mf.pt"
-    r = run(TRAIN, [train_deck(tmp_path, model, "meanflow_fraction = 0.5\nmeanflow_power = 0.75", objective="meanflow"),
-                    "--quiet"], ranks=2)
+    r = run(TRAIN, [train_deck(tmp_path, model, lines, objective=objective), "--quiet"], ranks=2)
     assert r.returncode == 0, r.stderr
     m = kinflow_model.load(tmp_path / "mf.h5")
-    assert m.objective == "meanflow" and m.time_inputs == 2
+    assert m.objective == objective and m.time_inputs == 2
     for nfe in (1, 2, 4):
         out = tmp_path / f"s{nfe}.h5"
         r = run(SAMPLE, [sample_deck(tmp_path, model, out, f"method = euler\nnfe = {nfe}", name=f"s{nfe}.ini")], ranks=2)
@@ -422,7 +430,7 @@ def test_meanflow_trains_and_samples_in_few_evaluations(tmp_path):
     r = run(SAMPLE, [sample_deck(tmp_path, model, tmp_path / "bad.h5", "method = heun\nnfe = 4", name="bad.ini")])
     assert r.returncode == 1
     msg = [l for l in r.stderr.splitlines() if l.strip()]
-    assert len(msg) == 1 and "sample.method" in msg[0] and "meanflow" in msg[0], r.stderr
+    assert len(msg) == 1 and "sample.method" in msg[0] and objective in msg[0], r.stderr
 
 
 def test_potential_score_model_trains_samples_and_is_curl_free(tmp_path):

@@ -71,14 +71,19 @@ inline M2 mul(const M2& a, const M2& b) {
 /// s < t (affine in x). For S = sigma^2 I: X_tau(x_0) = tau m + sqrt((1 - tau)^2 + tau^2 sigma^2) x_0,
 /// which is the straight-line (1 - tau + tau sigma) x_0 + tau m only at tau = 0 and 1: the
 /// independent coupling's paths bend.
-inline V2 exact_average_velocity(const V2& m, const M2& cov, double s, double t, const V2& x) {
+/// The flow map itself, X_{s,t}(x) = X_t(X_s^{-1}(x)) = t m + Sigma_t^{1/2} Sigma_s^{-1/2} (x - s m) (any s, t).
+inline V2 exact_flow_map(const V2& m, const M2& cov, double s, double t, const V2& x) {
     auto sigma = [&](double tau) {
         return M2{tau * tau * cov[0] + (1 - tau) * (1 - tau), tau * tau * cov[1], tau * tau * cov[2],
                   tau * tau * cov[3] + (1 - tau) * (1 - tau)};
     };
     const M2 a = mul(sqrt_spd(sigma(t)), inverse(sqrt_spd(sigma(s))));
     const V2 y = apply(a, {x[0] - s * m[0], x[1] - s * m[1]});
-    return {(t * m[0] + y[0] - x[0]) / (t - s), (t * m[1] + y[1] - x[1]) / (t - s)};
+    return {t * m[0] + y[0], t * m[1] + y[1]};
+}
+inline V2 exact_average_velocity(const V2& m, const M2& cov, double s, double t, const V2& x) {
+    const V2 y = exact_flow_map(m, cov, s, t, x);
+    return {(y[0] - x[0]) / (t - s), (y[1] - x[1]) / (t - s)};
 }
 
 /// Unique scratch directory name shared by all ranks (relative to the test's working directory).

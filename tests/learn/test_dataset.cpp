@@ -96,6 +96,36 @@ TEST(LearnData, BuiltinSetsHaveTheirMoments) {
         const int parity = (static_cast<int>(std::floor(x[i] / 2)) + static_cast<int>(std::floor(x[i + 1] / 2)) + 8) % 2;
         ASSERT_EQ(parity, 0) << x[i] << " " << x[i + 1];
     }
+    // Ring around an ellipse: every point is inside the ellipse (x / 2.5)^2 + y^2 <= 1 or at radius
+    // 4 +- 6 std (0.2); half in each (5 standard errors of a binomial fraction: 5 sqrt(0.25 / n));
+    // the ring's radius has mean 4 and std 0.2, and the ellipse's points have E[x^2] = 2.5^2 / 4,
+    // E[y^2] = 1 / 4 (uniform on the filled ellipse), each within 5 standard errors.
+    const double ne = 40000;
+    learn::generate_builtin("ring_ellipse", 3, 0, 40000, x);
+    double inside = 0, rr = 0, rr2 = 0, ex2 = 0, ey2 = 0, ey4 = 0, ex4 = 0;
+    for (std::size_t i = 0; i < x.size(); i += 2) {
+        const double e = (x[i] / 2.5) * (x[i] / 2.5) + x[i + 1] * x[i + 1], rad = std::hypot(x[i], x[i + 1]);
+        if (e <= 1.0) {
+            inside += 1;
+            ex2 += x[i] * x[i];
+            ey2 += x[i + 1] * x[i + 1];
+            ex4 += std::pow(x[i], 4);
+            ey4 += std::pow(x[i + 1], 4);
+        } else {
+            ASSERT_NEAR(rad, 4.0, 1.2) << x[i] << " " << x[i + 1];
+            rr += rad;
+            rr2 += rad * rad;
+        }
+    }
+    const double nr = ne - inside;
+    EXPECT_NEAR(inside / ne, 0.5, 5 * std::sqrt(0.25 / ne));
+    const double mr = rr / nr, sr = std::sqrt(rr2 / nr - mr * mr);
+    EXPECT_NEAR(mr, 4.0, 5 * 0.2 / std::sqrt(nr));
+    EXPECT_NEAR(sr, 0.2, 5 * 0.2 / std::sqrt(2 * nr));
+    ex2 /= inside;
+    ey2 /= inside;
+    EXPECT_NEAR(ex2, 2.5 * 2.5 / 4, 5 * std::sqrt((ex4 / inside - ex2 * ex2) / inside));
+    EXPECT_NEAR(ey2, 0.25, 5 * std::sqrt((ey4 / inside - ey2 * ey2) / inside));
 }
 
 TEST(MpiLearnData, ShardsStatisticsAndBatchesDoNotDependOnRanks) {

@@ -268,6 +268,7 @@ TEST(LearnModel, ModelFileRoundTrip) {
     info.files = {"a.h5", "b.h5"};
     info.beta_max = 12;
     info.step = 77;
+    info.corrector = "out/first.pt";
     info.deck = "[train]\nobjective = dsm\n";
     learn::MLP m(info.spec);
     const std::string path = test::scratch("roundtrip.pt");
@@ -283,6 +284,7 @@ TEST(LearnModel, ModelFileRoundTrip) {
     EXPECT_EQ(back.info.files, info.files);
     EXPECT_EQ(back.info.beta_max, 12.0);
     EXPECT_EQ(back.info.step, 77);
+    EXPECT_EQ(back.info.corrector, "out/first.pt"); // w2map with train.corrector: the first stage
     EXPECT_EQ(back.info.deck, info.deck);
     EXPECT_FALSE(back.info.spec.film);
     EXPECT_THROW(learn::load_model_file(test::scratch("missing.pt")), Error);

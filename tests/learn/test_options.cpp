@@ -58,6 +58,12 @@ TEST(LearnOptions, DefaultsValidateAndParseLists) {
     EXPECT_EQ(c.meanflow_power, 0.0);
     EXPECT_EQ(c.time_max_frequency, 100.0); // time frequencies: fm [1, 100], meanflow [0.03, 3]
     EXPECT_EQ(e.time_max_frequency, 3.0);
+    mf.objective = "flowmap"; // the meanflow network: two time inputs, frequencies up to 3
+    const auto f = learn::validate(mf, 1);
+    EXPECT_EQ(f.objective, learn::Objective::FlowMap);
+    EXPECT_TRUE(learn::two_time(f.objective));
+    EXPECT_EQ(f.time_max_frequency, 3.0);
+    EXPECT_EQ(learn::parse_objective(learn::to_string(learn::Objective::FlowMap)), learn::Objective::FlowMap);
     // MODEL.h5 beside the model file unless train.model_h5 names it
     EXPECT_EQ(c.model_h5, "out/model.h5");
     EXPECT_EQ(learn::model_h5_path("run/m.pt"), "run/m.h5");
@@ -125,6 +131,16 @@ TEST(LearnOptions, BadValuesNameTheKey) {
     EXPECT_EQ(with([](auto& o) { o.data = "f.h5"; o.augment = "rotation_reflection"; }), "");
     EXPECT_EQ(with([](auto& o) { o.device = "cuda"; }), "train.device"); // CPU-only LibTorch, or no GPU path yet
     // potential score models and the Fokker-Planck residual: dsm only, weight >= 0, potential only
+    // flowmap, reflow_distill, corrector, ring_ellipse
+    EXPECT_EQ(with([](auto& o) { o.objective = "flowmap"; }), "");
+    EXPECT_EQ(with([](auto& o) { o.data = "builtin:ring_ellipse"; }), "");
+    EXPECT_EQ(with([](auto& o) { o.objective = "flowmap"; o.meanflow_fraction = 2; }), "train.meanflow_fraction");
+    EXPECT_EQ(with([](auto& o) { o.reflow_distill = "1"; }), "train.reflow_distill");
+    EXPECT_EQ(with([](auto& o) { o.reflow_distill = "true"; }), "train.reflow_distill"); // fm
+    EXPECT_EQ(with([](auto& o) { o.objective = "reflow"; o.teacher = "t.pt"; o.reflow_distill = "true"; }), "");
+    EXPECT_EQ(with([](auto& o) { o.corrector = "m.pt"; }), "train.corrector"); // fm
+    EXPECT_EQ(with([](auto& o) { o.objective = "w2map"; o.corrector = "m.pt"; }), "");
+    EXPECT_EQ(with([](auto& o) { o.objective = "w2map"; o.corrector = "m.pt"; o.source = "uniform"; }), "train.source");
     EXPECT_EQ(with([](auto& o) { o.score_model = "scalar"; }), "train.score_model");
     EXPECT_EQ(with([](auto& o) { o.score_model = "potential"; }), "train.score_model"); // fm
     EXPECT_EQ(with([](auto& o) { o.objective = "meanflow"; o.score_model = "potential"; }), "train.score_model");

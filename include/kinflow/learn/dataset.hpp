@@ -52,7 +52,7 @@ void random_orthogonal(std::uint64_t seed, std::uint64_t step, std::uint64_t slo
 /// Determinant of a dim x dim row-major matrix (partial pivoting).
 double determinant(const double* a, int dim);
 
-/// Builtin 2D data sets (gaussian, eight_gaussians, checkerboard): rows [begin, end) of the
+/// Builtin 2D data sets (gaussian, eight_gaussians, checkerboard, ring_ellipse): rows [begin, end) of the
 /// sequence keyed by `seed`, row-major [end - begin, 2]. Row g does not depend on begin/end.
 void generate_builtin(const std::string& name, std::uint64_t seed, std::int64_t begin, std::int64_t end,
                       std::vector<double>& out);

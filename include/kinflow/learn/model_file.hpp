@@ -28,6 +28,9 @@ struct ModelInfo {
     /// time_origin is the source snapshot's time, time_origin + time_scale the last target's.
     double time_origin = 0.0, time_scale = 1.0;
     double beta_min = 0.1, beta_max = 20.0, vp_eps = 1e-3;
+    /// w2map with a corrector: the first-stage model file (train.corrector); a sample is
+    /// y + f(y), y its one jump from the noise. Empty otherwise.
+    std::string corrector;
     std::int64_t step = 0; ///< optimizer steps behind the weights
     std::string deck;      ///< resolved training deck
 };

@@ -43,6 +43,8 @@ struct TrainOptions {
     std::string teacher;
     std::int64_t reflow_pairs = 20000;
     std::int64_t teacher_nfe = 100;
+    std::string reflow_distill = "false";
+    std::string corrector;
     std::string score_model = "vector";
     double fp_residual_weight = 0.0;
     int threads = 1;
@@ -54,7 +56,10 @@ struct TrainOptions {
     std::int64_t stop_after = 0;
 };
 
-enum class Objective { FM, OTFM, DSM, W2Map, TFM, MeanFlow, Reflow };
+enum class Objective { FM, OTFM, DSM, W2Map, TFM, MeanFlow, Reflow, FlowMap };
+/// Objectives whose network has two time inputs (the time s of x and the gap t - s) and is sampled
+/// by jumps x <- x + (t - s) u(x, s, t): meanflow's average velocity, flowmap's X(x, s, t) = x + (t - s) u.
+inline bool two_time(Objective o) { return o == Objective::MeanFlow || o == Objective::FlowMap; }
 enum class Activation { SiLU, GELU, Tanh };
 enum class SourceKind { Gaussian, Uniform, Snapshot };
 /// Exact-symmetry data augmentation (train.augment): none, a Haar-random rotation (SO(dim)) or
@@ -70,7 +75,7 @@ Activation parse_activation(const std::string& s);
 
 /// Where the training data come from (validated [train] data/snapshot/source/condition).
 struct DataSpec {
-    std::string builtin;            ///< builtin data set name (gaussian | eight_gaussians | checkerboard), or empty
+    std::string builtin;            ///< builtin data set name (gaussian | eight_gaussians | checkerboard | ring_ellipse), or empty
     std::int64_t builtin_size = 0;  ///< rows generated for builtin data
     std::vector<std::string> files; ///< HDF5 files (one part per file and snapshot)
     std::vector<int> snapshots;     ///< target snapshot indices (negative counts from the end)
@@ -99,7 +104,7 @@ struct ModelSpec {
     Activation activation = Activation::SiLU;
     int time_features = 16; ///< 0: no time input (w2map)
     /// Times that each get time_features sinusoidal features: 1 (the path time t), or 2 for
-    /// meanflow (the time s of x and the gap t - s of the average velocity u(x, s, t)).
+    /// meanflow and flowmap (the time s of x and the gap t - s of the average velocity u(x, s, t)).
     int time_inputs = 1;
     double time_max_frequency = 100.0; ///< the time frequencies w_k are geometric in [1, time_max_frequency]
     /// false (`concat`): time features and conditions are extra inputs of the first layer;
@@ -135,8 +140,8 @@ struct TrainConfig {
     Optimizer optimizer = Optimizer::Adam;
     double weight_decay = 0.0, ema = 0.0;
     double beta_min = 0.1, beta_max = 20.0, vp_eps = 1e-3;
-    /// meanflow: fraction of the rows with s < t (the others s = t, the fm loss), and the power p
-    /// of the adaptive loss weight 1 / (l + 1e-3)^p (Geng et al. 2025).
+    /// meanflow, flowmap: fraction of the rows with s < t (the others s = t, the fm loss); meanflow:
+    /// the power p of the adaptive loss weight 1 / (l + 1e-3)^p (Geng et al. 2025).
     double meanflow_fraction = 0.5, meanflow_power = 0.0;
     /// dsm: score = grad_x of a scalar network (train.score_model = potential), and the weight of
     /// the log-density Fokker–Planck residual (train.fp_residual_weight; potential models only).
@@ -146,6 +151,11 @@ struct TrainConfig {
     /// count, and the teacher's RK4 evaluations per pair.
     std::string teacher;
     std::int64_t reflow_pairs = 20000, teacher_nfe = 100;
+    /// reflow: distil to one step (Liu et al. 2022, sec. 2.3): regress v(x0, 0) on x1' - x0 only (t = 0).
+    bool reflow_distill = false;
+    /// w2map: the trained one-step model (meanflow or flowmap) whose one-jump samples the network
+    /// corrects, x -> x + f(x) (train.corrector; empty: a plain w2map from the noise).
+    std::string corrector;
     int threads = 1;
     std::string model_file;
     std::string model_h5;  ///< the same model as plain HDF5 (MODEL.h5, docs/model_h5.md), written by rank 0

@@ -39,6 +39,11 @@ struct TrainSummary {
 /// for a teacher that cannot serve (another objective, a condition, another dimension or data).
 void make_reflow_pairs(const comm::Communicator& comm, const TrainConfig& config, Dataset& data);
 
+/// w2map with train.corrector: replace the source of `data` (one part, unconditional) by the
+/// one-jump samples of the first-stage model config.corrector (meanflow or flowmap) of fresh
+/// standard normal noise, one per data row (counter-based, keyed by run.seed and the row's global
+/// index), paired with the rows. Throws Error for a model that cannot serve.
+void make_corrector_pairs(const TrainConfig& config, Dataset& data);
 /// Train (collective). `resume`: continue from checkpoint_path(config.model_file). Progress lines
 /// go to `progress` when not null (rank 0 only). Throws TrainingDiverged, ResumeError (both the same on
 /// every rank) or Error.

@@ -59,6 +59,10 @@ class Trainer {
     /// with noise eps; writes the gradients, returns this rank's loss share.
     double potential_step(const torch::Tensor& xt, const torch::Tensor& t, const torch::Tensor& eps,
                           const torch::Tensor& cond);
+    /// flowmap: Lagrangian self-distillation by autograd at rows (x_s, s, gap = t - s) with the
+    /// conditional velocities v; writes the gradients, returns this rank's loss share.
+    double flowmap_step(const torch::Tensor& xs, const torch::Tensor& s, const torch::Tensor& gap, const torch::Tensor& v,
+                        const torch::Tensor& cond);
     comm::Communicator _comm;
     TrainConfig _cfg;
     const Dataset& _data;

@@ -16,7 +16,7 @@ namespace kinflow::sample {
 
 /// A vector field f(x, t) written into out (x, out: [n, dim]).
 using Field = std::function<void(const torch::Tensor& x, double t, torch::Tensor& out)>;
-/// An average velocity u(x, s, t) over [s, t] written into out (meanflow models).
+/// An average velocity u(x, s, t) over [s, t] written into out (meanflow and flowmap models).
 using AverageField = std::function<void(const torch::Tensor& x, double s, double t, torch::Tensor& out)>;
 /// Fills z ([n, dim]) with standard normals for SDE step `step` (0-based).
 using Noise = std::function<void(std::int64_t step, torch::Tensor& z)>;
@@ -59,7 +59,7 @@ double straightness(const Field& v, torch::Tensor& x, std::int64_t steps);
 /// Transport normalised source rows x (in place) to normalised target samples with a trained
 /// model: t from 0 to t_end (fm/otfm 1; tfm the normalised physical time (t - time_origin) /
 /// time_scale; dsm always to 1 - vp_eps), `nfe` evaluations per row (w2map: one). Not for
-/// meanflow models (Integrator::jumps with average_network).
+/// meanflow or flowmap models (Integrator::jumps with average_network).
 /// Returns the evaluations made per row.
 std::int64_t transport(const learn::ModelInfo& info, const Network& net, Method method, std::int64_t nfe,
                        torch::Tensor& x, const Noise& noise, double t_end = 1.0);
@@ -74,7 +74,7 @@ Network potential_network(learn::MLP model, const learn::VPScheduler& vp, const 
 /// network() or, for a potential score model, potential_network() of the workspace's model.
 Network model_network(const learn::ModelInfo& info, learn::MLPWorkspace& ws, const torch::Tensor& cond_row,
                       std::int64_t batch);
-/// The average velocity u(x, s, t) of a meanflow model (network inputs s and gap t - s) for one
+/// The average velocity u(x, s, t) of a meanflow or flowmap model (network inputs s and gap t - s) for one
 /// condition row, in chunks of `batch` rows.
 AverageField average_network(learn::MLPWorkspace& ws, const torch::Tensor& cond_row, std::int64_t batch);
 
