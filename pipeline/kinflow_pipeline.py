@@ -117,13 +117,15 @@ class Deck:
         allowed = {"ks_aggregation": {"w2map", "fm"}, "fokker_planck": {"dsm", "fm"}, "boltzmann": {"fm", "otfm", "tfm"}}[kind]
         if self.sections.get("nfe") and kind == "fokker_planck":
             raise PipelineError("[nfe]: the NFE table is made by the ks_aggregation and boltzmann pipelines")
-        allowed = allowed | set(nfe_objectives(self, kind))
+        # the one-step family's sections may stay in a deck whose NFE table is off (nfe.objectives = none)
+        allowed = allowed | set(nfe_objectives(self, kind)) | (NFE_FAMILY if kind != "fokker_planck" else set())
         if nfe_objectives(self, kind):  # checked before the first simulation
             nfe_counts(self)
             self.number("nfe", "times", 4, int, 1, 1000)
         for section in self.sections:
             if section.startswith("train.") and section[6:] not in allowed:
-                raise PipelineError(f"[{section}]: the {kind} pipeline trains {' and '.join(sorted(allowed))}")
+                raise PipelineError(f"[{section}]: the {kind} pipeline trains {' and '.join(sorted(allowed))} "
+                                    "(and the objectives of nfe.objectives)")
 
     def section(self, name):
         return dict(self.sections.get(name, {}))
@@ -330,6 +332,7 @@ def generate_ranks(deck, default):
     return deck.number("generate", "ranks", default, int, 1, 4096)
 
 
+NFE_FAMILY = {"meanflow", "flowmap"}  # [train.NAME] sections every NFE-table pipeline deck may hold
 NFE_REFUSED = {"reflow": "reflow trains on (Gaussian noise, sample) pairs of an unconditional teacher, and these "
                           "pipelines' models start from the initial snapshot and are conditioned",
                "dsm": "dsm diffuses to Gaussian noise; these pipelines' models start from the initial snapshot",
