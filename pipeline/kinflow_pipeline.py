@@ -90,8 +90,8 @@ class Deck:
                 raise PipelineError(f"--set {item}: expected section.key=value")
             self.sections.setdefault(section, {})[name] = value.strip()
 
-    KNOWN = {"pipeline": {"kind", "out", "ranks", "seed"}, "generate": {"count", "times"},
-             "compare": {"max_points", "density_bins", "bootstrap"},
+    KNOWN = {"pipeline": {"kind", "out", "ranks", "seed"}, "generate": {"count", "times", "ranks"},
+             "compare": {"max_points", "density_bins", "bootstrap"}, "nfe": {"objectives", "counts", "times"},
              "simulate": {"deck", "chi_train", "chi_test", "chi_extrapolate", "time_extrapolate", "leave_one_out"}}
 
     def check_keys(self, kind):
@@ -102,7 +102,7 @@ class Deck:
             head, _, tail = section.partition(".")
             if not (section in self.KNOWN or section == "train" or (head in ("train", "sample") and tail)):
                 raise PipelineError(f"{self.path}: unknown section [{section}] (known: pipeline, simulate, train, "
-                                    "train.OBJECTIVE, sample.NAME, generate, compare)")
+                                    "train.OBJECTIVE, sample.NAME, generate, compare, nfe)")
         for section, known in self.KNOWN.items():
             for key in self.sections.get(section, {}):
                 if key not in known and not (section == "simulate" and "." in key):
@@ -115,9 +115,17 @@ class Deck:
             raise PipelineError(f"train.objective: the {kind} pipeline trains fixed objectives; "
                                 "set per-model keys in [train.OBJECTIVE]")
         allowed = {"ks_aggregation": {"w2map", "fm"}, "fokker_planck": {"dsm", "fm"}, "boltzmann": {"fm", "otfm", "tfm"}}[kind]
+        if self.sections.get("nfe") and kind == "fokker_planck":
+            raise PipelineError("[nfe]: the NFE table is made by the ks_aggregation and boltzmann pipelines")
+        # the one-step family's sections may stay in a deck whose NFE table is off (nfe.objectives = none)
+        allowed = allowed | set(nfe_objectives(self, kind)) | (NFE_FAMILY if kind != "fokker_planck" else set())
+        if nfe_objectives(self, kind):  # checked before the first simulation
+            nfe_counts(self)
+            self.number("nfe", "times", 4, int, 1, 1000)
         for section in self.sections:
             if section.startswith("train.") and section[6:] not in allowed:
-                raise PipelineError(f"[{section}]: the {kind} pipeline trains {' and '.join(sorted(allowed))}")
+                raise PipelineError(f"[{section}]: the {kind} pipeline trains {' and '.join(sorted(allowed))} "
+                                    "(and the objectives of nfe.objectives)")
 
     def section(self, name):
         return dict(self.sections.get(name, {}))
@@ -167,6 +175,7 @@ class Runner:
     def __init__(self, build, run_dir, ranks, verbose=True):
         self.build, self.dir, self.ranks, self.verbose = Path(build), Path(run_dir), ranks, verbose
         self.mpiexec = os.environ.get("KINFLOW_MPIEXEC", "mpiexec")
+        self.direct = "KINFLOW_MPIEXEC" not in os.environ  # a custom launcher starts every call
         self.timings = {}
         self.lock = threading.Lock()
         (self.dir / "logs").mkdir(parents=True, exist_ok=True)
@@ -186,14 +195,24 @@ class Runner:
 
     def __call__(self, name, exe, args, ranks=None):
         ranks = ranks or self.ranks
-        cmd = [self.mpiexec, "-q", "-n", str(ranks), "--oversubscribe", str(self.build / "drivers" / exe),
-               *map(str, args)]
+        env = mpi_env()
+        if ranks == 1 and self.direct:
+            # One process: started directly (an MPI singleton), without mpiexec and its daemon;
+            # Open MPI's isolated singleton forks no orted either (measured: kinflow-sample at
+            # pipeline-1 size 3.3 s wall instead of 7.3 s under `mpiexec -n 2`, README).
+            env["OMPI_MCA_ess_singleton_isolated"] = "1"
+            cmd = [str(self.build / "drivers" / exe), *map(str, args)]
+            line = "OMPI_MCA_ess_singleton_isolated=1 " + shlex.join(cmd)
+        else:
+            cmd = [self.mpiexec, "-q", "-n", str(ranks), "--oversubscribe", str(self.build / "drivers" / exe),
+                   *map(str, args)]
+            line = shlex.join(cmd)
         with self.lock, open(self.commands, "a") as f:
-            f.write(shlex.join(cmd) + "\n")
+            f.write(line + "\n")
         if self.verbose:
             print(f"{PROG}: [{name}] {exe} {' '.join(map(str, args))}", flush=True)
         t0 = time.perf_counter()
-        r = subprocess.run(cmd, capture_output=True, text=True, env=mpi_env())
+        r = subprocess.run(cmd, capture_output=True, text=True, env=env)
         seconds = time.perf_counter() - t0
         (self.dir / "logs" / f"{name}.log").write_text(f"$ {shlex.join(cmd)}\n{r.stdout}{r.stderr}")
         if r.returncode != 0:
@@ -308,6 +327,50 @@ def w2_fields(m):
     return {"w2": fmt(m["w2_exact"]), "w2_se": fmt(m.get("w2_exact_se", float("nan"))), "sliced_w2": fmt(m["sliced_w2"])}
 
 
+def generate_ranks(deck, default):
+    """MPI ranks of the kinflow-sample calls (generate.ranks); 1 starts the driver directly."""
+    return deck.number("generate", "ranks", default, int, 1, 4096)
+
+
+NFE_FAMILY = {"meanflow", "flowmap"}  # [train.NAME] sections every NFE-table pipeline deck may hold
+NFE_REFUSED = {"reflow": "reflow trains on (Gaussian noise, sample) pairs of an unconditional teacher, and these "
+                          "pipelines' models start from the initial snapshot and are conditioned",
+               "dsm": "dsm diffuses to Gaussian noise; these pipelines' models start from the initial snapshot",
+               "tfm": "tfm integrates physical time (sample.time), not a path time sampled at a number of evaluations"}
+
+
+def nfe_objectives(deck, kind):
+    """[nfe] objectives: the models of the NFE-accuracy table (none: no table). Any kinflow-train
+    objective that samples with sample.nfe evaluations from the pipeline's source is taken by name
+    (kinflow-train rejects an unknown one); w2map is its one-evaluation reference."""
+    text = deck.raw("nfe", "objectives", "none").strip()
+    if text == "none":
+        return []
+    objs = [x.strip() for x in text.split(",") if x.strip()]
+    if not objs or len(set(objs)) != len(objs):
+        raise PipelineError(f"nfe.objectives = '{text}': expected none or a comma list of distinct objectives")
+    for o in objs:
+        if o in NFE_REFUSED:
+            raise PipelineError(f"nfe.objectives: {o}: {NFE_REFUSED[o]}")
+        if kind == "boltzmann" and o == "w2map":
+            raise PipelineError("nfe.objectives: w2map: the boltzmann pipeline generates every time with one model "
+                                "conditioned on time; w2map is the ks_aggregation pipeline's map")
+    return objs
+
+
+def nfe_counts(deck):
+    counts = deck.numbers("nfe", "counts", "1,2,4,8,100", lo=1)
+    if any(c != int(c) for c in counts) or len(set(counts)) != len(counts):
+        raise PipelineError(f"nfe.counts = '{deck.raw('nfe', 'counts')}': expected distinct integers >= 1")
+    return sorted(int(c) for c in counts)
+
+
+def nfe_sample_keys(objective, n):
+    """kinflow-sample keys of one NFE-table entry: n Euler steps (flow matching), n jumps (meanflow,
+    flow maps); w2map is one evaluation whatever n."""
+    return {} if objective == "w2map" else {"method": "euler", "nfe": n}
+
+
 def simulation_setup(deck, out):
     """The [simulate] deck (checked), its engine overrides (`section.key` entries), the base seed,
     and the run directory's sim/, gen/, models/ folders."""
@@ -402,6 +465,7 @@ def run_ks_aggregation(deck, run, out):
     if boot == 1:
         raise PipelineError("compare.bootstrap = 1: use 0 (no standard errors) or at least 2 resamples")
     base, extra, seed = simulation_setup(deck, out)
+    gen_ranks = generate_ranks(deck, 1)
     loop_seconds = {}
 
     def simulate(chi, s, name, *args):
@@ -469,7 +533,7 @@ def run_ks_aggregation(deck, run, out):
             gen = out / "gen" / f"{k}_{name}_chi{tag(chi)}.h5"
             sdeck = run.deck(f"sample_{k}_{name}", sample_sections(deck, k, model_files[k], gen, {
                 "count": 0, "condition": f"{chi:.17g},{t:.17g}", "source_file": test}, seed + 2000))
-            _, stdout = run(f"sample_{k}_{name}", "kinflow-sample", [sdeck])
+            _, stdout = run(f"sample_{k}_{name}", "kinflow-sample", [sdeck], ranks=gen_ranks)
             gens[k] = (gen, sample_seconds(stdout))
         order = np.argsort([abs(c - chi) for c in train_chis])
         near = int(order[0])
@@ -532,6 +596,10 @@ def run_ks_aggregation(deck, run, out):
     main = results.pop("interior")
     for k in objectives:
         models[k]["sample_seconds_internal"] = main["sample_seconds_internal"][k]
+    nfe_objs = nfe_objectives(deck, "ks_aggregation")
+    nfe = ks_nfe_table(deck, run, out, nfe_objs, {k: v["model"] for k, v in models.items()}, train, train_files,
+                       main, test_file, f"{chi_test:.17g},{t_end:.17g}", seed, points, boot, gen_ranks) \
+        if nfe_objs else None
 
     t = run.timings
     sim_s = t[f"simulate_test_chi{tag(chi_test)}"]
@@ -539,7 +607,8 @@ def run_ks_aggregation(deck, run, out):
               "simulate_all_s": fmt(sum(v for k, v in t.items() if k.startswith("simulate_"))),
               "train_w2map_s": fmt(t["train_w2map"]), "train_fm_s": fmt(t["train_fm"]),
               "sample_w2map_s": fmt(t["sample_w2map_interior"]), "sample_fm_s": fmt(t["sample_fm_interior"]),
-              "speedup_w2map": fmt(sim_s / t["sample_w2map_interior"]), "speedup_fm": fmt(sim_s / t["sample_fm_interior"])}
+              "speedup_w2map": fmt(sim_s / t["sample_w2map_interior"]), "speedup_fm": fmt(sim_s / t["sample_fm_interior"]),
+              "sample_ranks": gen_ranks}
     # The same ratio without process start-up (MPI, LibTorch loading): the simulation's time loop
     # against kinflow-sample's network time.
     loop = loop_seconds.get(f"test_chi{tag(chi_test)}")
@@ -557,10 +626,65 @@ def run_ks_aggregation(deck, run, out):
                   "generated": main["generated"], "interpolation": main["interpolation_file"], "models": models},
         "timings": timing, "metrics": main["metrics"], "baselines": main["baselines"], "acceptance": main["acceptance"],
     }
+    if nfe:
+        # Generation against simulation at each entry: wall (process start-up included) and compute.
+        for r in nfe["rows"]:
+            r["speedup_wall"] = fmt(sim_s / r["sample_wall_s"])
+            if loop and r["sample_compute_s"]:
+                r["speedup_compute"] = fmt(loop / r["sample_compute_s"])
+        acc = nfe.get("acceptance")
+        if acc:
+            best = next(r for r in nfe["rows"] if r["objective"] == acc["best_one_step"] and r["nfe"] == 1)
+            acc.update({k: best[k] for k in ("speedup_wall", "speedup_compute") if k in best})
+        summary["nfe"] = nfe
     for name, r in results.items():
         r.pop("sample_seconds_internal", None)
         summary[name] = r
     return summary
+
+
+def ks_nfe_table(deck, run, out, objs, models, train, train_files, main, test_file, condition, seed, points, boot,
+                 gen_ranks):
+    """The NFE-accuracy table at the unseen chi: every [nfe] objective (trained like fm, on every
+    snapshot with condition = ks.chi,time; fm and w2map are the pipeline's own models) sampled at
+    every count of nfe.counts from the fresh run's initial particles, W2 to the fresh run with its
+    SE and over the floor; the acceptance of the one-step family: the best 1-evaluation model
+    within 1.2x of fm's W2 at the largest count, and below w2map's."""
+    counts = nfe_counts(deck)
+    floor = main["baselines"]["floor"]
+    trained = {k: str(models[k]) if k in models else str(train(k, train_files)) for k in objs}
+    jobs, walls, internal = {}, {}, {}
+    for k in objs:
+        for n in ([1] if k == "w2map" else counts):
+            name = f"nfe_{k}_{n}"
+            gen = out / "gen" / f"{name}.h5"
+            sdeck = run.deck(f"sample_{name}", sample_sections(deck, k, trained[k], gen, {
+                "count": 0, "condition": condition, "source_file": test_file, **nfe_sample_keys(k, n)}, seed + 2000))
+            walls[(k, n)], stdout = run(f"sample_{name}", "kinflow-sample", [sdeck], ranks=gen_ranks)
+            internal[(k, n)] = sample_seconds(stdout)
+            jobs[f"compare_{name}"] = (test_file, gen, -1, -1)
+    m = run.compare_many(jobs, points, boot)
+    rows = []
+    for (k, n), wall in walls.items():
+        r = w2_fields(m[f"compare_nfe_{k}_{n}"])
+        rows.append({"objective": k, "nfe": n, **r, "w2_over_floor": fmt(r["w2"] / floor["w2"]),
+                     "sample_wall_s": fmt(wall), "sample_compute_s": internal[(k, n)]})
+        run.timings.pop(f"sample_nfe_{k}_{n}", None)
+    table = {"objectives": objs, "counts": counts, "floor_w2": floor["w2"], "floor_w2_se": floor["w2_se"],
+             "models": trained, "rows": rows}
+    table["train_s"] = {k: fmt(run.timings[f"train_{k}"]) for k in objs if f"train_{k}" in run.timings}
+    w2map = next((r for r in rows if r["objective"] == "w2map"), main["metrics"]["w2map"])
+    one = [r for r in rows if r["nfe"] == 1 and r["objective"] != "w2map"]
+    ref = [r for r in rows if r["objective"] == "fm" and r["nfe"] == max(counts)]
+    if one and ref:
+        best, ref = min(one, key=lambda r: r["w2"]), ref[0]
+        table["acceptance"] = {
+            "best_one_step": best["objective"], "w2": best["w2"], "w2_se": best["w2_se"],
+            "fm_reference_nfe": ref["nfe"], "fm_reference_w2": ref["w2"], "ratio_to_fm": fmt(best["w2"] / ref["w2"]),
+            "w2map_w2": w2map["w2"], "below_w2map_in_se": fmt((w2map["w2"] - best["w2"]) / math.hypot(w2map["w2_se"], best["w2_se"]))
+            if boot else None,
+            "passed": bool(best["w2"] <= 1.2 * ref["w2"] and best["w2"] < w2map["w2"])}
+    return table
 
 
 # ---- pipeline 2: Fokker-Planck --------------------------------------------------------------------
@@ -580,6 +704,7 @@ def run_fokker_planck(deck, run, out):
     points = deck.number("compare", "max_points", 4096, int, 2, 20000)
     boot = deck.number("compare", "bootstrap", 5, int, 0, 1000)
     count = deck.number("generate", "count", 10000, int, 2)
+    gen_ranks = generate_ranks(deck, run.ranks)
     base, extra, seed = simulation_setup(deck, out)
 
     def simulate(s, name):
@@ -608,7 +733,7 @@ def run_fokker_planck(deck, run, out):
                                                     "sample": {"model_file": models[objective]["model"], "count": count,
                                                                "condition": f"{t:.17g}", **keys},
                                                     "output": {"file": gen}})
-        _, stdout = run(f"sample_{name}_t{i:03d}", "kinflow-sample", [sdeck])
+        _, stdout = run(f"sample_{name}_t{i:03d}", "kinflow-sample", [sdeck], ranks=gen_ranks)
         return gen, sample_seconds(stdout)
 
     for name, (objective, keys) in samplers.items():
@@ -714,6 +839,7 @@ def bkw_speed_chi2(v, tau, bins=40):
 def run_boltzmann(deck, run, out):
     count = deck.number("generate", "count", 50000, int, 2)
     n_times = deck.number("generate", "times", 13, int, 2, 1000)
+    gen_ranks = generate_ranks(deck, run.ranks)
     points = deck.number("compare", "max_points", 4096, int, 2, 20000)
     boot = deck.number("compare", "bootstrap", 5, int, 0, 1000)
     base, extra, seed = simulation_setup(deck, out)
@@ -753,13 +879,16 @@ def run_boltzmann(deck, run, out):
     run(f"train_{objective}", "kinflow-train", [tdeck])
     gen_keys = {"count": count} if source == "gaussian" else {"count": 0, "source_file": ref_file}
 
+    nfe_keys = {"snapshot": ",".join(str(i) for i in range(len(times))), "source": source, "condition": "time"}
+    nfe = bkw_nfe_table(deck, run, out, objective, model, nfe_keys, train_file, gen_keys, times, t0, nu, seed, gen_ranks) \
+        if nfe_objectives(deck, "boltzmann") else None
     grid = np.linspace(times[0], times[-1], n_times)
     curve = []
     for i, tg in enumerate(grid):
         gen = out / "gen" / f"{objective}_t{i:03d}.h5"
         when = {"time": f"{tg:.17g}"} if objective == "tfm" else {"condition": f"{tg:.17g}"}
         sdeck = run.deck(f"sample_t{i:03d}", sample_sections(deck, "fm", model, gen, {**gen_keys, **when}, seed + 2000 + i))
-        run(f"sample_t{i:03d}", "kinflow-sample", [sdeck])
+        run(f"sample_t{i:03d}", "kinflow-sample", [sdeck], ranks=gen_ranks)
         v, _ = read_snapshot(gen, -1)
         m4, se = fourth_moment(v)
         m6, se6 = sixth_moment(v)
@@ -805,7 +934,11 @@ def run_boltzmann(deck, run, out):
                            "compare_independent_run": (ref_file, train_file, -1, -1)}, points, boot)
     se = lambda k: fmt(w2[k].get("w2_exact_se", float("nan")))
     t = run.timings
-    return {
+    if nfe:
+        nfe["dsmc_m4_mean_abs_error"], nfe["dsmc_m4_mean_abs_error_se"] = err_dsmc, err_dsmc_se
+        for r in nfe["rows"]:
+            r["ratio_to_dsmc"] = fmt(r["m4_mean_abs_error"] / err_dsmc)
+    return ({"nfe": nfe} if nfe else {}) | {
         "problem": {"times": [fmt(x) for x in times], "bkw_t0": t0, "collision_rate": nu, "source": source,
                     "objective": objective,
                     "generated": count if source == "gaussian" else int(len(pooled) // len(times)),
@@ -834,6 +967,38 @@ def run_boltzmann(deck, run, out):
     }
 
 
+def bkw_nfe_table(deck, run, out, objective, model, keys, train_file, gen_keys, times, t0, nu, seed, gen_ranks):
+    """The NFE-accuracy table of BKW: every [nfe] objective (trained with the pipeline's data keys;
+    the pipeline's own model for its objective) sampled at every count of nfe.counts at nfe.times
+    times equally spaced over the snapshot times; mean |m4 - exact| with its SE per entry."""
+    counts = nfe_counts(deck)
+    grid = np.linspace(times[0], times[-1], deck.number("nfe", "times", 4, int, 1, 1000))
+    rows, trained = [], {}
+    for k in nfe_objectives(deck, "boltzmann"):
+        if k == objective:
+            trained[k] = str(model)
+        else:
+            trained[k] = str(out / "models" / f"{k}.pt")
+            run(f"train_{k}", "kinflow-train", [run.deck(f"train_{k}", train_sections(deck, k, train_file, trained[k], keys))])
+        for n in counts:
+            errs, ses = [], []
+            for i, tg in enumerate(grid):
+                name = f"nfe_{k}_{n}_t{i:03d}"
+                gen = out / "gen" / f"{name}.h5"
+                sdeck = run.deck(f"sample_{name}", sample_sections(deck, k, trained[k], gen, {
+                    **gen_keys, "condition": f"{tg:.17g}", **nfe_sample_keys(k, n)}, seed + 3000 + i))
+                run(f"sample_{name}", "kinflow-sample", [sdeck], ranks=gen_ranks)
+                run.timings.pop(f"sample_{name}")
+                m4, se = fourth_moment(read_snapshot(gen, -1)[0])
+                errs.append(abs(m4 - float(bkw_m4_exact(t0 + nu * tg))))
+                ses.append(se)
+                gen.unlink()
+            rows.append({"objective": k, "nfe": n, "m4_mean_abs_error": fmt(float(np.mean(errs))),
+                         "m4_mean_abs_error_se": fmt(math.sqrt(sum(x * x for x in ses)) / len(ses))})
+    return {"objectives": list(trained), "counts": counts, "times": [fmt(x) for x in grid], "models": trained,
+            "train_s": {k: fmt(run.timings[f"train_{k}"]) for k in trained}, "rows": rows}
+
+
 KINDS = {"ks_aggregation": run_ks_aggregation, "fokker_planck": run_fokker_planck, "boltzmann": run_boltzmann}
 
 DECK_KEYS = """pipeline deck keys (INI; every key can be overridden with --set section.key=value):
@@ -857,16 +1022,28 @@ DECK_KEYS = """pipeline deck keys (INI; every key can be overridden with --set s
               snapshot:0 here. ks_aggregation trains on every snapshot after the first with
               condition = ks.chi,time; fokker_planck with condition = time
   [train.OBJECTIVE]  per-model kinflow-train keys: ks_aggregation w2map, fm; fokker_planck
-              dsm, fm; boltzmann fm | otfm | tfm
+              dsm, fm; boltzmann fm | otfm | tfm; and the [nfe] objectives
   [sample.NAME]  kinflow-sample keys (method, nfe, ...): ks_aggregation sample.w2map,
               sample.fm; fokker_planck sample.dsm_ode (default rk4, nfe 100), sample.dsm_sde
               (euler-maruyama, nfe 500), sample.fm_ode (rk4, nfe 40); boltzmann sample.fm
   [generate]  count = samples per generated set (fokker_planck 10000; boltzmann 50000 with a
               gaussian source, else one per reference particle); times = generation times of
-              boltzmann (13), equally spaced over the snapshot times
+              boltzmann (13), equally spaced over the snapshot times; ranks = MPI ranks of
+              every kinflow-sample call (ks_aggregation 1, the others [pipeline] ranks; 1 starts
+              the driver directly, without mpiexec: at pipeline-1 size start-up is most of its
+              wall time)
   [compare]   max_points = points per exact W2 (4096, 2..20000; all particles when fewer);
               bootstrap = resamples for the standard errors (5; 0 = none); density_bins =
               histogram cells per axis for the ks_aggregation peak density (40)
+  [nfe]       objectives = none | comma list of kinflow-train objectives (ks_aggregation and
+              boltzmann): the NFE-accuracy table, each model sampled at every count (fm: Euler
+              steps; meanflow and flow maps: jumps; w2map: one evaluation, ks_aggregation only;
+              reflow, dsm, tfm are refused: they do not start from the initial snapshot or take a
+              count); a model other than the pipeline's own is trained with [train] and its
+              [train.OBJECTIVE] keys. counts = network evaluations (1,2,4,8,100); times =
+              boltzmann's generation times of the table (4). ks_aggregation reports W2 / floor ±
+              SE at the unseen chi and the one-step acceptance (best 1-evaluation model within
+              1.2x of fm at the largest count, below w2map); boltzmann mean |m4 - exact| ± SE
 Every W2 and moment is reported with its standard error and beside its sampling floor (the same
 metric between two independent simulations at the same parameter and point count), in
 summary.json (baselines.floor, *_se) and the report.

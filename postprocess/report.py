@@ -204,7 +204,41 @@ def tables(s):
         out.append((f"BKW relaxation, {s['problem'].get('objective', 'fm')} from {s['problem'].get('source', 'gaussian')}, "
                     f"{s['problem']['generated']} generated per time", ["quantity", "value"], rows))
         out.append(("Timings (wall seconds)", ["stage", "seconds"], [[k[:-2], g(v)] for k, v in t.items()]))
+    if s.get("nfe"):
+        out.append(nfe_table(s))
     return out
+
+
+def nfe_table(s):
+    """The NFE-accuracy table (ks_aggregation: W2 / floor at the unseen chi; boltzmann: mean
+    |m4 - exact|), one row per objective, one column per count."""
+    nfe = s["nfe"]
+    counts = nfe["counts"]
+    by = {(r["objective"], r["nfe"]): r for r in nfe["rows"]}
+    rows = []
+    for k in nfe["objectives"]:
+        cells = []
+        for n in counts:
+            r = by.get((k, n))
+            if r is None:
+                cells.append("-")
+            elif "w2" in r:
+                cells.append(f"{g(r['w2'])} ± {g(r['w2_se'])} ({g(r['w2_over_floor'])})")
+            else:
+                cells.append(f"{g(r['m4_mean_abs_error'])} ± {g(r['m4_mean_abs_error_se'])}")
+        rows.append([k + (" (1 eval.)" if k == "w2map" else "")] + cells)
+    if s["kind"] == "ks_aggregation":
+        acc = nfe.get("acceptance")
+        verdict = (f"; best at 1 NFE {acc['best_one_step']}: {g(acc['ratio_to_fm'])}x fm at {acc['fm_reference_nfe']} NFE, "
+                   f"w2map {g(acc['w2map_w2'])} -> {'met' if acc['passed'] else 'not met'} (<= 1.2x, below w2map)"
+                   + (f"; generation {g(acc['speedup_wall'])}x faster than the simulation in wall time, "
+                      f"{g(acc.get('speedup_compute'))}x in compute" if "speedup_wall" in acc else "") if acc else "")
+        title = (f"W2 by network evaluations at the unseen chi ± SE (W2/floor; floor {g(nfe['floor_w2'])} ± "
+                 f"{g(nfe['floor_w2_se'])}){verdict}")
+    else:
+        title = (f"mean |m4 - exact| by network evaluations ± SE, {len(nfe['times'])} times (DSMC floor "
+                 f"{g(nfe.get('dsmc_m4_mean_abs_error'))} ± {g(nfe.get('dsmc_m4_mean_abs_error_se'))})")
+    return (title, ["objective"] + [f"NFE {n}" for n in counts], rows)
 
 
 # ---- panels ---------------------------------------------------------------------------------------
