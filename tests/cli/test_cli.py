@@ -106,8 +106,8 @@ BAD = {
                                "boundary = periodic,specular,periodic,periodic,periodic,periodic\n", [],
                                ["deck.ini", "dsmc.boundary", "both or neither"]),
     "grid_box": ("[run]\nengine = dsmc\n[dsmc]\nspace = grid\nbox_hi = 1,0,1\n", [], ["deck.ini", "dsmc.box_hi"]),
-    "grid_checkpoint": ("[run]\nengine = dsmc\n[dsmc]\nspace = grid\n", ["--output.checkpoint_every=2"],
-                        ["output.checkpoint_every", "does not support checkpoints"]),
+    "grid_balance": ("[run]\nengine = dsmc\n[dsmc]\nspace = grid\nbalance_every = 5\nbalance_threshold = 1\n", [],
+                     ["deck.ini", "dsmc.balance_threshold", "must be > 1"]),
 }
 
 
