@@ -703,6 +703,11 @@ const double kLambda = 1 / (std::sqrt(2.0) * kPi * 3.659e-10 * 3.659e-10 * kN);
 // block. The collisions happen all the same (about one per particle over the run: c̄ t / lambda).
 TEST(MpiSpatial, FourierFreeMolecularLimitWithCollisions) {
     const auto comm = comm::Communicator::world();
+    // 600 steps with a cell-field gather every 5th: at 4 ranks x 2 OpenMP threads on 2 cores the
+    // oversubscribed threads make it minutes long; 1 and 2 ranks check it (rank independence at 4
+    // ranks is RankIndependence's and RebalancingKeepsResultsBitIdentical's).
+    if (comm.size() > 2)
+        GTEST_SKIP() << "run at 1 and 2 ranks";
     const double L = kLambda / 1000;
     auto o = argon();
     o.box_hi = format_number(L) + ",1e-6,1e-6";
@@ -741,6 +746,11 @@ TEST(MpiSpatial, FourierFreeMolecularLimitWithCollisions) {
 // 4 SE + 2L/lambda of tau_fm(p) with the measured normal pressure of the block.
 TEST(MpiSpatial, CouetteFreeMolecularLimitWithCollisions) {
     const auto comm = comm::Communicator::world();
+    // 600 steps with a cell-field gather every 5th: at 4 ranks x 2 OpenMP threads on 2 cores the
+    // oversubscribed threads make it minutes long; 1 and 2 ranks check it (rank independence at 4
+    // ranks is RankIndependence's and RebalancingKeepsResultsBitIdentical's).
+    if (comm.size() > 2)
+        GTEST_SKIP() << "run at 1 and 2 ranks";
     const double L = kLambda / 1000, U = 100;
     auto o = argon();
     o.box_hi = format_number(L) + ",1e-6,1e-6";
