@@ -429,16 +429,7 @@ double Trainer::potential_step(const torch::Tensor& xt, const torch::Tensor& t, 
         const auto scaled = potential_fp_residual(p, xt, t, _vp) * vp_sigma(_vp, t).pow(2) / vp_beta(_vp, t);
         loss = loss + _cfg.fp_residual_weight * scaled.pow(2).sum() / gb;
     }
-    std::vector<torch::Tensor> params;
-    for (auto& q : _model->parameters()) params.push_back(q);
-    const auto g = torch::autograd::grad({loss}, params, {}, false, false, true);
-    torch::NoGradGuard no_grad;
-    for (std::size_t i = 0; i < params.size(); ++i) {
-        auto slot = params[i].mutable_grad(); // a view of the flat gradient buffer
-        if (g[i].defined()) slot.copy_(g[i]);
-        else slot.zero_();
-    }
-    return loss.item<double>();
+    return write_gradients(loss);
 }
 
 double Trainer::flowmap_step(const torch::Tensor& xs, const torch::Tensor& s, const torch::Tensor& gap, const torch::Tensor& v,
@@ -466,8 +457,6 @@ double Trainer::flowmap_step(const torch::Tensor& xs, const torch::Tensor& s, co
         target = torch::where(g > 0, teacher, v);
     }
     torch::AutoGradMode on(true);
-    std::vector<torch::Tensor> params;
-    for (auto& q : _model->parameters()) params.push_back(q);
     const auto level = torch::autograd::forward_ad::enter_dual_level();
     torch::Tensor loss;
     try {
@@ -481,6 +470,12 @@ double Trainer::flowmap_step(const torch::Tensor& xs, const torch::Tensor& s, co
     }
     // The reverse pass after leaving the dual level: no tangents left to propagate through it.
     torch::autograd::forward_ad::exit_dual_level(level);
+    return write_gradients(loss);
+}
+
+double Trainer::write_gradients(const torch::Tensor& loss) {
+    std::vector<torch::Tensor> params;
+    for (auto& q : _model->parameters()) params.push_back(q);
     const auto g = torch::autograd::grad({loss}, params, {}, false, false, true);
     torch::NoGradGuard no_grad;
     for (std::size_t i = 0; i < params.size(); ++i) {

@@ -63,6 +63,9 @@ class Trainer {
     /// conditional velocities v; writes the gradients, returns this rank's loss share.
     double flowmap_step(const torch::Tensor& xs, const torch::Tensor& s, const torch::Tensor& gap, const torch::Tensor& v,
                         const torch::Tensor& cond);
+    /// The autograd steps' last stage: the parameter gradients of `loss` written into the flat
+    /// gradient buffer (zero for a parameter the loss does not reach); returns the loss value.
+    double write_gradients(const torch::Tensor& loss);
     comm::Communicator _comm;
     TrainConfig _cfg;
     const Dataset& _data;
