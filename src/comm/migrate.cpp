@@ -39,6 +39,34 @@ void permute_rows(VectorView& v, const Kokkos::View<std::size_t*, MemSpace>& whe
 
 } // namespace
 
+std::size_t exchange_records(const Communicator& comm, const std::vector<std::uint64_t>& send,
+                             const std::vector<std::int64_t>& rows, int words, std::vector<std::uint64_t>& recv) {
+    const int P = comm.size();
+    KINFLOW_REQUIRE(rows.size() == static_cast<std::size_t>(P), "comm::exchange_records: " << rows.size()
+                                                                    << " row counts for " << P << " ranks");
+    std::vector<std::int64_t> recv_rows(static_cast<std::size_t>(P), 0);
+    check(MPI_Alltoall(rows.data(), 1, MPI_INT64_T, recv_rows.data(), 1, MPI_INT64_T, comm.raw()), "MPI_Alltoall");
+    std::vector<int> sc(static_cast<std::size_t>(P)), sd(sc), rc(sc), rd(sc);
+    std::int64_t so = 0, ro = 0;
+    for (std::size_t q = 0; q < static_cast<std::size_t>(P); ++q) {
+        const std::int64_t a = rows[q] * words, b = recv_rows[q] * words;
+        KINFLOW_REQUIRE(so + a <= INT_MAX && ro + b <= INT_MAX, "comm::exchange_records: more than 2^31 words to or from one rank");
+        sc[q] = static_cast<int>(a);
+        sd[q] = static_cast<int>(so);
+        rc[q] = static_cast<int>(b);
+        rd[q] = static_cast<int>(ro);
+        so += a;
+        ro += b;
+    }
+    KINFLOW_REQUIRE(static_cast<std::size_t>(so) <= send.size(),
+                    "comm::exchange_records: " << send.size() << " words for " << so << " to send");
+    recv.resize(static_cast<std::size_t>(ro));
+    check(MPI_Alltoallv(send.data(), sc.data(), sd.data(), MPI_UINT64_T, recv.data(), rc.data(), rd.data(),
+                        MPI_UINT64_T, comm.raw()),
+          "MPI_Alltoallv");
+    return static_cast<std::size_t>(ro / words);
+}
+
 void migrate(const Communicator& comm, ParticleSet& p, const RankView& dest) {
     const int P = comm.size();
     const std::size_t n = p.size();
@@ -54,7 +82,7 @@ void migrate(const Communicator& comm, ParticleSet& p, const RankView& dest) {
         return; // everything stays, in its order
 
     // Stable order by destination (counting sort), so rows keep their local order per source.
-    std::vector<std::int64_t> send_rows(static_cast<std::size_t>(P), 0), recv_rows(static_cast<std::size_t>(P), 0);
+    std::vector<std::int64_t> send_rows(static_cast<std::size_t>(P), 0);
     for (std::size_t i = 0; i < n; ++i)
         ++send_rows[static_cast<std::size_t>(hdest(i))];
     std::vector<std::size_t> offset(static_cast<std::size_t>(P), 0), order(n);
@@ -62,11 +90,6 @@ void migrate(const Communicator& comm, ParticleSet& p, const RankView& dest) {
         offset[q] = offset[q - 1] + static_cast<std::size_t>(send_rows[q - 1]);
     for (std::size_t i = 0; i < n; ++i)
         order[offset[static_cast<std::size_t>(hdest(i))]++] = i;
-    check(MPI_Alltoall(send_rows.data(), 1, MPI_INT64_T, recv_rows.data(), 1, MPI_INT64_T, comm.raw()), "MPI_Alltoall");
-    std::size_t n_new = 0;
-    for (auto r : recv_rows)
-        n_new += static_cast<std::size_t>(r);
-
     // One record per particle, packed once into one buffer ordered by destination, one exchange:
     // 64-bit words [velocity (vdim) | position (dim; not when it aliases velocity) | id | species].
     const bool alias = p.position.data() != nullptr && p.position.data() == p.velocity.data();
@@ -93,23 +116,8 @@ void migrate(const Communicator& comm, ParticleSet& p, const RankView& dest) {
             std::memcpy(r + nv + nx + 1, &sp, sizeof sp);
         }
     }
-    std::vector<int> sc(static_cast<std::size_t>(P)), sd(static_cast<std::size_t>(P)), rc(static_cast<std::size_t>(P)),
-        rd(static_cast<std::size_t>(P));
-    std::int64_t so = 0, ro = 0;
-    for (std::size_t q = 0; q < static_cast<std::size_t>(P); ++q) {
-        const std::int64_t a = send_rows[q] * W, b = recv_rows[q] * W;
-        KINFLOW_REQUIRE(so + a <= INT_MAX && ro + b <= INT_MAX, "comm::migrate: more than 2^31 words per rank");
-        sc[q] = static_cast<int>(a);
-        sd[q] = static_cast<int>(so);
-        rc[q] = static_cast<int>(b);
-        rd[q] = static_cast<int>(ro);
-        so += a;
-        ro += b;
-    }
-    std::vector<std::uint64_t> recv(static_cast<std::size_t>(ro));
-    check(MPI_Alltoallv(send.data(), sc.data(), sd.data(), MPI_UINT64_T, recv.data(), rc.data(), rd.data(),
-                        MPI_UINT64_T, comm.raw()),
-          "MPI_Alltoallv");
+    std::vector<std::uint64_t> recv;
+    const std::size_t n_new = exchange_records(comm, send, send_rows, W, recv);
     ParticleSet out = p; // same metadata; the Views are replaced below
     const auto alloc = [n_new](const VectorView& like, int cols) {
         return VectorView(like.label(), n_new, static_cast<std::size_t>(cols));

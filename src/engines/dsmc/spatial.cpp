@@ -342,45 +342,67 @@ KOKKOS_INLINE_FUNCTION void sift_down(const SizeView& order, const IdView& id, s
     order(lo + j) = r;
 }
 
-/// Rows marked deleted (dest < 0).
-std::int64_t deleted(const comm::RankView& dest) {
-    std::int64_t d = 0;
-    Kokkos::parallel_reduce(
-        "kinflow::dsmc::spatial_deleted", Kokkos::RangePolicy<ExecSpace>(0, dest.extent(0)),
-        KOKKOS_LAMBDA(const std::size_t i, std::int64_t& x) {
-            if (dest(i) < 0)
-                ++x;
-        },
-        Kokkos::Sum<std::int64_t>(d));
-    return d;
+/// Rows [0, n) of a grow-only scratch View (grown with 25 % slack; contents not kept): the step's
+/// index, flight-time and exchange arrays reuse their pages (a fresh 10^6-row array per step cost
+/// about a fifth of a step in page faults).
+template <class V> V rows_of(V& buf, std::size_t n, const char* label) {
+    if (buf.extent(0) < n)
+        buf = V(Kokkos::view_alloc(Kokkos::WithoutInitializing, std::string(label)), n + n / 4 + 64);
+    return Kokkos::subview(buf, std::make_pair(std::size_t{0}, n));
 }
 
-/// Remove deleted rows (dest < 0), then send every row to its rank (one exchange).
-void compact_and_migrate(const comm::Communicator& comm, ParticleSet& p, const comm::RankView& dest) {
-    const std::size_t n = p.size();
-    SizeView keep_at("kinflow::dsmc::spatial_keep", n + 1);
+/// Rows deleted at outflow faces (dest < 0) and rows owned by another rank (dest != me).
+struct Leaving {
+    std::int64_t deleted = 0, sent = 0;
+};
+Leaving leaving(const comm::RankView& dest, int me) {
+    std::int64_t d = 0, s = 0;
+    Kokkos::parallel_reduce(
+        "kinflow::dsmc::spatial_leaving", Kokkos::RangePolicy<ExecSpace>(0, dest.extent(0)),
+        KOKKOS_LAMBDA(const std::size_t i, std::int64_t& a, std::int64_t& b) {
+            if (dest(i) < 0)
+                ++a;
+            else if (dest(i) != me)
+                ++b;
+        },
+        Kokkos::Sum<std::int64_t>(d), Kokkos::Sum<std::int64_t>(s));
+    return {d, s};
+}
+
+/// Words of one migrating particle: position (3) | velocity (3) | id | species.
+constexpr int kRecord = 8;
+
+/// The rows owned by another rank, packed on the device in row order (position, velocity | id,
+/// species | destination), then marked dropped (dest = -1) for the next index().
+void pack_leavers(const ParticleSet& p, const comm::RankView& dest, int me, const SizeView& list,
+                  const VectorView& xv, const Kokkos::View<std::int64_t**, Kokkos::LayoutRight, MemSpace>& is,
+                  const comm::RankView& rank) {
     Kokkos::parallel_scan(
-        "kinflow::dsmc::spatial_compact_scan", Kokkos::RangePolicy<ExecSpace>(0, n + 1),
-        KOKKOS_LAMBDA(const std::size_t i, std::size_t& sum, const bool final) {
-            if (final)
-                keep_at(i) = sum;
-            if (i < n && dest(i) >= 0)
-                ++sum;
-        });
-    std::size_t kept = 0;
-    Kokkos::deep_copy(kept, Kokkos::subview(keep_at, n));
-    SizeView order(Kokkos::view_alloc(Kokkos::WithoutInitializing, "kinflow::dsmc::spatial_kept"), kept);
-    comm::RankView d2(Kokkos::view_alloc(Kokkos::WithoutInitializing, "kinflow::dsmc::spatial_dest"), kept);
-    Kokkos::parallel_for(
-        "kinflow::dsmc::spatial_compact", Kokkos::RangePolicy<ExecSpace>(0, n), KOKKOS_LAMBDA(const std::size_t i) {
-            if (dest(i) >= 0) {
-                order(keep_at(i)) = i;
-                d2(keep_at(i)) = dest(i);
+        "kinflow::dsmc::spatial_leavers", Kokkos::RangePolicy<ExecSpace>(0, dest.extent(0)),
+        KOKKOS_LAMBDA(const std::size_t i, std::size_t& k, const bool final) {
+            if (dest(i) >= 0 && dest(i) != me) {
+                if (final)
+                    list(k) = i;
+                ++k;
             }
         });
-    p = gather(p, order);
-    if (comm.size() > 1)
-        comm::migrate(comm, p, d2);
+    auto x = p.position;
+    auto v = p.velocity;
+    auto id = p.id;
+    auto sp = p.species;
+    Kokkos::parallel_for(
+        "kinflow::dsmc::spatial_pack", Kokkos::RangePolicy<ExecSpace>(0, list.extent(0)),
+        KOKKOS_LAMBDA(const std::size_t k) {
+            const std::size_t i = list(k);
+            for (int a = 0; a < 3; ++a) {
+                xv(k, a) = x(i, a);
+                xv(k, 3 + a) = v(i, a);
+            }
+            is(k, 0) = id(i);
+            is(k, 1) = sp(i);
+            rank(k) = dest(i);
+            dest(i) = -1;
+        });
 }
 
 // ---- NTC per cell ----------------------------------------------------------------------------
@@ -1055,13 +1077,8 @@ void SpatialEngine::emit_and_move(ParticleSet& p, std::int64_t step, double dt) 
     std::size_t n_new = 0;
     Kokkos::deep_copy(n_new, Kokkos::subview(at, static_cast<std::size_t>(total)));
     const std::size_t n_old = p.size();
-    ParticleSet q = p; // no emission on this rank: move in place
-    if (n_new > 0) {
-        q = allocate_rows(n_old + n_new, p.n_global);
-        copy_rows(p, q, n_old);
-    }
-    ScalarView tau(Kokkos::view_alloc(Kokkos::WithoutInitializing, "kinflow::dsmc::spatial_tau"), n_old + n_new);
-    Kokkos::deep_copy(Kokkos::subview(tau, std::make_pair(std::size_t{0}, n_old)), dt);
+    ParticleSet q = with_room(p, n_new); // new rows [n_old, n_old + n_new) after the old ones
+    const auto tau_new = rows_of(_tau, n_new, "kinflow::dsmc::spatial_tau");
     {
         auto x = q.position;
         auto v = q.velocity;
@@ -1086,11 +1103,11 @@ void SpatialEngine::emit_and_move(ParticleSet& p, std::int64_t step, double dt) 
                 }
                 id(r) = pid;
                 sp(r) = b.species;
-                tau(r) = frac * dt; // a random fraction of its first step
+                tau_new(at(k)) = frac * dt; // a random fraction of its first step
             });
     }
     // Free flight of every row.
-    comm::RankView dest(Kokkos::view_alloc(Kokkos::WithoutInitializing, "kinflow::dsmc::spatial_dest"), n_old + n_new);
+    const auto dest = rows_of(_dest_rows, n_old + n_new, "kinflow::dsmc::spatial_dest");
     {
         auto x = q.position;
         auto v = q.velocity;
@@ -1104,8 +1121,9 @@ void SpatialEngine::emit_and_move(ParticleSet& p, std::int64_t step, double dt) 
             "kinflow::dsmc::spatial_move", Kokkos::RangePolicy<ExecSpace>(0, n_old + n_new),
             KOKKOS_LAMBDA(const std::size_t i) {
                 double xx[3] = {x(i, 0), x(i, 1), x(i, 2)}, vv[3] = {v(i, 0), v(i, 1), v(i, 2)};
-                const int left = fly(G, wall_rng, n_step, static_cast<std::uint64_t>(id(i)), ms.m[sp(i)], kB, xx, vv,
-                                     tau(i), weight, wall);
+                const double tau = i < n_old ? dt : tau_new(i - n_old);
+                const int left =
+                    fly(G, wall_rng, n_step, static_cast<std::uint64_t>(id(i)), ms.m[sp(i)], kB, xx, vv, tau, weight, wall);
                 for (int a = 0; a < 3; ++a) {
                     x(i, a) = xx[a];
                     v(i, a) = vv[a];
@@ -1119,14 +1137,90 @@ void SpatialEngine::emit_and_move(ParticleSet& p, std::int64_t step, double dt) 
             });
     }
     p = q;
-    if (_comm.size() > 1) {
-        compact_and_migrate(_comm, p, dest);
-        _dest = comm::RankView();
-        _n_global = _comm.sum(static_cast<std::int64_t>(p.size()));
-    } else {
-        _dest = dest; // one rank: index() drops the deleted rows in its gather (one copy less)
-        _n_global = static_cast<std::int64_t>(p.size()) - deleted(dest);
+    exchange(p, dest);
+}
+
+ParticleSet SpatialEngine::with_room(const ParticleSet& p, std::size_t extra) {
+    if (extra == 0)
+        return p;
+    const std::size_t n = p.size(), m = n + extra;
+    int t = p.id.data() == _store[1].id.data() && _store[1].size() > 0 ? 1 : 0; // the store p occupies (or 0)
+    if (p.id.data() != _store[t].id.data() || _store[t].size() < m) {
+        ParticleSet fresh = allocate_rows(m + m / 4 + 64, p.n_global);
+        copy_rows(p, fresh, n);
+        _store[t] = fresh;
     }
+    ParticleSet q = p;
+    const auto rows = std::make_pair(std::size_t{0}, m);
+    q.position = Kokkos::subview(_store[t].position, rows, Kokkos::ALL());
+    q.velocity = Kokkos::subview(_store[t].velocity, rows, Kokkos::ALL());
+    q.id = Kokkos::subview(_store[t].id, rows);
+    q.species = Kokkos::subview(_store[t].species, rows);
+    return q;
+}
+
+void SpatialEngine::exchange(ParticleSet& p, const comm::RankView& dest) {
+    const int P = _comm.size(), me = _comm.rank();
+    const std::size_t n = p.size();
+    const Leaving out = leaving(dest, me);
+    std::size_t n_recv = 0;
+    if (P > 1) {
+        // Pack the leavers on the device, order them by destination on the host, one exchange.
+        const auto ns = static_cast<std::size_t>(out.sent);
+        const auto list = rows_of(_leavers, ns, "kinflow::dsmc::spatial_leavers");
+        if (_pack_x.extent(0) < ns) {
+            _pack_x = VectorView(Kokkos::view_alloc(Kokkos::WithoutInitializing, "kinflow::dsmc::spatial_pack_x"),
+                                 ns + ns / 4 + 64, 6);
+            _pack_i = Kokkos::View<std::int64_t**, Kokkos::LayoutRight, MemSpace>(
+                Kokkos::view_alloc(Kokkos::WithoutInitializing, "kinflow::dsmc::spatial_pack_i"), ns + ns / 4 + 64, 2);
+        }
+        const auto rows = std::make_pair(std::size_t{0}, ns);
+        const VectorView xv = Kokkos::subview(_pack_x, rows, Kokkos::ALL());
+        const Kokkos::View<std::int64_t**, Kokkos::LayoutRight, MemSpace> is =
+            Kokkos::subview(_pack_i, rows, Kokkos::ALL());
+        const auto rank = rows_of(_pack_rank, ns, "kinflow::dsmc::spatial_pack_rank");
+        pack_leavers(p, dest, me, list, xv, is, rank);
+        const auto hx = Kokkos::create_mirror_view_and_copy(Kokkos::HostSpace(), xv);
+        const auto hi = Kokkos::create_mirror_view_and_copy(Kokkos::HostSpace(), is);
+        const auto hr = Kokkos::create_mirror_view_and_copy(Kokkos::HostSpace(), rank);
+        std::vector<std::int64_t> send_rows(static_cast<std::size_t>(P), 0);
+        for (std::size_t k = 0; k < ns; ++k)
+            ++send_rows[static_cast<std::size_t>(hr(k))];
+        std::vector<std::size_t> cursor(static_cast<std::size_t>(P), 0);
+        for (std::size_t q = 1; q < static_cast<std::size_t>(P); ++q)
+            cursor[q] = cursor[q - 1] + static_cast<std::size_t>(send_rows[q - 1]);
+        _send_words.resize(ns * kRecord);
+        for (std::size_t k = 0; k < ns; ++k) { // stable by destination
+            std::uint64_t* r = &_send_words[cursor[static_cast<std::size_t>(hr(k))]++ * kRecord];
+            std::memcpy(r, &hx(k, 0), 6 * sizeof(double));
+            std::memcpy(r + 6, &hi(k, 0), 2 * sizeof(std::int64_t));
+        }
+        n_recv = comm::exchange_records(_comm, _send_words, send_rows, kRecord, _recv_words);
+        // Received rows after this rank's (dest, sized n, leaves them in place; index() sorts by cell and id).
+        ParticleSet q = with_room(p, n_recv);
+        const auto tail = std::make_pair(n, n + n_recv);
+        auto gx = Kokkos::create_mirror_view(Kokkos::subview(q.position, tail, Kokkos::ALL()));
+        auto gv = Kokkos::create_mirror_view(Kokkos::subview(q.velocity, tail, Kokkos::ALL()));
+        auto gi = Kokkos::create_mirror_view(Kokkos::subview(q.id, tail));
+        auto gs = Kokkos::create_mirror_view(Kokkos::subview(q.species, tail));
+        for (std::size_t k = 0; k < n_recv; ++k) {
+            const std::uint64_t* r = &_recv_words[k * kRecord];
+            std::memcpy(&gx(k, 0), r, 3 * sizeof(double));
+            std::memcpy(&gv(k, 0), r + 3, 3 * sizeof(double));
+            std::int64_t w[2];
+            std::memcpy(w, r + 6, sizeof w);
+            gi(k) = w[0];
+            gs(k) = static_cast<std::int32_t>(w[1]);
+        }
+        Kokkos::deep_copy(Kokkos::subview(q.position, tail, Kokkos::ALL()), gx);
+        Kokkos::deep_copy(Kokkos::subview(q.velocity, tail, Kokkos::ALL()), gv);
+        Kokkos::deep_copy(Kokkos::subview(q.id, tail), gi);
+        Kokkos::deep_copy(Kokkos::subview(q.species, tail), gs);
+        p = q;
+    }
+    _dest = dest; // index() drops the rows deleted or sent away
+    const auto kept = static_cast<std::int64_t>(n + n_recv) - out.deleted - out.sent;
+    _n_global = P > 1 ? _comm.sum(kept) : kept;
 }
 
 void SpatialEngine::index(ParticleSet& p) {
@@ -1134,18 +1228,19 @@ void SpatialEngine::index(ParticleSet& p) {
     const std::size_t n = p.size();
     const std::size_t nb = static_cast<std::size_t>(_ncell_local) * static_cast<std::size_t>(S);
     const Geometry G = geometry(_g, _dx, _axis, _ax_b, _ax_c, _s0, _s1, _comm.size(), _dbounds);
-    SizeView bucket(Kokkos::view_alloc(Kokkos::WithoutInitializing, "kinflow::dsmc::spatial_bucket"), n);
-    SizeView start("kinflow::dsmc::spatial_start", nb + 1);
+    const auto bucket = rows_of(_bucket, n, "kinflow::dsmc::spatial_bucket");
+    const auto start = rows_of(_start_rows, nb + 1, "kinflow::dsmc::spatial_start");
+    Kokkos::deep_copy(start, std::size_t{0});
     Kokkos::View<int, MemSpace> bad("kinflow::dsmc::spatial_bad");
     auto x = p.position;
     auto sp = p.species;
     auto id = p.id;
-    const comm::RankView dest = _dest.extent(0) == n ? _dest : comm::RankView();
-    const bool drop = dest.extent(0) == n && n > 0;
+    const comm::RankView dest = _dest.extent(0) <= n ? _dest : comm::RankView();
+    const std::size_t nd = dest.extent(0); // rows [0, nd) with dest < 0 are dropped (deleted or sent away)
     // count
     Kokkos::parallel_for(
         "kinflow::dsmc::spatial_count", Kokkos::RangePolicy<ExecSpace>(0, n), KOKKOS_LAMBDA(const std::size_t i) {
-            if (drop && dest(i) < 0) { // deleted at an outflow face
+            if (i < nd && dest(i) < 0) { // deleted at an outflow face or sent to another rank
                 bucket(i) = nb;
                 return;
             }
@@ -1174,10 +1269,11 @@ void SpatialEngine::index(ParticleSet& p) {
             sum += c;
         });
     // scatter (atomic cursors), then each bucket sorted by id: the order does not depend on threads or ranks
-    SizeView cursor("kinflow::dsmc::spatial_cursor", nb);
+    const auto cursor = rows_of(_cursor, nb, "kinflow::dsmc::spatial_cursor");
+    Kokkos::deep_copy(cursor, std::size_t{0});
     std::size_t kept = 0;
     Kokkos::deep_copy(kept, Kokkos::subview(start, nb));
-    SizeView order(Kokkos::view_alloc(Kokkos::WithoutInitializing, "kinflow::dsmc::spatial_order"), kept);
+    const auto order = rows_of(_order, kept, "kinflow::dsmc::spatial_order");
     Kokkos::parallel_for(
         "kinflow::dsmc::spatial_scatter", Kokkos::RangePolicy<ExecSpace>(0, n), KOKKOS_LAMBDA(const std::size_t i) {
             const std::size_t b = bucket(i);

@@ -129,6 +129,10 @@ class SpatialEngine {
 
     // Phases of step() (public so that nvcc accepts their kernels).
     void emit_and_move(ParticleSet& p, std::int64_t step, double dt);
+    /// After the flight: rows owned by another rank (dest(i) != rank) go there in one exchange
+    /// (only those rows are packed), received rows are appended; rows deleted or sent away are
+    /// marked dest = -1 and dropped by index() (collective).
+    void exchange(ParticleSet& p, const comm::RankView& dest);
     void index(ParticleSet& p);
     void collide(ParticleSet& p, std::int64_t step, double dt);
     void sample(const ParticleSet& p, const Kokkos::View<double**, Kokkos::LayoutRight, MemSpace>& sums) const;
@@ -146,6 +150,9 @@ class SpatialEngine {
     std::vector<double> gather_cell_state() const;
     /// Take this rank's cells' rows of gather_cell_state()'s layout.
     void scatter_cell_state(const std::vector<double>& all);
+    /// Rows [0, p.size()) of p followed by `extra` rows to fill, in the storage p occupies when it
+    /// has room (else fresh storage, p's rows copied).
+    ParticleSet with_room(const ParticleSet& p, std::size_t extra);
 
     comm::Communicator _comm;
     Params _params;
@@ -164,7 +171,15 @@ class SpatialEngine {
     Kokkos::View<std::size_t*, MemSpace> _start;  ///< CSR: first row of bucket local cell * S + species
     std::unique_ptr<detail::CellColliderBase> _collider;
     ParticleSet _store[2];    ///< full-capacity storage the cell sort gathers into (ping-pong; no fresh pages per step)
-    comm::RankView _dest;     ///< one rank: rows deleted by the last flight (dest < 0), dropped by index()
+    comm::RankView _dest;     ///< rows [0, _dest.extent(0)) deleted or sent away by the last flight (dest < 0), dropped by index()
+    // Grow-only per-step scratch (fresh pages every step cost a fifth of a step): flight times of
+    // emitted rows, destinations, cell index (bucket, CSR start, cursors, order), exchange buffers.
+    ScalarView _tau;
+    comm::RankView _dest_rows, _pack_rank;
+    Kokkos::View<std::size_t*, MemSpace> _bucket, _start_rows, _cursor, _order, _leavers;
+    VectorView _pack_x;
+    Kokkos::View<std::int64_t**, Kokkos::LayoutRight, MemSpace> _pack_i;
+    std::vector<std::uint64_t> _send_words, _recv_words;
     std::int64_t _n_global = 0;
     Kokkos::View<double**, Kokkos::LayoutRight, MemSpace> _acc; ///< time-averaged cell sums
     std::int64_t _samples = 0; ///< sample sets in _acc (two per averaged step: before and after collisions)
