@@ -257,6 +257,14 @@ KOKKOS_INLINE_FUNCTION void emitted(const Geometry& g, const EmitBatch& b, const
 KOKKOS_INLINE_FUNCTION int fly(const Geometry& g, const CounterRng& rng, std::uint64_t step, std::uint64_t id,
                                double m, double kB, double x[3], double v[3], double tau, double weight,
                                const Kokkos::View<double[6][4], MemSpace>& wall) {
+    { // most flights end strictly inside the (convex) box: no face was reached, no division needed
+        const double e[3] = {x[0] + v[0] * tau, x[1] + v[1] * tau, x[2] + v[2] * tau};
+        if (g.lo[0] < e[0] && e[0] < g.hi[0] && g.lo[1] < e[1] && e[1] < g.hi[1] && g.lo[2] < e[2] && e[2] < g.hi[2]) {
+            for (int k = 0; k < 3; ++k)
+                x[k] = e[k];
+            return -1;
+        }
+    }
     for (int bounce = 0; bounce < kMaxBounces && tau > 0.0; ++bounce) {
         double tmin = tau;
         int f = -1;
