@@ -229,6 +229,44 @@ def list_snapshots(h5file):
     return out
 
 
+def parse_snapshot_selection(text):
+    """'0,5,-1' -> [0, 5, -1] (the plots' --snapshots); raises KinflowError on bad syntax."""
+    try:
+        sel = [int(p) for p in text.split(",") if p.strip() != ""]
+    except ValueError:
+        raise KinflowError(
+            f"--snapshots: expected a comma list of integers, got '{text}'") from None
+    if not sel:
+        raise KinflowError("--snapshots: empty selection")
+    return sel
+
+
+def choose_snapshots(snaps, selection):
+    """Resolve a --snapshots selection (None: first, middle and last) against the
+    sorted snapshot list of :func:`list_snapshots`; negative entries count from
+    the end. Raises KinflowError naming the available indices."""
+    if selection is None:
+        n = len(snaps)
+        return [snaps[i] for i in sorted({0, (n - 1) // 2, n - 1})]
+    by_index = {s["index"]: s for s in snaps}
+    chosen = []
+    for i in selection:
+        if i < 0:
+            if -i > len(snaps):
+                raise KinflowError(
+                    f"--snapshots: {i} is out of range ({len(snaps)} snapshots)")
+            s = snaps[i]
+        elif i in by_index:
+            s = by_index[i]
+        else:
+            raise KinflowError(
+                f"--snapshots: no snapshot {i} (available indices "
+                f"{snaps[0]['index']}..{snaps[-1]['index']}, {len(snaps)} snapshots)")
+        if s not in chosen:
+            chosen.append(s)
+    return chosen
+
+
 def read_positions(h5file, snapshot, dim=None):
     """``position`` of a snapshot (dict from :func:`list_snapshots` or path)
     as a float array of shape [N, dim]."""

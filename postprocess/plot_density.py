@@ -46,44 +46,6 @@ def build_parser():
     return p
 
 
-def parse_selection(text):
-    """'0,5,-1' -> [0, 5, -1]; raises KinflowError on bad syntax."""
-    try:
-        sel = [int(p) for p in text.split(",") if p.strip() != ""]
-    except ValueError:
-        raise kh.KinflowError(
-            f"--snapshots: expected a comma list of integers, got '{text}'") from None
-    if not sel:
-        raise kh.KinflowError("--snapshots: empty selection")
-    return sel
-
-
-def choose_snapshots(snaps, selection):
-    """Resolve a selection against the sorted snapshot list (dicts)."""
-    if selection is None:
-        n = len(snaps)
-        picks = sorted({0, (n - 1) // 2, n - 1})
-        return [snaps[i] for i in picks]
-    by_index = {s["index"]: s for s in snaps}
-    chosen = []
-    for i in selection:
-        if i < 0:
-            if -i > len(snaps):
-                raise kh.KinflowError(
-                    f"--snapshots: {i} is out of range ({len(snaps)} snapshots)")
-            s = snaps[i]
-        elif i in by_index:
-            s = by_index[i]
-        else:
-            lo, hi = snaps[0]["index"], snaps[-1]["index"]
-            raise kh.KinflowError(
-                f"--snapshots: no snapshot {i} (available indices {lo}..{hi}, "
-                f"{len(snaps)} snapshots)")
-        if s not in chosen:
-            chosen.append(s)
-    return chosen
-
-
 def load(path, selection):
     with kh.open_kinflow(path) as f:
         attrs = kh.load_root_attrs(f)
@@ -94,7 +56,7 @@ def load(path, selection):
         dim = kh.get_dim(f, deck)
         if dim < 1:
             raise kh.KinflowError(f"'{path}': invalid dim {dim}")
-        chosen = choose_snapshots(snaps, selection)
+        chosen = kh.choose_snapshots(snaps, selection)
         data = []
         for s in chosen:
             pos = kh.read_positions(f, s, dim)
@@ -226,7 +188,7 @@ def main(argv=None):
     args = build_parser().parse_args(argv)
     out_path = args.output or kh.default_output(args.file, "_density.png")
     try:
-        selection = parse_selection(args.snapshots) if args.snapshots is not None else None
+        selection = kh.parse_snapshot_selection(args.snapshots) if args.snapshots is not None else None
         attrs, deck, dim, data = load(args.file, selection)
     except kh.KinflowError as exc:
         kh.cli_error(PROG, exc)
