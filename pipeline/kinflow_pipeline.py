@@ -1246,11 +1246,12 @@ def run_shock(deck, run, out):
             "generated": mid_vx(rows_gen)}
     for r in train_runs:
         r["mid"] = mid_vx(np.concatenate(r["parts"]))
-    q = np.linspace(0, 1, 2001)[1:-1]
-    mids["interpolation"] = (1 - frac) * np.quantile(a["mid"], q) + frac * np.quantile(b["mid"], q)  # McCann in 1D
     n_mid = min(points, *(len(v) for v in mids.values()), *(len(r["mid"]) for r in nearest))
     if n_mid < 50:
         raise PipelineError(f"only {n_mid} particles mid-shock (|xi| < {mid_w / 2:g}): raise compare.mid_width or the particles")
+    # McCann interpolation in 1D: the quantile functions' average, at n_mid equally spaced levels.
+    q = (np.arange(n_mid) + 0.5) / n_mid
+    mids["interpolation"] = (1 - frac) * np.quantile(a["mid"], q) + frac * np.quantile(b["mid"], q)
     sub = lambda v: v[rng.choice(len(v), n_mid, replace=False)] if len(v) > n_mid else v  # noqa: E731
     ref_mid = sub(mids["simulated"])
 
