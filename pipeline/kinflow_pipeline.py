@@ -24,6 +24,12 @@ Kinds (see inputs/pipeline_*.ini for every key):
 * ``boltzmann`` -- a DSMC BKW relaxation; a model (fm, otfm or the physical-time flow tfm) for all
   times; generated m4(t), m6(t) against the exact BKW curves (Bobylev 1975; Krook & Wu 1976) and
   against DSMC's own error, the speed law at the last time against the exact density.
+* ``shock`` -- spatial DSMC normal shocks at several Mach numbers (Rankine-Hugoniot states); one
+  fm model of the aligned rows (x / lambda_1 from the density midpoint, v_x, v_perp) conditioned on
+  the Mach number, so that its conditional at x is f(v | x); generated at an unseen Mach and
+  compared with a fresh DSMC run there: density (from the constant mass flux) and temperature
+  profiles and the bimodal v_x distribution mid-shock, beside the floor, the nearest training
+  Mach and the interpolation in M.
 
 Every comparison is made with a simulation that used a seed no training run used.
 """
@@ -91,8 +97,10 @@ class Deck:
             self.sections.setdefault(section, {})[name] = value.strip()
 
     KNOWN = {"pipeline": {"kind", "out", "ranks", "seed"}, "generate": {"count", "times", "ranks"},
-             "compare": {"max_points", "density_bins", "bootstrap"}, "nfe": {"objectives", "counts", "times"},
-             "simulate": {"deck", "chi_train", "chi_test", "chi_extrapolate", "time_extrapolate", "leave_one_out"}}
+             "compare": {"max_points", "density_bins", "bootstrap", "window", "profile_bins", "mid_width", "replicates"},
+             "nfe": {"objectives", "counts", "times"},
+             "simulate": {"deck", "chi_train", "chi_test", "chi_extrapolate", "time_extrapolate", "leave_one_out",
+                          "mach_train", "mach_test"}}
 
     def check_keys(self, kind):
         """Unknown keys of the runner's own sections are errors (typos must not pass silently);
@@ -111,14 +119,20 @@ class Deck:
             for key in ("chi_train", "chi_test", "chi_extrapolate", "time_extrapolate", "leave_one_out"):
                 if key in self.sections.get("simulate", {}):
                     raise PipelineError(f"simulate.{key}: only the ks_aggregation pipeline takes it")
+        for section, keys in (("simulate", ("mach_train", "mach_test")),
+                              ("compare", ("window", "profile_bins", "mid_width", "replicates"))):
+            for key in keys:
+                if kind != "shock" and key in self.sections.get(section, {}):
+                    raise PipelineError(f"{section}.{key}: only the shock pipeline takes it")
         if kind != "boltzmann" and "objective" in self.sections.get("train", {}):
             raise PipelineError(f"train.objective: the {kind} pipeline trains fixed objectives; "
                                 "set per-model keys in [train.OBJECTIVE]")
-        allowed = {"ks_aggregation": {"w2map", "fm"}, "fokker_planck": {"dsm", "fm"}, "boltzmann": {"fm", "otfm", "tfm"}}[kind]
-        if self.sections.get("nfe") and kind == "fokker_planck":
+        allowed = {"ks_aggregation": {"w2map", "fm"}, "fokker_planck": {"dsm", "fm"}, "boltzmann": {"fm", "otfm", "tfm"},
+                   "shock": {"fm"}}[kind]
+        if self.sections.get("nfe") and kind in ("fokker_planck", "shock"):
             raise PipelineError("[nfe]: the NFE table is made by the ks_aggregation and boltzmann pipelines")
         # the one-step family's sections may stay in a deck whose NFE table is off (nfe.objectives = none)
-        allowed = allowed | set(nfe_objectives(self, kind)) | (NFE_FAMILY if kind != "fokker_planck" else set())
+        allowed = allowed | set(nfe_objectives(self, kind)) | (NFE_FAMILY if kind not in ("fokker_planck", "shock") else set())
         if nfe_objectives(self, kind):  # checked before the first simulation
             nfe_counts(self)
             self.number("nfe", "times", 4, int, 1, 1000)
@@ -999,10 +1013,307 @@ def bkw_nfe_table(deck, run, out, objective, model, keys, train_file, gen_keys, 
             "train_s": {k: fmt(run.timings[f"train_{k}"]) for k in trained}, "rows": rows}
 
 
-KINDS = {"ks_aggregation": run_ks_aggregation, "fokker_planck": run_fokker_planck, "boltzmann": run_boltzmann}
+# ---- pipeline 4: normal shock ---------------------------------------------------------------------
+
+K_BOLTZMANN_SI = 1.380649e-23
+
+
+def rankine_hugoniot(mach):
+    """Downstream / upstream density and temperature of a normal shock in a monatomic gas (gamma =
+    5/3): n2/n1 = 4M^2/(M^2 + 3), T2/T1 = (5M^2 - 1)(M^2 + 3)/(16 M^2) (VERIFICATION.md; e.g.
+    Landau & Lifshitz, Fluid Mechanics, section 89)."""
+    m2 = mach * mach
+    return 4 * m2 / (m2 + 3), (5 * m2 - 1) * (m2 + 3) / (16 * m2)
+
+
+class ShockDeck:
+    """The upstream state of the [simulate] deck (after its overrides), the Rankine-Hugoniot
+    downstream state of each Mach number, and the units of the aligned data: x in upstream mean
+    free paths lambda_1 from the density midpoint, velocities in c1 = sqrt(k T1/m)."""
+
+    def __init__(self, base, extra):
+        get = lambda k: deck_float(base, extra, "dsmc", k)  # noqa: E731
+        cp = configparser.ConfigParser(inline_comment_prefixes=("#", ";"), interpolation=None)
+        cp.read(base)
+        text = lambda k, d: extra.get(f"dsmc.{k}", cp["dsmc"].get(k, d)).split(",")[0].strip()  # noqa: E731
+        if text("space", "") != "grid" or text("init", "") != "riemann":
+            raise PipelineError("simulate.deck: the shock pipeline needs a dsmc deck with space = grid and init = riemann "
+                                "(inputs/dsmc_shock_mach3.ini)")
+        self.kernel = text("kernel", "maxwell")
+        if self.kernel not in ("vhs", "vss", "hard_sphere"):
+            raise PipelineError(f"dsmc.kernel = {self.kernel}: the shock pipeline needs vhs, vss or hard_sphere "
+                                "(lambda_1 from their viscosity)")
+        self.k = K_BOLTZMANN_SI if text("units", "normalized") == "si" else 1.0
+        self.n1, self.T1, self.m = get("number_density"), float(text("temperature", "1")), float(text("mass", "1"))
+        self.c1 = math.sqrt(self.k * self.T1 / self.m)
+        from plot_dsmc_fields import upstream_mean_free_path
+        self.lam1 = upstream_mean_free_path(self.kernel, self.m, float(text("d_ref", "1")), float(text("omega", "0.5")),
+                                            float(text("T_ref", str(self.T1))), self.n1, self.T1, self.k)
+        self.dt = deck_float(base, extra, "run", "dt")
+        self.average_from = int(deck_float(base, extra, "dsmc", "average_from"))
+        if self.average_from < 0:
+            raise PipelineError("dsmc.average_from: the shock pipeline needs time-averaged fields (>= 0)")
+
+    def u1(self, mach):
+        """Upstream speed in units of c1: M sqrt(gamma)."""
+        return mach * math.sqrt(5 / 3)
+
+    def overrides(self, mach):
+        """kinflow-simulate options of the shock at `mach`: the upstream state of the deck flowing in
+        at u1 = M sqrt(5 k T1 / (3 m)) through xlo, the Rankine-Hugoniot state through xhi, the same
+        two states on either side of riemann_x0 at the start, particle snapshots on."""
+        r, t = rankine_hugoniot(mach)
+        u1 = self.u1(mach) * self.c1
+        n2, T2, u2 = r * self.n1, t * self.T1, u1 / r
+        g = lambda v: f"{v:.10g}"  # noqa: E731
+        return [f"--dsmc.drift={g(u1)},0,0", f"--dsmc.density_right={g(n2)}", f"--dsmc.temperature_right={g(T2)}",
+                f"--dsmc.drift_right={g(u2)},0,0", f"--dsmc.inflow_density={g(self.n1)},{g(n2)},1,1,1,1",
+                f"--dsmc.inflow_temperature={g(self.T1)},{g(T2)},1,1,1,1",
+                f"--dsmc.inflow_velocity={g(u1)},0,0,{g(u2)},0,0" + ",0" * 12, "--output.particles=true"]
+
+    def midpoint(self, path, mach):
+        """x of the density midpoint n = (n1 + n2)/2 (n2 the Rankine-Hugoniot value) of the run's
+        time-averaged fields (the last /fields group; 3-cell running mean, linear between cells)."""
+        r, _ = rankine_hugoniot(mach)
+        with h5py.File(path, "r") as f:
+            x = np.asarray(f["grid/x"])
+            last = sorted(f["fields"].keys())[-1]
+            n = np.asarray(f["fields"][last]["number_density"]).mean(axis=(0, 1)) / self.n1
+        sm = np.convolve(n, np.ones(3) / 3, mode="same")[1:-1]
+        xs = x[1:-1]
+        mid = 0.5 * (1 + r)
+        above = np.nonzero(sm >= mid)[0]
+        if not len(above) or above[0] == 0:
+            raise PipelineError(f"{path}: no density rise through (n1 + n2)/2 in the time-averaged fields (shock left the box?)")
+        i = above[0]
+        return float(xs[i - 1] + (mid - sm[i - 1]) / (sm[i] - sm[i - 1]) * (xs[i] - xs[i - 1]))
+
+    def snapshots(self, path, mach, window):
+        """The run's particle snapshots from dsmc.average_from on, aligned: rows (xi, v_x, v_y) and
+        (xi, v_x, v_z) per particle with |xi| <= window, xi = (x - midpoint)/lambda_1, v / c1 (the
+        steady shock is axisymmetric about x, so v_z is v_y's twin: two rows of one law). One array
+        per snapshot, and the midpoint."""
+        x_mid = self.midpoint(path, mach)
+        out = []
+        with h5py.File(path, "r") as f:
+            for s in kh.list_snapshots(f):
+                if s["step"] < self.average_from:
+                    continue
+                x = np.asarray(f[s["path"]]["position"])[:, 0]
+                v = np.asarray(f[s["path"]]["velocity"]) / self.c1
+                xi = (x - x_mid) / self.lam1
+                keep = np.abs(xi) <= window
+                out.append(np.concatenate([np.stack([xi[keep], v[keep, 0], v[keep, 1]], axis=1),
+                                           np.stack([xi[keep], v[keep, 0], v[keep, 2]], axis=1)]))
+        if len(out) < 2:
+            raise PipelineError(f"{path}: fewer than 2 particle snapshots after dsmc.average_from: "
+                                "lower output.every or raise run.steps")
+        return out, x_mid
+
+
+def write_aligned(src, dst, rows, mach, x_mid, sd):
+    """A kinflow file holding one snapshot of the aligned rows (xi, v_x, v_{y|z}) of a shock run and
+    its recorded deck with a [shock] section (mach, the midpoint, the units) that train.condition =
+    shock.mach reads."""
+    with h5py.File(src, "r") as f, h5py.File(dst, "w") as g:
+        for k, v in f.attrs.items():
+            g.attrs[k] = v
+        g.attrs["deck"] = (kh.to_str(f.attrs["deck"]) + f"\n[shock]\nmach = {mach:.17g}\nmidpoint = {x_mid:.17g}\n"
+                           f"lambda1 = {sd.lam1:.17g}\nc1 = {sd.c1:.17g}\n"
+                           "# position = ((x - midpoint) / lambda1, v_x / c1, v_y / c1 or v_z / c1)\n")
+        s = g.create_group("snapshots/000000")
+        s.create_dataset("position", data=rows)
+        s.create_dataset("id", data=np.arange(len(rows), dtype=np.int64))
+        s.attrs["time"], s.attrs["step"] = 0.0, np.int64(0)
+
+
+def shock_profile(parts, edges, u1):
+    """n/n1, T/T1 and u/c1 in the bins `edges` of xi from rows (xi, v_x, v_perp) pooled over
+    `parts` (replicates: DSMC snapshot batches, or batches of generated rows), each with the
+    standard error std(replicates)/sqrt(R). n from the exactly constant mass flux of a steady 1D
+    shock, n u = n1 u1; T = (var v_x + 2 var v_perp)/3 in units of T1."""
+    def one(rows):
+        b = np.digitize(rows[:, 0], edges) - 1
+        ok = (b >= 0) & (b < len(edges) - 1)
+        nb = len(edges) - 1
+        cnt = np.bincount(b[ok], minlength=nb).astype(float)
+        if cnt.min() < 2:
+            return None
+        mom = lambda v: np.bincount(b[ok], weights=v[ok], minlength=nb) / cnt  # noqa: E731
+        u = mom(rows[:, 1])
+        T = (mom(rows[:, 1] ** 2) - u ** 2 + 2 * (mom(rows[:, 2] ** 2) - mom(rows[:, 2]) ** 2)) / 3
+        return np.stack([u1 / u, T, u])
+    whole = one(np.concatenate(parts))
+    if whole is None:
+        raise PipelineError("an empty profile bin: fewer compare.profile_bins or more particles")
+    reps = [r for r in (one(p) for p in parts) if r is not None]
+    se = np.std(reps, axis=0, ddof=1) / math.sqrt(len(reps))
+    return {"n": whole[0], "T": whole[1], "u": whole[2], "n_se": se[0], "T_se": se[1], "u_se": se[2]}
+
+
+def profile_error(a, b, key, rng, resamples):
+    """RMS over the bins of a[key] - b[key] and its SE from `resamples` parametric bootstrap draws of
+    both profiles (each bin Gaussian about its value with its standard error)."""
+    err = lambda x, y: float(np.sqrt(np.mean((x - y) ** 2)))  # noqa: E731
+    e = err(a[key], b[key])
+    draws = [err(a[key] + a[key + "_se"] * rng.standard_normal(len(a[key])),
+                 b[key] + b[key + "_se"] * rng.standard_normal(len(b[key]))) for _ in range(max(2, resamples))]
+    return fmt(e), fmt(float(np.std(draws, ddof=1)))
+
+
+def batches(rows, count, rng):
+    """`count` random batches of the rows (replicates of an iid sample)."""
+    return np.array_split(rows[rng.permutation(len(rows))], count)
+
+
+def run_shock(deck, run, out):
+    machs = deck.numbers("simulate", "mach_train", lo=1.0)
+    mach_test = deck.numbers("simulate", "mach_test", lo=1.0)[0]
+    if len(machs) < 2 or min(machs) <= 1.0:
+        raise PipelineError("simulate.mach_train: at least two Mach numbers > 1 are needed to learn a Mach dependence")
+    if mach_test in machs or mach_test <= 1.0:
+        raise PipelineError(f"simulate.mach_test = {mach_test:g}: must be > 1 and not a training Mach number")
+    window = deck.number("compare", "window", 8.0, float, 1.0, 1000.0)
+    nbins = deck.number("compare", "profile_bins", 32, int, 4, 10000)
+    mid_w = deck.number("compare", "mid_width", 0.5, float, 1e-3, 100.0)
+    points = deck.number("compare", "max_points", 4096, int, 2, 20000)
+    boot = deck.number("compare", "bootstrap", 20, int, 0, 1000)
+    reps = deck.number("compare", "replicates", 10, int, 2, 1000)
+    count = deck.number("generate", "count", 200000, int, 100)
+    if boot == 1:
+        raise PipelineError("compare.bootstrap = 1: use 0 (no standard errors) or at least 2 resamples")
+    base, extra, seed = simulation_setup(deck, out)
+    sd = ShockDeck(base, extra)
+    gen_ranks = generate_ranks(deck, run.ranks)
+    rng = np.random.default_rng(seed)
+
+    def simulate(mach, s, name):
+        path, _ = simulate_run(run, base, extra, out, s, name, *sd.overrides(mach))
+        parts, x_mid = sd.snapshots(path, mach, window)
+        return {"mach": mach, "file": path, "parts": parts, "midpoint": x_mid}
+
+    train_runs = [simulate(M, seed + 1 + i, f"train_mach{tag(M)}") for i, M in enumerate(machs)]
+    test = simulate(mach_test, seed + 1000, f"test_mach{tag(mach_test)}")
+    floor = simulate(mach_test, seed + 1100, f"floor_mach{tag(mach_test)}")
+
+    # One model of the aligned rows (xi, v_x, v_perp) of every training Mach, conditioned on it.
+    data = []
+    for r in train_runs:
+        r["aligned"] = out / "sim" / f"train_mach{tag(r['mach'])}_aligned.h5"
+        write_aligned(r["file"], r["aligned"], np.concatenate(r["parts"]), r["mach"], r["midpoint"], sd)
+        data.append(str(r["aligned"]))
+    model = out / "models" / "fm.pt"
+    tdeck = run.deck("train_fm", train_sections(deck, "fm", ",".join(data), model, {"condition": "shock.mach"}))
+    run("train_fm", "kinflow-train", [tdeck])
+    gen = out / "gen" / f"fm_mach{tag(mach_test)}.h5"
+    sdeck = run.deck("sample_fm", sample_sections(deck, "fm", model, gen, {"count": count, "condition": f"{mach_test:.17g}"},
+                                                  seed + 2000))
+    _, stdout = run("sample_fm", "kinflow-sample", [sdeck], ranks=gen_ranks)
+    rows_gen, _ = read_snapshot(gen, -1)
+
+    # Profiles in the bins of [-window, window] (replicates: batches of DSMC snapshots in time order,
+    # random batches of the generated rows).
+    edges = np.linspace(-window, window, nbins + 1)
+    centres = 0.5 * (edges[1:] + edges[:-1])
+    u1t = sd.u1(mach_test)
+
+    def snapshot_batches(parts):
+        k = min(reps, len(parts))
+        return [np.concatenate(b) for b in np.array_split(np.array(parts, dtype=object), k)]
+    prof = {"simulated": shock_profile(snapshot_batches(test["parts"]), edges, u1t),
+            "floor": shock_profile(snapshot_batches(floor["parts"]), edges, u1t),
+            "generated": shock_profile(batches(rows_gen, reps, rng), edges, u1t)}
+    for r in train_runs:
+        r["profile"] = shock_profile(snapshot_batches(r["parts"]), edges, sd.u1(r["mach"]))
+    dist = [abs(r["mach"] - mach_test) for r in train_runs]
+    nearest = [r for r, d in zip(train_runs, dist) if d <= min(dist) + 1e-12]  # a tie: both neighbours
+    below = [r for r in train_runs if r["mach"] < mach_test]
+    above = [r for r in train_runs if r["mach"] > mach_test]
+    if below and above:
+        a, b = max(below, key=lambda r: r["mach"]), min(above, key=lambda r: r["mach"])
+    else:
+        a, b = sorted(sorted(train_runs, key=lambda r: abs(r["mach"] - mach_test))[:2], key=lambda r: r["mach"])
+    frac = (mach_test - a["mach"]) / (b["mach"] - a["mach"])
+    # Linear interpolation in M of the normalised profiles at each xi (n/n1, T/T1).
+    prof["interpolation"] = {k: (1 - frac) * a["profile"][k] + frac * b["profile"][k] for k in ("n", "T", "u")}
+    prof["interpolation"].update({f"{k}_se": np.hypot((1 - frac) * a["profile"][f"{k}_se"], frac * b["profile"][f"{k}_se"])
+                                  for k in ("n", "T", "u")})
+
+    # Mid-shock v_x (|xi| < mid_width / 2): exact 1D W2 at one point count, bootstrap SE.
+    def mid_vx(rows):
+        return rows[np.abs(rows[:, 0]) < mid_w / 2, 1]
+    mids = {"simulated": mid_vx(np.concatenate(test["parts"])), "floor": mid_vx(np.concatenate(floor["parts"])),
+            "generated": mid_vx(rows_gen)}
+    for r in train_runs:
+        r["mid"] = mid_vx(np.concatenate(r["parts"]))
+    n_mid = min(points, *(len(v) for v in mids.values()), *(len(r["mid"]) for r in nearest))
+    if n_mid < 50:
+        raise PipelineError(f"only {n_mid} particles mid-shock (|xi| < {mid_w / 2:g}): raise compare.mid_width or the particles")
+    # McCann interpolation in 1D: the quantile functions' average, at n_mid equally spaced levels.
+    q = (np.arange(n_mid) + 0.5) / n_mid
+    mids["interpolation"] = (1 - frac) * np.quantile(a["mid"], q) + frac * np.quantile(b["mid"], q)
+    sub = lambda v: v[rng.choice(len(v), n_mid, replace=False)] if len(v) > n_mid else v  # noqa: E731
+    ref_mid = sub(mids["simulated"])
+
+    def w2_mid(v):
+        w, se = w2_1d(ref_mid, sub(v), rng, boot)
+        return {"w2_mid_vx": fmt(w), "w2_mid_vx_se": fmt(se)}
+
+    def errors(p, mid):
+        e = {}
+        for key in ("n", "T"):
+            e[f"{key}_profile_error"], e[f"{key}_profile_error_se"] = profile_error(p, prof["simulated"], key, rng, boot)
+        return {**e, **w2_mid(mid)}
+    metrics = {"generated": errors(prof["generated"], mids["generated"])}
+    near = [{"mach": r["mach"], **errors(r["profile"], r["mid"])} for r in nearest]
+    baselines = {"floor": errors(prof["floor"], mids["floor"]),
+                 "nearest_training_mach": min(near, key=lambda e: e["n_profile_error"] + e["T_profile_error"]),
+                 "interpolation": {"mach_a": a["mach"], "mach_b": b["mach"], "fraction": fmt(frac),
+                                   **errors(prof["interpolation"], mids["interpolation"])}}
+    if len(near) > 1:
+        baselines["nearest_training_mach"]["tied_with"] = [e for e in near if e is not baselines["nearest_training_mach"]]
+
+    def beats(key, other):
+        g, o = metrics["generated"], baselines[other]
+        return fmt((o[key] - g[key]) / math.hypot(o[f"{key}_se"], g[f"{key}_se"])) if boot else None
+    acceptance = {f"{key}_nearest_minus_generated_in_se": beats(key, "nearest_training_mach")
+                  for key in ("n_profile_error", "T_profile_error", "w2_mid_vx")}
+    acceptance.update({f"{key}_over_floor": fmt(metrics["generated"][key] / baselines["floor"][key])
+                       for key in ("n_profile_error", "T_profile_error", "w2_mid_vx")})
+    # A bimodal v_x mid-shock: the upstream and downstream beams (u1 and u2 = u1 n1/n2 in c1 units).
+    r_test, t_test = rankine_hugoniot(mach_test)
+    t = run.timings
+    profiles = {"xi": [fmt(x) for x in centres]}
+    for k, p in prof.items():
+        profiles[k] = {key: [fmt(v) for v in p[key]] for key in ("n", "n_se", "T", "T_se")}
+    hist_edges = np.linspace(min(v.min() for v in mids.values()), max(v.max() for v in mids.values()), 41)
+    return {
+        "problem": {"mach_train": machs, "mach_test": mach_test, "rankine_hugoniot_test": {"n2_over_n1": fmt(r_test),
+                    "T2_over_T1": fmt(t_test), "u1_over_c1": fmt(u1t), "u2_over_c1": fmt(u1t / r_test)},
+                    "lambda1": sd.lam1, "c1": sd.c1, "window": window, "profile_bins": nbins, "mid_width": mid_w,
+                    "mid_points": n_mid, "replicates": reps, "bootstrap": boot, "generated": count,
+                    "training_rows": int(sum(len(np.concatenate(r["parts"])) for r in train_runs)),
+                    "midpoints": {r["file"].stem: fmt(r["midpoint"]) for r in train_runs + [test, floor]},
+                    "condition": "shock.mach", "data": "(x - x_mid)/lambda1, v_x/c1, v_y/c1 (and v_z/c1 rows)"},
+        "files": {"train": [str(r["file"]) for r in train_runs], "aligned": data, "test": str(test["file"]),
+                  "floor": str(floor["file"]), "generated": str(gen),
+                  "models": {"fm": {"model": str(model), "loss_file": str(model) + ".loss.csv"}}},
+        "timings": {"simulate_test_s": fmt(t[f"simulate_test_mach{tag(mach_test)}"]),
+                    "simulate_all_s": fmt(sum(v for k, v in t.items() if k.startswith("simulate_"))),
+                    "train_fm_s": fmt(t["train_fm"]), "sample_fm_s": fmt(t["sample_fm"]),
+                    "sample_fm_compute_s": sample_seconds(stdout)},
+        "profiles": profiles,
+        "mid_vx_histogram": {"edges": [fmt(x) for x in hist_edges],
+                             **{k: [int(c) for c in np.histogram(v, hist_edges)[0]] for k, v in mids.items()}},
+        "metrics": metrics, "baselines": baselines, "acceptance": acceptance,
+    }
+
+
+KINDS = {"ks_aggregation": run_ks_aggregation, "fokker_planck": run_fokker_planck, "boltzmann": run_boltzmann,
+         "shock": run_shock}
 
 DECK_KEYS = """pipeline deck keys (INI; every key can be overridden with --set section.key=value):
-  [pipeline]  kind = ks_aggregation | fokker_planck | boltzmann (required)
+  [pipeline]  kind = ks_aggregation | fokker_planck | boltzmann | shock (required)
               out = run directory (required unless --out); ranks = MPI ranks per driver call (2);
               seed = base seed (1): training runs seed+1.., the test/reference run seed+1000, its
               floor run (a second independent simulation) seed+1100.., samplers seed+2000..;
@@ -1015,26 +1326,40 @@ DECK_KEYS = """pipeline deck keys (INI; every key can be overridden with --set s
               the training range, tested at time_extrapolate = a snapshot time (default the last;
               its runs stop there, e.g. before a larger chi collapses); leave_one_out = none | an
               interior training value: the models are trained again without that run and tested
-              at its chi (its own run is the fresh test, a new run the floor)
+              at its chi (its own run is the fresh test, a new run the floor);
+              shock only: mach_train = comma list of Mach numbers > 1 (>= 2 values), mach_test =
+              one value > 1 not among them; each run is the deck's upstream state at the Mach
+              number with its Rankine-Hugoniot downstream state (gamma = 5/3) set by dsmc.drift,
+              *_right and inflow_* overrides, output.particles = true; the deck must be a dsmc
+              space = grid, init = riemann shock with a vhs, vss or hard_sphere kernel and
+              dsmc.average_from >= 0 (its particle snapshots from then on are the data)
   [train]     keys of kinflow-train's [train] section shared by every model of the pipeline
               (hidden, layers, steps, lr, batch_size, condition_embedding, ...; see kinflow-train
               --help); boltzmann also takes objective = fm | otfm | tfm and source = gaussian |
               snapshot:0 here. ks_aggregation trains on every snapshot after the first with
-              condition = ks.chi,time; fokker_planck with condition = time
+              condition = ks.chi,time; fokker_planck with condition = time; shock trains fm on
+              the aligned rows (xi, v_x, v_perp) of every training run with condition = shock.mach
   [train.OBJECTIVE]  per-model kinflow-train keys: ks_aggregation w2map, fm; fokker_planck
               dsm, fm; boltzmann fm | otfm | tfm; and the [nfe] objectives
   [sample.NAME]  kinflow-sample keys (method, nfe, ...): ks_aggregation sample.w2map,
               sample.fm; fokker_planck sample.dsm_ode (default rk4, nfe 100), sample.dsm_sde
-              (euler-maruyama, nfe 500), sample.fm_ode (rk4, nfe 40); boltzmann sample.fm
+              (euler-maruyama, nfe 500), sample.fm_ode (rk4, nfe 40); boltzmann, shock sample.fm
   [generate]  count = samples per generated set (fokker_planck 10000; boltzmann 50000 with a
-              gaussian source, else one per reference particle); times = generation times of
-              boltzmann (13), equally spaced over the snapshot times; ranks = MPI ranks of
-              every kinflow-sample call (ks_aggregation 1, the others [pipeline] ranks; 1 starts
+              gaussian source, else one per reference particle; shock 200000, >= 100); times =
+              generation times of boltzmann (13), equally spaced over the snapshot times;
+              ranks = MPI ranks of every kinflow-sample call (ks_aggregation 1, the others [pipeline] ranks; 1 starts
               the driver directly, without mpiexec: at pipeline-1 size start-up is most of its
               wall time)
   [compare]   max_points = points per exact W2 (4096, 2..20000; all particles when fewer);
               bootstrap = resamples for the standard errors (5; 0 = none); density_bins =
-              histogram cells per axis for the ks_aggregation peak density (40)
+              histogram cells per axis for the ks_aggregation peak density (40); shock only:
+              window = half-width of the compared xi range in upstream mean free paths lambda_1
+              (8, 1..1000; rows outside are not used), profile_bins = bins of the n/n1 and T/T1
+              profiles in [-window, window] (32, 4..10000), mid_width = width of the mid-shock
+              slab |xi| < mid_width/2 of the v_x distribution (0.5, 1e-3..100), replicates =
+              batches for the profiles' standard errors (10, 2..1000: DSMC snapshots in time
+              order, random batches of the generated rows); the mid-shock W2 is 1D (v_x) at
+              max_points per set, the profile errors' SEs are parametric bootstrap draws
   [nfe]       objectives = none | comma list of kinflow-train objectives (ks_aggregation and
               boltzmann): the NFE-accuracy table, each model sampled at every count (fm: Euler
               steps; meanflow and flow maps: jumps; w2map: one evaluation, ks_aggregation only;

@@ -136,6 +136,16 @@ def vhs_viscosity(m, d, omega, T_ref, T, k):
         T / T_ref) ** omega
 
 
+def upstream_mean_free_path(kernel, m, d_ref, omega, T_ref, n1, T1, k):
+    """Shock-thickness reference length lambda_1 = (16/5) mu_1 / (rho_1 sqrt(2 pi R T_1)) of the
+    upstream state (Alsmeyer 1976, J. Fluid Mech. 74, 497; Bird 1994 eq. 4.52), mu_1 the VHS/VSS
+    viscosity (hard spheres: omega = 1/2 at T_ref = T_1 with the Chapman-Enskog factor 1.016034)."""
+    if kernel == "hard_sphere":
+        omega, T_ref = 0.5, T1
+    mu1 = vhs_viscosity(m, d_ref, omega, T_ref, T1, k) * (1.016034 if kernel == "hard_sphere" else 1.0)
+    return 16 / 5 * mu1 / (n1 * m * math.sqrt(2 * math.pi * k * T1 / m))
+
+
 def main(argv=None):
     args = build_parser().parse_args(argv)
     import h5py
@@ -246,10 +256,7 @@ def main(argv=None):
             ax[1, 0].axhline(v, color="k", ls="--", lw=0.8)
         n1, n2, T1 = float(nin[0]), float(nin[1]), float(Tin[0])
         if n1 != n2 and kernel in ("hard_sphere", "vhs", "vss"):
-            w = 0.5 if kernel == "hard_sphere" else omega
-            T_ref = T1 if kernel == "hard_sphere" else float(get("T_ref", T1))
-            mu1 = vhs_viscosity(m, d_ref, w, T_ref, T1, kB) * (1.016034 if kernel == "hard_sphere" else 1.0)
-            lam1 = 16 / 5 * mu1 / (n1 * m * math.sqrt(2 * math.pi * kB * T1 / m))
+            lam1 = upstream_mean_free_path(kernel, m, d_ref, omega, float(get("T_ref", T1)), n1, T1, kB)
             delta = shock_thickness(x, groups[-1]["n"], n1, n2)
             print(f"{PROG}: shock: lambda_1 = {lam1:.4g}, delta = {delta:.4g}, lambda_1/delta = {lam1 / delta:.3f} "
                   f"(Alsmeyer 1976, argon: 0.27-0.29 +- 0.03 near M = 3)")

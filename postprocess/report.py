@@ -204,6 +204,18 @@ def tables(s):
         out.append((f"BKW relaxation, {s['problem'].get('objective', 'fm')} from {s['problem'].get('source', 'gaussian')}, "
                     f"{s['problem']['generated']} generated per time", ["quantity", "value"], rows))
         out.append(("Timings (wall seconds)", ["stage", "seconds"], [[k[:-2], g(v)] for k, v in t.items()]))
+    elif kind == "shock":
+        p, m, b = s["problem"], s["metrics"]["generated"], s["baselines"]
+        pm = lambda d, k: f"{g(d[k])} ± {g(d.get(k + '_se'))}"  # noqa: E731
+        near, ip = b["nearest_training_mach"], b["interpolation"]
+        sets = [("fm generated", m), ("floor (2nd DSMC run)", b["floor"]), (f"nearest training M = {g(near['mach'])}", near),
+                (f"interpolation M = {g(ip['mach_a'])}..{g(ip['mach_b'])}", ip)]
+        rows = [[label, pm(d, "n_profile_error"), pm(d, "T_profile_error"), pm(d, "w2_mid_vx")] for label, d in sets]
+        out.append((f"Normal shock at the unseen M = {g(p['mach_test'])} (trained on M = "
+                    f"{', '.join(g(x) for x in p['mach_train'])}): error to a fresh DSMC run ± SE",
+                    ["set", "RMS n/n1 profile", "RMS T/T1 profile", "W2 mid-shock v_x/c1"], rows))
+        out.append(("Timings (wall seconds)", ["stage", "seconds"], [[k[:-2], g(v)] for k, v in s["timings"].items()
+                                                                     if v is not None]))
     if s.get("nfe"):
         out.append(nfe_table(s))
     return out
@@ -321,6 +333,40 @@ def density_panels(fig, spec, s):
         ax.set_ylabel("density")
         ax.set_title(f"speed distribution at t = {g(curve[-1]['t'])}", fontsize=9)
         ax.legend(fontsize=8)
+    elif kind == "shock":
+        shock_panels(fig, spec, s)
+
+
+def shock_panels(fig, spec, s):
+    """The shock's n/n1 and T/T1 profiles (2 SE bars) and the mid-shock v_x histogram."""
+    sub = spec.subgridspec(1, 3, wspace=0.25)
+    pr, xi = s["profiles"], np.asarray(s["profiles"]["xi"])
+    styles = {"simulated": ("k", "o", "DSMC (fresh run)"), "generated": ("C0", "-", "fm generated"),
+              "floor": ("0.5", ":", "DSMC (floor run)"), "interpolation": ("C1", "--", "interpolation in M")}
+    for col, key, label in ((0, "n", "n / n1"), (1, "T", "T / T1")):
+        ax = fig.add_subplot(sub[0, col])
+        for name, (c, st, lab) in styles.items():
+            y, e = np.asarray(pr[name][key]), 2 * np.asarray(pr[name][f"{key}_se"])
+            if st == "o":
+                ax.errorbar(xi, y, yerr=e, fmt="o", ms=3, color=c, label=lab)
+            else:
+                ax.plot(xi, y, st, color=c, label=lab)
+        ax.set_xlabel("(x - x_mid) / lambda_1")
+        ax.set_ylabel(label)
+        ax.set_title(f"{label} at the unseen M = {g(s['problem']['mach_test'])}", fontsize=9)
+        ax.legend(fontsize=7)
+    ax = fig.add_subplot(sub[0, 2])
+    h = s["mid_vx_histogram"]
+    e = np.asarray(h["edges"])
+    c = 0.5 * (e[1:] + e[:-1])
+    dens = lambda k: np.asarray(h[k]) / max(1, sum(h[k])) / np.diff(e)  # noqa: E731
+    ax.bar(c, dens("simulated"), np.diff(e), color="0.75", label="DSMC (fresh run)")
+    ax.plot(c, dens("generated"), "-", color="C0", label="fm generated")
+    ax.plot(c, dens("interpolation"), "--", color="C1", label="interpolation in M")
+    ax.set_xlabel("v_x / c1")
+    ax.set_ylabel("density")
+    ax.set_title(f"v_x mid-shock (|xi| < {g(s['problem']['mid_width'] / 2)})", fontsize=9)
+    ax.legend(fontsize=7)
 
 
 def loss_panel(ax, s):
@@ -415,7 +461,7 @@ def make_report(run_dir, quiet=False):
     s = load_summary(run_dir)
     if not isinstance(s, dict):
         raise kh.KinflowError(f"{run_dir}/summary.json: not a JSON object")
-    if s.get("kind") not in ("ks_aggregation", "fokker_planck", "boltzmann"):
+    if s.get("kind") not in ("ks_aggregation", "fokker_planck", "boltzmann", "shock"):
         raise kh.KinflowError(f"{run_dir}/summary.json: unknown pipeline kind {s.get('kind')!r}")
     run_dir = Path(run_dir)
     written = []
