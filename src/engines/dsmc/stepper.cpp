@@ -5,6 +5,7 @@
 // thread count.
 #include <algorithm>
 #include <cmath>
+#include <string>
 
 #include <Kokkos_Core.hpp>
 
@@ -34,27 +35,48 @@ struct SpeciesMass {
     double m[kMaxSpecies] = {};
 };
 
+/// Scratch arrays of the per-step sorts and groupings, kept from step to step: a fresh allocation
+/// of every step's arrays costs a page fault per page on first touch, a large share of the step on
+/// hosts where faults are slow.
+struct SortScratch {
+    Kokkos::View<std::uint32_t*, MemSpace> bucket, key;
+    Kokkos::View<std::size_t*, MemSpace> order, starts, place;
+    Kokkos::View<std::uint64_t*, MemSpace> word;
+};
+
+/// The first n entries of the scratch array v (contents undefined), reallocated only when v is
+/// shorter; the returned view does not own its memory (v does).
+template <class T> Kokkos::View<T*, MemSpace> scratch(Kokkos::View<T*, MemSpace>& v, std::size_t n, const char* label) {
+    if (v.extent(0) < n)
+        v = Kokkos::View<T*, MemSpace>(Kokkos::view_alloc(Kokkos::WithoutInitializing, std::string(label)), n);
+    return Kokkos::View<T*, MemSpace>(v.data(), n);
+}
+
 /// Stable counting sort of local indices by bucket (0 <= bucket < nb): order(k) is the local index
 /// at sorted position k, starts(b) the first position of bucket b (starts(nb) = n). Equal buckets
 /// keep increasing local index, so the result is unique whatever the thread count: chunks of the
 /// index range histogram their buckets, an exclusive scan over (bucket, chunk) gives every chunk
 /// its place in every bucket, and each chunk then fills its places in order. O(n + chunks nb),
-/// against O(n log n) for sorting keys (Kokkos::sort), which dominated the NTC step.
-void stable_bucket_sort(const Kokkos::View<std::uint32_t*, MemSpace>& bucket, std::size_t nb,
+/// against O(n log n) for sorting keys (Kokkos::sort), which dominated the NTC step. The chunk
+/// count follows the execution space's concurrency (the result does not depend on it): a few per
+/// thread, at most 256. order and starts are views into `ws` (valid until its next use).
+void stable_bucket_sort(const Kokkos::View<std::uint32_t*, MemSpace>& bucket, std::size_t nb, SortScratch& ws,
                         Kokkos::View<std::size_t*, MemSpace>& order, Kokkos::View<std::size_t*, MemSpace>& starts) {
     const std::size_t n = bucket.extent(0);
-    const std::size_t C = std::max<std::size_t>(1, std::min<std::size_t>(256, n / (4 * std::max<std::size_t>(nb, 1))));
+    const std::size_t C = std::max<std::size_t>(
+        1, std::min<std::size_t>({256, n / (4 * std::max<std::size_t>(nb, 1)),
+                                  8 * static_cast<std::size_t>(std::max(1, concurrency()))}));
     const std::size_t len = (n + C - 1) / C;
-    Kokkos::View<std::size_t**, Kokkos::LayoutRight, MemSpace> place("kinflow::dsmc::bucket_place", nb, C);
+    // place(b, c) = flat(b * C + c): chunk c's count of bucket b, then its next position in b.
+    const auto flat = scratch(ws.place, nb * C, "kinflow::dsmc::bucket_place");
+    Kokkos::deep_copy(flat, std::size_t{0});
     Kokkos::parallel_for(
         "kinflow::dsmc::bucket_count", Kokkos::RangePolicy<ExecSpace>(0, C), KOKKOS_LAMBDA(const std::size_t c) {
             const std::size_t e = (c + 1) * len < n ? (c + 1) * len : n;
             for (std::size_t i = c * len; i < e; ++i)
-                ++place(bucket(i), c);
+                ++flat(bucket(i) * C + c);
         });
-    starts = Kokkos::View<std::size_t*, MemSpace>(
-        Kokkos::view_alloc(Kokkos::WithoutInitializing, "kinflow::dsmc::bucket_starts"), nb + 1);
-    auto flat = Kokkos::View<std::size_t*, MemSpace>(place.data(), nb * C);
+    starts = scratch(ws.starts, nb + 1, "kinflow::dsmc::bucket_starts");
     auto st = starts;
     Kokkos::parallel_scan(
         "kinflow::dsmc::bucket_scan", Kokkos::RangePolicy<ExecSpace>(0, nb * C),
@@ -68,14 +90,13 @@ void stable_bucket_sort(const Kokkos::View<std::uint32_t*, MemSpace>& bucket, st
             sum += x;
         });
     Kokkos::deep_copy(Kokkos::subview(starts, nb), n);
-    order = Kokkos::View<std::size_t*, MemSpace>(
-        Kokkos::view_alloc(Kokkos::WithoutInitializing, "kinflow::dsmc::bucket_order"), n);
+    order = scratch(ws.order, n, "kinflow::dsmc::bucket_order");
     auto ord = order;
     Kokkos::parallel_for(
         "kinflow::dsmc::bucket_fill", Kokkos::RangePolicy<ExecSpace>(0, C), KOKKOS_LAMBDA(const std::size_t c) {
             const std::size_t e = (c + 1) * len < n ? (c + 1) * len : n;
             for (std::size_t i = c * len; i < e; ++i)
-                ord(place(bucket(i), c)++) = i;
+                ord(flat(bucket(i) * C + c)++) = i;
         });
 }
 
@@ -84,12 +105,14 @@ void stable_bucket_sort(const Kokkos::View<std::uint32_t*, MemSpace>& bucket, st
 /// bucket followed by an insertion sort of every bucket by (key, local index) orders the particles
 /// by (bucket, key) — i.i.d. draws, so every permutation is equally likely (up to key ties, broken
 /// by index). Unique sort keys make the result independent of the thread count; O(N) work where
-/// Kokkos::sort of 64-bit keys (used before) is O(N log N) and took most of the step.
-Kokkos::View<std::size_t*, MemSpace> random_permutation(const ParticleSet& p, const CounterRng& rng, std::uint64_t step) {
+/// Kokkos::sort of 64-bit keys (used before) is O(N log N) and took most of the step. The result
+/// is a view into `ws`.
+Kokkos::View<std::size_t*, MemSpace> random_permutation(const ParticleSet& p, const CounterRng& rng, std::uint64_t step,
+                                                        SortScratch& ws) {
     const std::size_t n = p.size();
     const std::size_t nb = std::max<std::size_t>(1, n / 16);
-    Kokkos::View<std::uint32_t*, MemSpace> bucket(Kokkos::view_alloc(Kokkos::WithoutInitializing, "kinflow::dsmc::perm_bucket"), n);
-    Kokkos::View<std::uint32_t*, MemSpace> key(Kokkos::view_alloc(Kokkos::WithoutInitializing, "kinflow::dsmc::perm_key"), n);
+    const auto bucket = scratch(ws.bucket, n, "kinflow::dsmc::perm_bucket");
+    const auto key = scratch(ws.key, n, "kinflow::dsmc::perm_key");
     auto id = p.id;
     Kokkos::parallel_for(
         "kinflow::dsmc::perm_draw", Kokkos::RangePolicy<ExecSpace>(0, n), KOKKOS_LAMBDA(const std::size_t i) {
@@ -99,9 +122,9 @@ Kokkos::View<std::size_t*, MemSpace> random_permutation(const ParticleSet& p, co
             key(i) = r.v[1];
         });
     Kokkos::View<std::size_t*, MemSpace> order, starts;
-    stable_bucket_sort(bucket, nb, order, starts);
+    stable_bucket_sort(bucket, nb, ws, order, starts);
     // Within a bucket: sort the contiguous words key << 32 | local index (unique), then unpack.
-    Kokkos::View<std::uint64_t*, MemSpace> word(Kokkos::view_alloc(Kokkos::WithoutInitializing, "kinflow::dsmc::perm_word"), n);
+    const auto word = scratch(ws.word, n, "kinflow::dsmc::perm_word");
     Kokkos::parallel_for(
         "kinflow::dsmc::perm_words", Kokkos::RangePolicy<ExecSpace>(0, n), KOKKOS_LAMBDA(const std::size_t k) {
             word(k) = (static_cast<std::uint64_t>(key(order(k))) << 32) | static_cast<std::uint64_t>(order(k));
@@ -225,7 +248,7 @@ template <class CS, class Scat> class NanbuBabovsky final : public StepperBase {
     StepCounts collide(ParticleSet& p, std::int64_t step, double dt) override {
         const auto n_step = static_cast<std::uint64_t>(step);
         const std::size_t npairs = p.size() / 2;
-        const auto order = random_permutation(p, _pairing, n_step);
+        const auto order = random_permutation(p, _pairing, n_step, _ws);
         const CS cs = _cs;
         const Scat scat = _scat;
         const SpeciesMass sm = _mass;
@@ -281,7 +304,7 @@ template <class CS, class Scat> class NanbuBabovsky final : public StepperBase {
                         const VectorView& beta, const KernelTangent& kernel) override {
         const auto n_step = static_cast<std::uint64_t>(step);
         const std::size_t npairs = p.size() / 2;
-        const auto order = random_permutation(p, _pairing, n_step);
+        const auto order = random_permutation(p, _pairing, n_step, _ws);
         const CS cs = _cs;
         const Scat scat = _scat;
         const SpeciesMass sm = _mass;
@@ -335,6 +358,7 @@ template <class CS, class Scat> class NanbuBabovsky final : public StepperBase {
     Scat _scat;
     SpeciesMass _mass;
     CounterRng _pairing, _rng;
+    SortScratch _ws;
 };
 
 /// Bird's no-time-counter scheme (Bird 1994, ch. 11), sequential with replacement, for mixtures
@@ -343,7 +367,8 @@ template <class CS, class Scat> class NanbuBabovsky final : public StepperBase {
 /// The local sub-ensemble is split at random into collision groups of about kGroupSize particles
 /// (virtual cells of the homogeneous gas, regrouped every step: a counter-based draw per particle
 /// and a stable counting sort) that are processed in parallel, each on a contiguous copy of its
-/// velocities (gathered before, scattered back after: cache-resident candidates);
+/// velocities (copied in and back by the group itself, so the block is still in cache when its
+/// candidates run: cache-resident candidates, one pass over the particles);
 /// inside a group of M particles with N_s of species s, species pair t = (s, r) gets
 /// w_t = N_s N_r (s != r) or N_s (N_s - 1)/2 (s = r) pairs x n/(M - 1) (sigma_T g)_max,t dt
 /// expected candidates (the rate n sigma_T g/(M - 1) per pair makes each particle collide at its
@@ -404,20 +429,22 @@ template <class CS, class Scat> class Ntc final : public StepperBase {
         const std::size_t G = std::max<std::size_t>(1, n / kGroupSize);
         Kokkos::View<std::size_t*, MemSpace> order, offsets;
         group_order(p, n_step, G, order, offsets);
-        Kokkos::View<double**, Kokkos::LayoutRight, MemSpace> gmax(
-            Kokkos::view_alloc(Kokkos::WithoutInitializing, "kinflow::dsmc::group_max"), G,
-            static_cast<std::size_t>(T));
-        Kokkos::View<std::int64_t*, MemSpace> gcoll(
-            Kokkos::view_alloc(Kokkos::WithoutInitializing, "kinflow::dsmc::group_collisions"), G);
-        Kokkos::View<std::int64_t*, MemSpace> gatt(
-            Kokkos::view_alloc(Kokkos::WithoutInitializing, "kinflow::dsmc::group_attempts"), G);
-        // Velocities in group order: the candidates of a group then touch one contiguous block
-        // (cache-resident) instead of random rows of the whole array; scattered back afterwards.
+        if (_gmax.extent(0) != G || _gmax.extent(1) != static_cast<std::size_t>(T)) {
+            _gmax = Kokkos::View<double**, Kokkos::LayoutRight, MemSpace>(
+                Kokkos::view_alloc(Kokkos::WithoutInitializing, "kinflow::dsmc::group_max"), G,
+                static_cast<std::size_t>(T));
+            _gcount = Kokkos::View<std::int64_t* [2], Kokkos::LayoutRight, MemSpace>(
+                Kokkos::view_alloc(Kokkos::WithoutInitializing, "kinflow::dsmc::group_counts"), G);
+        }
+        const auto gmax = _gmax;
+        const auto gcount = _gcount; // (collisions, candidates) per group
+        // Each group copies its velocities into one contiguous block of sv (group order), runs its
+        // candidates there (cache-resident, where rows of the whole array would be random memory
+        // accesses) and copies them back: one pass over the particles, the block still in cache.
         if (_sorted_vel.extent(0) != n)
             _sorted_vel =
                 VectorView(Kokkos::view_alloc(Kokkos::WithoutInitializing, "kinflow::dsmc::group_velocities"), n, 3);
         VectorView sv = _sorted_vel;
-        gather_rows(p.velocity, order, sv);
         const CS cs = _cs;
         const Scat scat = _scat;
         const SpeciesMass sm = _mass;
@@ -425,11 +452,17 @@ template <class CS, class Scat> class Ntc final : public StepperBase {
         const double ndt = _n * dt;
         const std::uint64_t seed = _seed;
         auto id = p.id;
+        auto vel = p.velocity;
         Kokkos::parallel_for(
             "kinflow::dsmc::ntc", Kokkos::RangePolicy<ExecSpace>(0, G), KOKKOS_LAMBDA(const std::size_t g) {
                 std::size_t off[kMaxSpecies + 1] = {};
                 for (int s = 0; s <= S; ++s)
                     off[s] = offsets(g * S + s);
+                for (std::size_t k = off[0]; k < off[S]; ++k) {
+                    const std::size_t i = order(k);
+                    for (int c = 0; c < 3; ++c)
+                        sv(k, c) = vel(i, c);
+                }
                 GroupWeights gw;
                 group_weights(off, S, ndt, maj, gw);
                 double seen[kMaxPairs];
@@ -464,19 +497,23 @@ template <class CS, class Scat> class Ntc final : public StepperBase {
                         }
                     }
                 }
+                for (std::size_t k = off[0]; k < off[S]; ++k) {
+                    const std::size_t i = order(k);
+                    for (int c = 0; c < 3; ++c)
+                        vel(i, c) = sv(k, c);
+                }
                 for (int t = 0; t < T; ++t)
                     gmax(g, t) = seen[t];
-                gcoll(g) = coll;
-                gatt(g) = att;
+                gcount(g, 0) = coll;
+                gcount(g, 1) = att;
             });
-        scatter_rows(sv, order, p.velocity);
 
         StepCounts out;
         Kokkos::parallel_reduce(
             "kinflow::dsmc::ntc_counts", Kokkos::RangePolicy<ExecSpace>(0, G),
             KOKKOS_LAMBDA(const std::size_t g, std::int64_t& c, std::int64_t& a) {
-                c += gcoll(g);
-                a += gatt(g);
+                c += gcount(g, 0);
+                a += gcount(g, 1);
             },
             Kokkos::Sum<std::int64_t>(out.collisions), Kokkos::Sum<std::int64_t>(out.attempts));
         for (int t = 0; t < T; ++t) {
@@ -644,11 +681,10 @@ template <class CS, class Scat> class Ntc final : public StepperBase {
     /// index of the k-th particle in group order; offsets(g S + s): first position of species s in
     /// group g; offsets(G S) = n.
     void group_order(const ParticleSet& p, std::uint64_t n_step, std::size_t G, Kokkos::View<std::size_t*, MemSpace>& order,
-                     Kokkos::View<std::size_t*, MemSpace>& offsets) const {
+                     Kokkos::View<std::size_t*, MemSpace>& offsets) {
         const std::size_t n = p.size();
         const int S = _ns;
-        Kokkos::View<std::uint32_t*, MemSpace> bucket(
-            Kokkos::view_alloc(Kokkos::WithoutInitializing, "kinflow::dsmc::group_bucket"), n);
+        const auto bucket = scratch(_ws.bucket, n, "kinflow::dsmc::group_bucket");
         auto id = p.id;
         auto sp = p.species;
         const CounterRng rng = _pairing;
@@ -660,7 +696,7 @@ template <class CS, class Scat> class Ntc final : public StepperBase {
                     g = G - 1;
                 bucket(i) = static_cast<std::uint32_t>(g * S + static_cast<std::size_t>(sp(i)));
             });
-        stable_bucket_sort(bucket, G * S, order, offsets);
+        stable_bucket_sort(bucket, G * S, _ws, order, offsets);
     }
 
   private:
@@ -673,7 +709,11 @@ template <class CS, class Scat> class Ntc final : public StepperBase {
     SpeciesMass _mass;
     PairValues _maj;
     CounterRng _pairing;
-    VectorView _sorted_vel; ///< scratch: velocities in group order
+    // Scratch kept from step to step (see SortScratch).
+    SortScratch _ws;
+    VectorView _sorted_vel;                                 ///< velocities in group order
+    Kokkos::View<double**, Kokkos::LayoutRight, MemSpace> _gmax; ///< largest sigma_T g per (group, pair)
+    Kokkos::View<std::int64_t* [2], Kokkos::LayoutRight, MemSpace> _gcount; ///< (collisions, candidates) per group
 };
 
 template <class CS, class Scat>

@@ -7,6 +7,7 @@
 #include <Kokkos_Core.hpp>
 
 #include "kinflow/core/compat.hpp"
+#include "kinflow/core/fast_math.hpp"
 #include "kinflow/engines/dsmc/options.hpp"
 
 namespace kinflow::dsmc {
@@ -84,17 +85,19 @@ struct KernelScore {
 // ---- scattering laws: the unit vector of the post-collision relative velocity ------------
 
 /// Isotropic scattering (Maxwell, hard sphere, VHS): g'/|g'| uniform on the sphere,
-/// cos theta = 2 u1 - 1, phi = 2 pi u2.
+/// cos theta = 2 u1 - 1, phi = 2 pi u2 (sin and cos of 2 pi u by fast_math::sincos_2pi, within
+/// 2 ulp, as in the VSS law below).
 struct IsotropicScattering {
     KOKKOS_INLINE_FUNCTION void operator()(int, int, const double g[3], double /*gm*/, double u1, double u2,
                                            double out[3]) const {
         (void)g;
         const double ct = 2.0 * u1 - 1.0;
         const double st = math::sqrt(1.0 - ct * ct > 0.0 ? 1.0 - ct * ct : 0.0);
-        const double phi = 2.0 * kPi * u2;
+        double sp, cp; // sin, cos of phi = 2 pi u2
+        fast_math::sincos_2pi(u2, sp, cp);
         out[0] = ct;
-        out[1] = st * math::cos(phi);
-        out[2] = st * math::sin(phi);
+        out[1] = st * cp;
+        out[2] = st * sp;
     }
     /// |g| (de/dg)^T z: zero, e does not depend on g.
     KOKKOS_INLINE_FUNCTION void direction_adjoint(int, int, const double*, double, double, double, const double*,
@@ -156,8 +159,8 @@ struct VssScattering {
         const double n[3] = {g[0] / gm, g[1] / gm, g[2] / gm};
         double e1[3], e2[3];
         basis(n, e1, e2);
-        const double eps = 2.0 * kPi * u2;
-        const double ce = math::cos(eps), se = math::sin(eps);
+        double se, ce; // sin, cos of eps = 2 pi u2
+        fast_math::sincos_2pi(u2, se, ce);
         for (int k = 0; k < 3; ++k)
             out[k] = cchi * n[k] + schi * (ce * e1[k] + se * e2[k]);
     }
@@ -176,8 +179,8 @@ struct VssScattering {
         const double n[3] = {g[0] / gm, g[1] / gm, g[2] / gm};
         double e1[3], e2[3], de1[3][3], de2[3][3];
         basis(n, e1, e2, de1, de2);
-        const double eps = 2.0 * kPi * u2;
-        const double ce = math::cos(eps), se = math::sin(eps);
+        double se, ce; // sin, cos of eps = 2 pi u2
+        fast_math::sincos_2pi(u2, se, ce);
         double w[3]; // (de/dn)^T z
         for (int j = 0; j < 3; ++j) {
             w[j] = cchi * z[j];
@@ -207,8 +210,8 @@ struct VssScattering {
         const double n[3] = {g[0] / gm, g[1] / gm, g[2] / gm};
         double e1[3], e2[3];
         basis(n, e1, e2);
-        const double eps = 2.0 * kPi * u2;
-        const double ce = math::cos(eps), se = math::sin(eps);
+        double se, ce; // sin, cos of eps = 2 pi u2
+        fast_math::sincos_2pi(u2, se, ce);
         for (int k = 0; k < 3; ++k)
             out[k] = dc * n[k] + ds * (ce * e1[k] + se * e2[k]);
     }
