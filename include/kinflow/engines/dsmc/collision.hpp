@@ -22,6 +22,20 @@ struct PairTable {
     }
 };
 
+/// The VHS/VSS constants of species pair (s, r) (Bird 1994, "Molecular Gas Dynamics and the Direct
+/// Simulation of Gas Flows", ch. 4, gas mixtures): an unlike pair takes the means of the two
+/// species' d_ref, omega and VSS alpha; m_r = m_s m_r/(m_s + m_r) is the reduced mass. The one
+/// definition of the pair mixing, for the collision model (detail::with_collision_model) and the
+/// adjoint's kernel-parameter tables.
+struct PairMixture {
+    double d_ref, omega, alpha, reduced_mass;
+};
+inline PairMixture pair_mixture(const Params& p, int s, int r) {
+    const auto S = static_cast<std::size_t>(s), R = static_cast<std::size_t>(r);
+    return {0.5 * (p.d_ref[S] + p.d_ref[R]), 0.5 * (p.omega[S] + p.omega[R]), 0.5 * (p.alpha[S] + p.alpha[R]),
+            p.mass[S] * p.mass[R] / (p.mass[S] + p.mass[R])};
+}
+
 // ---- collision kernels: sigma_T(g) g as a function of g^2 ----------------------------------
 
 /// Constant sigma_T g: Maxwell molecules. Normalized Maxwell kernel: c = collision_rate / n, so
