@@ -234,7 +234,7 @@ KOKKOS_INLINE_FUNCTION void decision_adjoint(const CS& cs, const Scat& scat, con
 template <class CS, class Scat> class NanbuBabovsky final : public StepperBase {
   public:
     NanbuBabovsky(const comm::Communicator& comm, const Params& p, CS cs, Scat scat, std::uint64_t seed)
-        : _comm(comm), _n(p.number_density), _cs(cs), _scat(scat), _pairing(seed, kPairing),
+        : _comm(comm), _n(p.number_density), _mixture(p.n_species > 1), _cs(cs), _scat(scat), _pairing(seed, kPairing),
           _rng(seed, RngPurpose::Collision) {
         for (int s = 0; s < p.n_species; ++s)
             _mass.m[s] = p.mass[static_cast<std::size_t>(s)];
@@ -257,13 +257,14 @@ template <class CS, class Scat> class NanbuBabovsky final : public StepperBase {
         auto vel = p.velocity;
         auto id = p.id;
         auto sp = p.species;
+        const bool mixture = _mixture;
         std::int64_t ncoll = 0;
         double pmax = 0.0;
         Kokkos::parallel_reduce(
             "kinflow::dsmc::nanbu_babovsky", Kokkos::RangePolicy<ExecSpace>(0, npairs),
             KOKKOS_LAMBDA(const std::size_t k, std::int64_t& nc, double& pm) {
                 const std::size_t a = order(2 * k), b = order(2 * k + 1);
-                const int s = sp(a), r = sp(b);
+                const int s = mixture ? sp(a) : 0, r = mixture ? sp(b) : 0;
                 double v1[3] = {vel(a, 0), vel(a, 1), vel(a, 2)};
                 double v2[3] = {vel(b, 0), vel(b, 1), vel(b, 2)};
                 const double g2 = (v1[0] - v2[0]) * (v1[0] - v2[0]) + (v1[1] - v2[1]) * (v1[1] - v2[1]) +
@@ -313,6 +314,7 @@ template <class CS, class Scat> class NanbuBabovsky final : public StepperBase {
         auto vel = p.velocity;
         auto id = p.id;
         auto sp = p.species;
+        const bool mixture = _mixture;
         const KernelTangent kt = kernel;
         KernelScore out;
         AdjointSums acc;
@@ -320,7 +322,7 @@ template <class CS, class Scat> class NanbuBabovsky final : public StepperBase {
             "kinflow::dsmc::nanbu_babovsky_adjoint", Kokkos::RangePolicy<ExecSpace>(0, npairs),
             KOKKOS_LAMBDA(const std::size_t k, double& k0, double& k1, double& ap, double& as) {
                 const std::size_t a = order(2 * k), b = order(2 * k + 1);
-                const int s = sp(a), r = sp(b);
+                const int s = mixture ? sp(a) : 0, r = mixture ? sp(b) : 0;
                 const double g[3] = {vel(a, 0) - vel(b, 0), vel(a, 1) - vel(b, 1), vel(a, 2) - vel(b, 2)};
                 const double g2 = g[0] * g[0] + g[1] * g[1] + g[2] * g[2];
                 const double P = ndt * cs(s, r, g2);
@@ -354,6 +356,7 @@ template <class CS, class Scat> class NanbuBabovsky final : public StepperBase {
   private:
     comm::Communicator _comm;
     double _n;
+    bool _mixture; ///< more than one species (else the species of a pair is 0: no random loads of it)
     CS _cs;
     Scat _scat;
     SpeciesMass _mass;
