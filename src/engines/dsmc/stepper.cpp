@@ -25,6 +25,8 @@ namespace {
 constexpr RngPurpose kPairing = static_cast<RngPurpose>(static_cast<std::uint32_t>(RngPurpose::User) + 1);
 /// Particles per NTC collision group (virtual collision cell) — see Ntc below.
 constexpr std::size_t kGroupSize = 1024;
+/// Nanbu–Babovsky pairs per chunk of the collision kernel (see NanbuBabovsky::collide).
+constexpr std::size_t kPairChunk = 512;
 /// Largest n (sigma_T g)_max dt an NTC step accepts: twice the candidates per particle and step.
 /// A physical time step makes it O(1) (a fraction of a collision time); a value beyond this comes
 /// from inconsistent units or a huge dt and would make the step draw an astronomical number of
@@ -41,7 +43,6 @@ struct SpeciesMass {
 struct SortScratch {
     Kokkos::View<std::uint32_t*, MemSpace> bucket, key;
     Kokkos::View<std::size_t*, MemSpace> order, starts, place;
-    Kokkos::View<std::uint64_t*, MemSpace> word;
 };
 
 /// The first n entries of the scratch array v (contents undefined), reallocated only when v is
@@ -59,10 +60,15 @@ template <class T> Kokkos::View<T*, MemSpace> scratch(Kokkos::View<T*, MemSpace>
 /// its place in every bucket, and each chunk then fills its places in order. O(n + chunks nb),
 /// against O(n log n) for sorting keys (Kokkos::sort), which dominated the NTC step. The chunk
 /// count follows the execution space's concurrency (the result does not depend on it): a few per
-/// thread, at most 256. order and starts are views into `ws` (valid until its next use).
+/// thread, at most 256. order and starts are views into `ws` (valid until its next use). With
+/// `high` given (n entries), order(k) holds high(i) << 32 | i instead of i: a key carried into
+/// sorted order, read in index order (where reading it through order would be a random access).
 void stable_bucket_sort(const Kokkos::View<std::uint32_t*, MemSpace>& bucket, std::size_t nb, SortScratch& ws,
-                        Kokkos::View<std::size_t*, MemSpace>& order, Kokkos::View<std::size_t*, MemSpace>& starts) {
+                        Kokkos::View<std::size_t*, MemSpace>& order, Kokkos::View<std::size_t*, MemSpace>& starts,
+                        const Kokkos::View<std::uint32_t*, MemSpace>& high = {}) {
+    static_assert(sizeof(std::size_t) == 8, "dsmc: sort words need a 64-bit size_t");
     const std::size_t n = bucket.extent(0);
+    const bool with_high = high.extent(0) == n && n > 0;
     const std::size_t C = std::max<std::size_t>(
         1, std::min<std::size_t>({256, n / (4 * std::max<std::size_t>(nb, 1)),
                                   8 * static_cast<std::size_t>(std::max(1, concurrency()))}));
@@ -96,7 +102,7 @@ void stable_bucket_sort(const Kokkos::View<std::uint32_t*, MemSpace>& bucket, st
         "kinflow::dsmc::bucket_fill", Kokkos::RangePolicy<ExecSpace>(0, C), KOKKOS_LAMBDA(const std::size_t c) {
             const std::size_t e = (c + 1) * len < n ? (c + 1) * len : n;
             for (std::size_t i = c * len; i < e; ++i)
-                ord(flat(bucket(i) * C + c)++) = i;
+                ord(flat(bucket(i) * C + c)++) = with_high ? (static_cast<std::size_t>(high(i)) << 32) | i : i;
         });
 }
 
@@ -121,19 +127,16 @@ Kokkos::View<std::size_t*, MemSpace> random_permutation(const ParticleSet& p, co
             bucket(i) = static_cast<std::uint32_t>(b < nb ? b : nb - 1);
             key(i) = r.v[1];
         });
-    Kokkos::View<std::size_t*, MemSpace> order, starts;
-    stable_bucket_sort(bucket, nb, ws, order, starts);
-    // Within a bucket: sort the contiguous words key << 32 | local index (unique), then unpack.
-    const auto word = scratch(ws.word, n, "kinflow::dsmc::perm_word");
-    Kokkos::parallel_for(
-        "kinflow::dsmc::perm_words", Kokkos::RangePolicy<ExecSpace>(0, n), KOKKOS_LAMBDA(const std::size_t k) {
-            word(k) = (static_cast<std::uint64_t>(key(order(k))) << 32) | static_cast<std::uint64_t>(order(k));
-        });
+    // Sorted by bucket, as the words key << 32 | local index (unique); within a bucket these words
+    // are then sorted and unpacked.
+    Kokkos::View<std::size_t*, MemSpace> word, starts;
+    stable_bucket_sort(bucket, nb, ws, word, starts, key);
+    const auto order = word;
     Kokkos::parallel_for(
         "kinflow::dsmc::perm_buckets", Kokkos::RangePolicy<ExecSpace>(0, nb), KOKKOS_LAMBDA(const std::size_t b) {
             const std::size_t lo = starts(b), hi = starts(b + 1);
             for (std::size_t k = lo + 1; k < hi; ++k) { // insertion sort (about 16 entries)
-                const std::uint64_t x = word(k);
+                const std::size_t x = word(k);
                 std::size_t j = k;
                 while (j > lo && word(j - 1) > x) {
                     word(j) = word(j - 1);
@@ -141,7 +144,7 @@ Kokkos::View<std::size_t*, MemSpace> random_permutation(const ParticleSet& p, co
                 }
                 word(j) = x;
             }
-            for (std::size_t k = lo; k < hi; ++k) order(k) = static_cast<std::size_t>(word(k) & 0xFFFFFFFFULL);
+            for (std::size_t k = lo; k < hi; ++k) order(k) = word(k) & 0xFFFFFFFFULL;
         });
     return order;
 }
@@ -258,29 +261,51 @@ template <class CS, class Scat> class NanbuBabovsky final : public StepperBase {
         auto id = p.id;
         auto sp = p.species;
         const bool mixture = _mixture;
+        // The pairs run in chunks: a chunk first copies its pairs' velocities and keys (random rows,
+        // a short loop whose loads the processor overlaps) into contiguous scratch, then decides
+        // its pairs there and writes back the colliding ones.
+        if (_pair_vel.extent(0) != 2 * npairs) {
+            _pair_vel = VectorView(Kokkos::view_alloc(Kokkos::WithoutInitializing, "kinflow::dsmc::pair_velocities"),
+                                   2 * npairs, 3);
+            _pair_id = Kokkos::View<std::uint64_t*, MemSpace>(
+                Kokkos::view_alloc(Kokkos::WithoutInitializing, "kinflow::dsmc::pair_ids"), npairs);
+        }
+        const VectorView pv = _pair_vel;
+        const auto pid = _pair_id;
+        const std::size_t nchunks = (npairs + kPairChunk - 1) / kPairChunk;
         std::int64_t ncoll = 0;
         double pmax = 0.0;
         Kokkos::parallel_reduce(
-            "kinflow::dsmc::nanbu_babovsky", Kokkos::RangePolicy<ExecSpace>(0, npairs),
-            KOKKOS_LAMBDA(const std::size_t k, std::int64_t& nc, double& pm) {
-                const std::size_t a = order(2 * k), b = order(2 * k + 1);
-                const int s = mixture ? sp(a) : 0, r = mixture ? sp(b) : 0;
-                double v1[3] = {vel(a, 0), vel(a, 1), vel(a, 2)};
-                double v2[3] = {vel(b, 0), vel(b, 1), vel(b, 2)};
-                const double g2 = (v1[0] - v2[0]) * (v1[0] - v2[0]) + (v1[1] - v2[1]) * (v1[1] - v2[1]) +
-                                  (v1[2] - v2[2]) * (v1[2] - v2[2]);
-                const double P = ndt * cs(s, r, g2);
-                if (P > pm)
-                    pm = P;
-                double u[4];
-                rng.uniform4(n_step, static_cast<std::uint64_t>(id(a)), 0, u);
-                if (u[0] < P) {
-                    collide_pair(scat, s, r, sm.m[s], sm.m[r], v1, v2, u[1], u[2]);
-                    for (int c = 0; c < 3; ++c) {
-                        vel(a, c) = v1[c];
-                        vel(b, c) = v2[c];
+            "kinflow::dsmc::nanbu_babovsky", Kokkos::RangePolicy<ExecSpace>(0, nchunks),
+            KOKKOS_LAMBDA(const std::size_t ch, std::int64_t& nc, double& pm) {
+                const std::size_t k0 = ch * kPairChunk, k1 = k0 + kPairChunk < npairs ? k0 + kPairChunk : npairs;
+                for (std::size_t j = 2 * k0; j < 2 * k1; ++j) {
+                    const std::size_t i = order(j);
+                    for (int c = 0; c < 3; ++c)
+                        pv(j, c) = vel(i, c);
+                    if (j % 2 == 0)
+                        pid(j / 2) = static_cast<std::uint64_t>(id(i));
+                }
+                for (std::size_t k = k0; k < k1; ++k) {
+                    const std::size_t a = order(2 * k), b = order(2 * k + 1);
+                    const int s = mixture ? sp(a) : 0, r = mixture ? sp(b) : 0;
+                    double v1[3] = {pv(2 * k, 0), pv(2 * k, 1), pv(2 * k, 2)};
+                    double v2[3] = {pv(2 * k + 1, 0), pv(2 * k + 1, 1), pv(2 * k + 1, 2)};
+                    const double g2 = (v1[0] - v2[0]) * (v1[0] - v2[0]) + (v1[1] - v2[1]) * (v1[1] - v2[1]) +
+                                      (v1[2] - v2[2]) * (v1[2] - v2[2]);
+                    const double P = ndt * cs(s, r, g2);
+                    if (P > pm)
+                        pm = P;
+                    double u[4];
+                    rng.uniform4(n_step, pid(k), 0, u);
+                    if (u[0] < P) {
+                        collide_pair(scat, s, r, sm.m[s], sm.m[r], v1, v2, u[1], u[2]);
+                        for (int c = 0; c < 3; ++c) {
+                            vel(a, c) = v1[c];
+                            vel(b, c) = v2[c];
+                        }
+                        ++nc;
                     }
-                    ++nc;
                 }
             },
             Kokkos::Sum<std::int64_t>(ncoll), Kokkos::Max<double>(pmax));
@@ -361,7 +386,10 @@ template <class CS, class Scat> class NanbuBabovsky final : public StepperBase {
     Scat _scat;
     SpeciesMass _mass;
     CounterRng _pairing, _rng;
+    // Scratch kept from step to step (see SortScratch).
     SortScratch _ws;
+    VectorView _pair_vel;                               ///< velocities of the pairs' particles, in pair order
+    Kokkos::View<std::uint64_t*, MemSpace> _pair_id; ///< id of each pair's first particle (its draws' key)
 };
 
 /// Bird's no-time-counter scheme (Bird 1994, ch. 11), sequential with replacement, for mixtures
