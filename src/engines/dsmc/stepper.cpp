@@ -25,7 +25,7 @@ namespace {
 constexpr RngPurpose kPairing = static_cast<RngPurpose>(static_cast<std::uint32_t>(RngPurpose::User) + 1);
 /// Particles per NTC collision group (virtual collision cell) — see Ntc below.
 constexpr std::size_t kGroupSize = 1024;
-/// Nanbu–Babovsky pairs per chunk of the collision kernel (see NanbuBabovsky::collide).
+/// Most Nanbu–Babovsky pairs per chunk of the collision kernel (see NanbuBabovsky::collide).
 constexpr std::size_t kPairChunk = 512;
 /// Largest n (sigma_T g)_max dt an NTC step accepts: twice the candidates per particle and step.
 /// A physical time step makes it O(1) (a fraction of a collision time); a value beyond this comes
@@ -263,7 +263,9 @@ template <class CS, class Scat> class NanbuBabovsky final : public StepperBase {
         const bool mixture = _mixture;
         // The pairs run in chunks: a chunk first copies its pairs' velocities and keys (random rows,
         // a short loop whose loads the processor overlaps) into contiguous scratch, then decides
-        // its pairs there and writes back the colliding ones.
+        // its pairs there and writes back the colliding ones. Chunks of kPairChunk pairs while
+        // that leaves at least 64 chunks per thread; down to a pair per chunk (as many parallel
+        // iterations as pairs) on a GPU.
         if (_pair_vel.extent(0) != 2 * npairs) {
             _pair_vel = VectorView(Kokkos::view_alloc(Kokkos::WithoutInitializing, "kinflow::dsmc::pair_velocities"),
                                    2 * npairs, 3);
@@ -272,13 +274,15 @@ template <class CS, class Scat> class NanbuBabovsky final : public StepperBase {
         }
         const VectorView pv = _pair_vel;
         const auto pid = _pair_id;
-        const std::size_t nchunks = (npairs + kPairChunk - 1) / kPairChunk;
+        const std::size_t chunk = std::max<std::size_t>(
+            1, std::min(kPairChunk, npairs / (64 * static_cast<std::size_t>(std::max(1, concurrency())))));
+        const std::size_t nchunks = (npairs + chunk - 1) / chunk;
         std::int64_t ncoll = 0;
         double pmax = 0.0;
         Kokkos::parallel_reduce(
             "kinflow::dsmc::nanbu_babovsky", Kokkos::RangePolicy<ExecSpace>(0, nchunks),
             KOKKOS_LAMBDA(const std::size_t ch, std::int64_t& nc, double& pm) {
-                const std::size_t k0 = ch * kPairChunk, k1 = k0 + kPairChunk < npairs ? k0 + kPairChunk : npairs;
+                const std::size_t k0 = ch * chunk, k1 = k0 + chunk < npairs ? k0 + chunk : npairs;
                 for (std::size_t j = 2 * k0; j < 2 * k1; ++j) {
                     const std::size_t i = order(j);
                     for (int c = 0; c < 3; ++c)
