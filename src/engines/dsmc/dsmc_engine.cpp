@@ -381,7 +381,8 @@ void DsmcEngine::shuffle(ParticleSet& p, std::int64_t step) const {
     if (_shuffle_keys.extent(0) != n) {
         _shuffle_keys = Kokkos::View<std::uint64_t*, MemSpace>(
             Kokkos::view_alloc(Kokkos::WithoutInitializing, "kinflow::dsmc::shuffle_keys"), n);
-        _shuffle_dest = comm::RankView(Kokkos::view_alloc(Kokkos::WithoutInitializing, "kinflow::dsmc::shuffle_dest"), n);
+        _shuffle_dest =
+            comm::RankView(Kokkos::view_alloc(Kokkos::WithoutInitializing, "kinflow::dsmc::shuffle_dest"), n);
     }
     const auto keys = _shuffle_keys;
     const CounterRng rng(_seed, RngPurpose::Shuffle);

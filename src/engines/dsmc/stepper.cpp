@@ -69,9 +69,9 @@ void stable_bucket_sort(const Kokkos::View<std::uint32_t*, MemSpace>& bucket, st
     static_assert(sizeof(std::size_t) == 8, "dsmc: sort words need a 64-bit size_t");
     const std::size_t n = bucket.extent(0);
     const bool with_high = high.extent(0) == n && n > 0;
-    const std::size_t C = std::max<std::size_t>(
-        1, std::min<std::size_t>({256, n / (4 * std::max<std::size_t>(nb, 1)),
-                                  8 * static_cast<std::size_t>(std::max(1, concurrency()))}));
+    const std::size_t C =
+        std::max<std::size_t>(1, std::min<std::size_t>({256, n / (4 * std::max<std::size_t>(nb, 1)),
+                                                        8 * static_cast<std::size_t>(std::max(1, concurrency()))}));
     const std::size_t len = (n + C - 1) / C;
     // place(b, c) = flat(b * C + c): chunk c's count of bucket b, then its next position in b.
     const auto flat = scratch(ws.place, nb * C, "kinflow::dsmc::bucket_place");
@@ -144,7 +144,8 @@ Kokkos::View<std::size_t*, MemSpace> random_permutation(const ParticleSet& p, co
                 }
                 word(j) = x;
             }
-            for (std::size_t k = lo; k < hi; ++k) order(k) = word(k) & 0xFFFFFFFFULL;
+            for (std::size_t k = lo; k < hi; ++k)
+                order(k) = word(k) & 0xFFFFFFFFULL;
         });
     return order;
 }
@@ -392,7 +393,7 @@ template <class CS, class Scat> class NanbuBabovsky final : public StepperBase {
     CounterRng _pairing, _rng;
     // Scratch kept from step to step (see SortScratch).
     SortScratch _ws;
-    VectorView _pair_vel;                               ///< velocities of the pairs' particles, in pair order
+    VectorView _pair_vel;                            ///< velocities of the pairs' particles, in pair order
     Kokkos::View<std::uint64_t*, MemSpace> _pair_id; ///< id of each pair's first particle (its draws' key)
 };
 
@@ -715,8 +716,8 @@ template <class CS, class Scat> class Ntc final : public StepperBase {
     /// a stable counting sort makes every group a contiguous run of species blocks. order(k): local
     /// index of the k-th particle in group order; offsets(g S + s): first position of species s in
     /// group g; offsets(G S) = n.
-    void group_order(const ParticleSet& p, std::uint64_t n_step, std::size_t G, Kokkos::View<std::size_t*, MemSpace>& order,
-                     Kokkos::View<std::size_t*, MemSpace>& offsets) {
+    void group_order(const ParticleSet& p, std::uint64_t n_step, std::size_t G,
+                     Kokkos::View<std::size_t*, MemSpace>& order, Kokkos::View<std::size_t*, MemSpace>& offsets) {
         const std::size_t n = p.size();
         const int S = _ns;
         const auto bucket = scratch(_ws.bucket, n, "kinflow::dsmc::group_bucket");
@@ -746,8 +747,8 @@ template <class CS, class Scat> class Ntc final : public StepperBase {
     CounterRng _pairing;
     // Scratch kept from step to step (see SortScratch).
     SortScratch _ws;
-    VectorView _sorted_vel;                                 ///< velocities in group order
-    Kokkos::View<double**, Kokkos::LayoutRight, MemSpace> _gmax; ///< largest sigma_T g per (group, pair)
+    VectorView _sorted_vel;                                                 ///< velocities in group order
+    Kokkos::View<double**, Kokkos::LayoutRight, MemSpace> _gmax;            ///< largest sigma_T g per (group, pair)
     Kokkos::View<std::int64_t* [2], Kokkos::LayoutRight, MemSpace> _gcount; ///< (collisions, candidates) per group
 };
 
