@@ -19,6 +19,7 @@
 #include "kinflow/core/error.hpp"
 #include "kinflow/core/options.hpp"
 #include "kinflow/engines/dsmc/bkw.hpp"
+#include "kinflow/engines/dsmc/collision.hpp"
 #include "kinflow/engines/dsmc/dsmc_engine.hpp"
 
 namespace kinflow::dsmc {
@@ -273,7 +274,7 @@ AdjointParams validate(const AdjointOptions& o, const Params& p) {
         constant = true; // VHS with omega = 1 everywhere is a constant kernel (make_stepper)
         for (int s = 0; s < p.n_species; ++s)
             for (int r = 0; r < p.n_species; ++r)
-                constant = constant && 0.5 * (p.omega[static_cast<std::size_t>(s)] + p.omega[static_cast<std::size_t>(r)]) == 1.0;
+                constant = constant && pair_mixture(p, s, r).omega == 1.0;
     }
     a.score = !constant;
     a.kernel = std::any_of(a.parameters.begin(), a.parameters.end(), is_kernel_parameter);
@@ -372,8 +373,8 @@ VectorView initial_tangent(const Params& p, const ParticleSet& ps, Parameter whi
 }
 
 /// d ln(sigma_T g)/d theta of the kernel parameters in `a` (in their order), per species pair, with the
-/// pair constants of make_stepper (Bird 1994, ch. 4: d_ref and omega of a pair are the means of the
-/// two species' values, m_r the reduced mass). `slot[q]`: the KernelTangent entry of parameter q, -1
+/// pair constants of make_stepper (pair_mixture: Bird 1994, ch. 4, d_ref and omega of a pair are the
+/// means of the two species' values, m_r the reduced mass). `slot[q]`: the KernelTangent entry of parameter q, -1
 /// for initial-state parameters.
 KernelTangent kernel_tangent(const Params& p, const AdjointParams& a, std::vector<int>& slot) {
     KernelTangent kt;
@@ -390,10 +391,8 @@ KernelTangent kernel_tangent(const Params& p, const AdjointParams& a, std::vecto
         slot[q] = k;
         for (int s = 0; s < p.n_species; ++s)
             for (int r = 0; r < p.n_species; ++r) {
-                const auto S = static_cast<std::size_t>(s), R = static_cast<std::size_t>(r);
-                const double d = 0.5 * (p.d_ref[S] + p.d_ref[R]);
-                const double w = 0.5 * (p.omega[S] + p.omega[R]);
-                const double mr = p.mass[S] * p.mass[R] / (p.mass[S] + p.mass[R]);
+                const PairMixture x = pair_mixture(p, s, r);
+                const double d = x.d_ref, w = x.omega, mr = x.reduced_mass;
                 if (which == Parameter::Omega) { // c = pi d^2 (2 k T_ref/m_r)^(omega - 1/2) / Gamma(5/2 - omega)
                     kt.a[k].set(s, r, std::log(2.0 * p.k_boltzmann * p.T_ref / mr) + boost::math::digamma(2.5 - w));
                     kt.b[k].set(s, r, -1.0); // (g^2)^(1 - omega)

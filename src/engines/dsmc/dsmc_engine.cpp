@@ -377,14 +377,20 @@ void DsmcEngine::shuffle(ParticleSet& p, std::int64_t step) const {
     hcut(P) = static_cast<std::int64_t>(n);
     Kokkos::deep_copy(cut, hcut);
 
-    Kokkos::View<std::uint64_t*, MemSpace> keys("kinflow::dsmc::shuffle_keys", n);
+    // Every entry of keys and dest is written below (the low words of the keys are 0..n-1).
+    if (_shuffle_keys.extent(0) != n) {
+        _shuffle_keys = Kokkos::View<std::uint64_t*, MemSpace>(
+            Kokkos::view_alloc(Kokkos::WithoutInitializing, "kinflow::dsmc::shuffle_keys"), n);
+        _shuffle_dest =
+            comm::RankView(Kokkos::view_alloc(Kokkos::WithoutInitializing, "kinflow::dsmc::shuffle_dest"), n);
+    }
+    const auto keys = _shuffle_keys;
     const CounterRng rng(_seed, RngPurpose::Shuffle);
     const auto n_step = static_cast<std::uint64_t>(step);
     shuffle_keys(ExecSpace(), rng, n_step, p.id, keys);
     Kokkos::sort(keys);
-    comm::RankView dest("kinflow::dsmc::shuffle_dest", n);
-    shuffle_destinations(ExecSpace(), keys, cut, P, dest);
-    comm::migrate(_comm, p, dest);
+    shuffle_destinations(ExecSpace(), keys, cut, P, _shuffle_dest);
+    comm::migrate(_comm, p, _shuffle_dest);
     KINFLOW_REQUIRE(static_cast<std::int64_t>(p.size()) == _dec.n_local(),
                     "dsmc: shuffle left " << p.size() << " particles, expected " << _dec.n_local());
 }

@@ -5,6 +5,7 @@
 // thread count.
 #include <algorithm>
 #include <cmath>
+#include <string>
 
 #include <Kokkos_Core.hpp>
 
@@ -24,6 +25,8 @@ namespace {
 constexpr RngPurpose kPairing = static_cast<RngPurpose>(static_cast<std::uint32_t>(RngPurpose::User) + 1);
 /// Particles per NTC collision group (virtual collision cell) — see Ntc below.
 constexpr std::size_t kGroupSize = 1024;
+/// Most Nanbu–Babovsky pairs per chunk of the collision kernel (see NanbuBabovsky::collide).
+constexpr std::size_t kPairChunk = 512;
 /// Largest n (sigma_T g)_max dt an NTC step accepts: twice the candidates per particle and step.
 /// A physical time step makes it O(1) (a fraction of a collision time); a value beyond this comes
 /// from inconsistent units or a huge dt and would make the step draw an astronomical number of
@@ -34,27 +37,52 @@ struct SpeciesMass {
     double m[kMaxSpecies] = {};
 };
 
+/// Scratch arrays of the per-step sorts and groupings, kept from step to step: a fresh allocation
+/// of every step's arrays costs a page fault per page on first touch, a large share of the step on
+/// hosts where faults are slow.
+struct SortScratch {
+    Kokkos::View<std::uint32_t*, MemSpace> bucket, key;
+    Kokkos::View<std::size_t*, MemSpace> order, starts, place;
+};
+
+/// The first n entries of the scratch array v (contents undefined), reallocated only when v is
+/// shorter; the returned view does not own its memory (v does).
+template <class T> Kokkos::View<T*, MemSpace> scratch(Kokkos::View<T*, MemSpace>& v, std::size_t n, const char* label) {
+    if (v.extent(0) < n)
+        v = Kokkos::View<T*, MemSpace>(Kokkos::view_alloc(Kokkos::WithoutInitializing, std::string(label)), n);
+    return Kokkos::View<T*, MemSpace>(v.data(), n);
+}
+
 /// Stable counting sort of local indices by bucket (0 <= bucket < nb): order(k) is the local index
 /// at sorted position k, starts(b) the first position of bucket b (starts(nb) = n). Equal buckets
 /// keep increasing local index, so the result is unique whatever the thread count: chunks of the
 /// index range histogram their buckets, an exclusive scan over (bucket, chunk) gives every chunk
 /// its place in every bucket, and each chunk then fills its places in order. O(n + chunks nb),
-/// against O(n log n) for sorting keys (Kokkos::sort), which dominated the NTC step.
-void stable_bucket_sort(const Kokkos::View<std::uint32_t*, MemSpace>& bucket, std::size_t nb,
-                        Kokkos::View<std::size_t*, MemSpace>& order, Kokkos::View<std::size_t*, MemSpace>& starts) {
+/// against O(n log n) for sorting keys (Kokkos::sort), which dominated the NTC step. The chunk
+/// count follows the execution space's concurrency (the result does not depend on it): a few per
+/// thread, at most 256. order and starts are views into `ws` (valid until its next use). With
+/// `high` given (n entries), order(k) holds high(i) << 32 | i instead of i: a key carried into
+/// sorted order, read in index order (where reading it through order would be a random access).
+void stable_bucket_sort(const Kokkos::View<std::uint32_t*, MemSpace>& bucket, std::size_t nb, SortScratch& ws,
+                        Kokkos::View<std::size_t*, MemSpace>& order, Kokkos::View<std::size_t*, MemSpace>& starts,
+                        const Kokkos::View<std::uint32_t*, MemSpace>& high = {}) {
+    static_assert(sizeof(std::size_t) == 8, "dsmc: sort words need a 64-bit size_t");
     const std::size_t n = bucket.extent(0);
-    const std::size_t C = std::max<std::size_t>(1, std::min<std::size_t>(256, n / (4 * std::max<std::size_t>(nb, 1))));
+    const bool with_high = high.extent(0) == n && n > 0;
+    const std::size_t C =
+        std::max<std::size_t>(1, std::min<std::size_t>({256, n / (4 * std::max<std::size_t>(nb, 1)),
+                                                        8 * static_cast<std::size_t>(std::max(1, concurrency()))}));
     const std::size_t len = (n + C - 1) / C;
-    Kokkos::View<std::size_t**, Kokkos::LayoutRight, MemSpace> place("kinflow::dsmc::bucket_place", nb, C);
+    // place(b, c) = flat(b * C + c): chunk c's count of bucket b, then its next position in b.
+    const auto flat = scratch(ws.place, nb * C, "kinflow::dsmc::bucket_place");
+    Kokkos::deep_copy(flat, std::size_t{0});
     Kokkos::parallel_for(
         "kinflow::dsmc::bucket_count", Kokkos::RangePolicy<ExecSpace>(0, C), KOKKOS_LAMBDA(const std::size_t c) {
             const std::size_t e = (c + 1) * len < n ? (c + 1) * len : n;
             for (std::size_t i = c * len; i < e; ++i)
-                ++place(bucket(i), c);
+                ++flat(bucket(i) * C + c);
         });
-    starts = Kokkos::View<std::size_t*, MemSpace>(
-        Kokkos::view_alloc(Kokkos::WithoutInitializing, "kinflow::dsmc::bucket_starts"), nb + 1);
-    auto flat = Kokkos::View<std::size_t*, MemSpace>(place.data(), nb * C);
+    starts = scratch(ws.starts, nb + 1, "kinflow::dsmc::bucket_starts");
     auto st = starts;
     Kokkos::parallel_scan(
         "kinflow::dsmc::bucket_scan", Kokkos::RangePolicy<ExecSpace>(0, nb * C),
@@ -68,14 +96,13 @@ void stable_bucket_sort(const Kokkos::View<std::uint32_t*, MemSpace>& bucket, st
             sum += x;
         });
     Kokkos::deep_copy(Kokkos::subview(starts, nb), n);
-    order = Kokkos::View<std::size_t*, MemSpace>(
-        Kokkos::view_alloc(Kokkos::WithoutInitializing, "kinflow::dsmc::bucket_order"), n);
+    order = scratch(ws.order, n, "kinflow::dsmc::bucket_order");
     auto ord = order;
     Kokkos::parallel_for(
         "kinflow::dsmc::bucket_fill", Kokkos::RangePolicy<ExecSpace>(0, C), KOKKOS_LAMBDA(const std::size_t c) {
             const std::size_t e = (c + 1) * len < n ? (c + 1) * len : n;
             for (std::size_t i = c * len; i < e; ++i)
-                ord(place(bucket(i), c)++) = i;
+                ord(flat(bucket(i) * C + c)++) = with_high ? (static_cast<std::size_t>(high(i)) << 32) | i : i;
         });
 }
 
@@ -84,12 +111,14 @@ void stable_bucket_sort(const Kokkos::View<std::uint32_t*, MemSpace>& bucket, st
 /// bucket followed by an insertion sort of every bucket by (key, local index) orders the particles
 /// by (bucket, key) — i.i.d. draws, so every permutation is equally likely (up to key ties, broken
 /// by index). Unique sort keys make the result independent of the thread count; O(N) work where
-/// Kokkos::sort of 64-bit keys (used before) is O(N log N) and took most of the step.
-Kokkos::View<std::size_t*, MemSpace> random_permutation(const ParticleSet& p, const CounterRng& rng, std::uint64_t step) {
+/// Kokkos::sort of 64-bit keys (used before) is O(N log N) and took most of the step. The result
+/// is a view into `ws`.
+Kokkos::View<std::size_t*, MemSpace> random_permutation(const ParticleSet& p, const CounterRng& rng, std::uint64_t step,
+                                                        SortScratch& ws) {
     const std::size_t n = p.size();
     const std::size_t nb = std::max<std::size_t>(1, n / 16);
-    Kokkos::View<std::uint32_t*, MemSpace> bucket(Kokkos::view_alloc(Kokkos::WithoutInitializing, "kinflow::dsmc::perm_bucket"), n);
-    Kokkos::View<std::uint32_t*, MemSpace> key(Kokkos::view_alloc(Kokkos::WithoutInitializing, "kinflow::dsmc::perm_key"), n);
+    const auto bucket = scratch(ws.bucket, n, "kinflow::dsmc::perm_bucket");
+    const auto key = scratch(ws.key, n, "kinflow::dsmc::perm_key");
     auto id = p.id;
     Kokkos::parallel_for(
         "kinflow::dsmc::perm_draw", Kokkos::RangePolicy<ExecSpace>(0, n), KOKKOS_LAMBDA(const std::size_t i) {
@@ -98,19 +127,16 @@ Kokkos::View<std::size_t*, MemSpace> random_permutation(const ParticleSet& p, co
             bucket(i) = static_cast<std::uint32_t>(b < nb ? b : nb - 1);
             key(i) = r.v[1];
         });
-    Kokkos::View<std::size_t*, MemSpace> order, starts;
-    stable_bucket_sort(bucket, nb, order, starts);
-    // Within a bucket: sort the contiguous words key << 32 | local index (unique), then unpack.
-    Kokkos::View<std::uint64_t*, MemSpace> word(Kokkos::view_alloc(Kokkos::WithoutInitializing, "kinflow::dsmc::perm_word"), n);
-    Kokkos::parallel_for(
-        "kinflow::dsmc::perm_words", Kokkos::RangePolicy<ExecSpace>(0, n), KOKKOS_LAMBDA(const std::size_t k) {
-            word(k) = (static_cast<std::uint64_t>(key(order(k))) << 32) | static_cast<std::uint64_t>(order(k));
-        });
+    // Sorted by bucket, as the words key << 32 | local index (unique); within a bucket these words
+    // are then sorted and unpacked.
+    Kokkos::View<std::size_t*, MemSpace> word, starts;
+    stable_bucket_sort(bucket, nb, ws, word, starts, key);
+    const auto order = word;
     Kokkos::parallel_for(
         "kinflow::dsmc::perm_buckets", Kokkos::RangePolicy<ExecSpace>(0, nb), KOKKOS_LAMBDA(const std::size_t b) {
             const std::size_t lo = starts(b), hi = starts(b + 1);
             for (std::size_t k = lo + 1; k < hi; ++k) { // insertion sort (about 16 entries)
-                const std::uint64_t x = word(k);
+                const std::size_t x = word(k);
                 std::size_t j = k;
                 while (j > lo && word(j - 1) > x) {
                     word(j) = word(j - 1);
@@ -118,7 +144,8 @@ Kokkos::View<std::size_t*, MemSpace> random_permutation(const ParticleSet& p, co
                 }
                 word(j) = x;
             }
-            for (std::size_t k = lo; k < hi; ++k) order(k) = static_cast<std::size_t>(word(k) & 0xFFFFFFFFULL);
+            for (std::size_t k = lo; k < hi; ++k)
+                order(k) = word(k) & 0xFFFFFFFFULL;
         });
     return order;
 }
@@ -211,7 +238,7 @@ KOKKOS_INLINE_FUNCTION void decision_adjoint(const CS& cs, const Scat& scat, con
 template <class CS, class Scat> class NanbuBabovsky final : public StepperBase {
   public:
     NanbuBabovsky(const comm::Communicator& comm, const Params& p, CS cs, Scat scat, std::uint64_t seed)
-        : _comm(comm), _n(p.number_density), _cs(cs), _scat(scat), _pairing(seed, kPairing),
+        : _comm(comm), _n(p.number_density), _mixture(p.n_species > 1), _cs(cs), _scat(scat), _pairing(seed, kPairing),
           _rng(seed, RngPurpose::Collision) {
         for (int s = 0; s < p.n_species; ++s)
             _mass.m[s] = p.mass[static_cast<std::size_t>(s)];
@@ -225,7 +252,7 @@ template <class CS, class Scat> class NanbuBabovsky final : public StepperBase {
     StepCounts collide(ParticleSet& p, std::int64_t step, double dt) override {
         const auto n_step = static_cast<std::uint64_t>(step);
         const std::size_t npairs = p.size() / 2;
-        const auto order = random_permutation(p, _pairing, n_step);
+        const auto order = random_permutation(p, _pairing, n_step, _ws);
         const CS cs = _cs;
         const Scat scat = _scat;
         const SpeciesMass sm = _mass;
@@ -234,29 +261,56 @@ template <class CS, class Scat> class NanbuBabovsky final : public StepperBase {
         auto vel = p.velocity;
         auto id = p.id;
         auto sp = p.species;
+        const bool mixture = _mixture;
+        // The pairs run in chunks: a chunk first copies its pairs' velocities and keys (random rows,
+        // a short loop whose loads the processor overlaps) into contiguous scratch, then decides
+        // its pairs there and writes back the colliding ones. Chunks of kPairChunk pairs while
+        // that leaves at least 64 chunks per thread; down to a pair per chunk (as many parallel
+        // iterations as pairs) on a GPU.
+        if (_pair_vel.extent(0) != 2 * npairs) {
+            _pair_vel = VectorView(Kokkos::view_alloc(Kokkos::WithoutInitializing, "kinflow::dsmc::pair_velocities"),
+                                   2 * npairs, 3);
+            _pair_id = Kokkos::View<std::uint64_t*, MemSpace>(
+                Kokkos::view_alloc(Kokkos::WithoutInitializing, "kinflow::dsmc::pair_ids"), npairs);
+        }
+        const VectorView pv = _pair_vel;
+        const auto pid = _pair_id;
+        const std::size_t chunk = std::max<std::size_t>(
+            1, std::min(kPairChunk, npairs / (64 * static_cast<std::size_t>(std::max(1, concurrency())))));
+        const std::size_t nchunks = (npairs + chunk - 1) / chunk;
         std::int64_t ncoll = 0;
         double pmax = 0.0;
         Kokkos::parallel_reduce(
-            "kinflow::dsmc::nanbu_babovsky", Kokkos::RangePolicy<ExecSpace>(0, npairs),
-            KOKKOS_LAMBDA(const std::size_t k, std::int64_t& nc, double& pm) {
-                const std::size_t a = order(2 * k), b = order(2 * k + 1);
-                const int s = sp(a), r = sp(b);
-                double v1[3] = {vel(a, 0), vel(a, 1), vel(a, 2)};
-                double v2[3] = {vel(b, 0), vel(b, 1), vel(b, 2)};
-                const double g2 = (v1[0] - v2[0]) * (v1[0] - v2[0]) + (v1[1] - v2[1]) * (v1[1] - v2[1]) +
-                                  (v1[2] - v2[2]) * (v1[2] - v2[2]);
-                const double P = ndt * cs(s, r, g2);
-                if (P > pm)
-                    pm = P;
-                double u[4];
-                rng.uniform4(n_step, static_cast<std::uint64_t>(id(a)), 0, u);
-                if (u[0] < P) {
-                    collide_pair(scat, s, r, sm.m[s], sm.m[r], v1, v2, u[1], u[2]);
-                    for (int c = 0; c < 3; ++c) {
-                        vel(a, c) = v1[c];
-                        vel(b, c) = v2[c];
+            "kinflow::dsmc::nanbu_babovsky", Kokkos::RangePolicy<ExecSpace>(0, nchunks),
+            KOKKOS_LAMBDA(const std::size_t ch, std::int64_t& nc, double& pm) {
+                const std::size_t k0 = ch * chunk, k1 = k0 + chunk < npairs ? k0 + chunk : npairs;
+                for (std::size_t j = 2 * k0; j < 2 * k1; ++j) {
+                    const std::size_t i = order(j);
+                    for (int c = 0; c < 3; ++c)
+                        pv(j, c) = vel(i, c);
+                    if (j % 2 == 0)
+                        pid(j / 2) = static_cast<std::uint64_t>(id(i));
+                }
+                for (std::size_t k = k0; k < k1; ++k) {
+                    const std::size_t a = order(2 * k), b = order(2 * k + 1);
+                    const int s = mixture ? sp(a) : 0, r = mixture ? sp(b) : 0;
+                    double v1[3] = {pv(2 * k, 0), pv(2 * k, 1), pv(2 * k, 2)};
+                    double v2[3] = {pv(2 * k + 1, 0), pv(2 * k + 1, 1), pv(2 * k + 1, 2)};
+                    const double g2 = (v1[0] - v2[0]) * (v1[0] - v2[0]) + (v1[1] - v2[1]) * (v1[1] - v2[1]) +
+                                      (v1[2] - v2[2]) * (v1[2] - v2[2]);
+                    const double P = ndt * cs(s, r, g2);
+                    if (P > pm)
+                        pm = P;
+                    double u[4];
+                    rng.uniform4(n_step, pid(k), 0, u);
+                    if (u[0] < P) {
+                        collide_pair(scat, s, r, sm.m[s], sm.m[r], v1, v2, u[1], u[2]);
+                        for (int c = 0; c < 3; ++c) {
+                            vel(a, c) = v1[c];
+                            vel(b, c) = v2[c];
+                        }
+                        ++nc;
                     }
-                    ++nc;
                 }
             },
             Kokkos::Sum<std::int64_t>(ncoll), Kokkos::Max<double>(pmax));
@@ -281,7 +335,7 @@ template <class CS, class Scat> class NanbuBabovsky final : public StepperBase {
                         const VectorView& beta, const KernelTangent& kernel) override {
         const auto n_step = static_cast<std::uint64_t>(step);
         const std::size_t npairs = p.size() / 2;
-        const auto order = random_permutation(p, _pairing, n_step);
+        const auto order = random_permutation(p, _pairing, n_step, _ws);
         const CS cs = _cs;
         const Scat scat = _scat;
         const SpeciesMass sm = _mass;
@@ -290,6 +344,7 @@ template <class CS, class Scat> class NanbuBabovsky final : public StepperBase {
         auto vel = p.velocity;
         auto id = p.id;
         auto sp = p.species;
+        const bool mixture = _mixture;
         const KernelTangent kt = kernel;
         KernelScore out;
         AdjointSums acc;
@@ -297,7 +352,7 @@ template <class CS, class Scat> class NanbuBabovsky final : public StepperBase {
             "kinflow::dsmc::nanbu_babovsky_adjoint", Kokkos::RangePolicy<ExecSpace>(0, npairs),
             KOKKOS_LAMBDA(const std::size_t k, double& k0, double& k1, double& ap, double& as) {
                 const std::size_t a = order(2 * k), b = order(2 * k + 1);
-                const int s = sp(a), r = sp(b);
+                const int s = mixture ? sp(a) : 0, r = mixture ? sp(b) : 0;
                 const double g[3] = {vel(a, 0) - vel(b, 0), vel(a, 1) - vel(b, 1), vel(a, 2) - vel(b, 2)};
                 const double g2 = g[0] * g[0] + g[1] * g[1] + g[2] * g[2];
                 const double P = ndt * cs(s, r, g2);
@@ -331,10 +386,15 @@ template <class CS, class Scat> class NanbuBabovsky final : public StepperBase {
   private:
     comm::Communicator _comm;
     double _n;
+    bool _mixture; ///< more than one species (else the species of a pair is 0: no random loads of it)
     CS _cs;
     Scat _scat;
     SpeciesMass _mass;
     CounterRng _pairing, _rng;
+    // Scratch kept from step to step (see SortScratch).
+    SortScratch _ws;
+    VectorView _pair_vel;                            ///< velocities of the pairs' particles, in pair order
+    Kokkos::View<std::uint64_t*, MemSpace> _pair_id; ///< id of each pair's first particle (its draws' key)
 };
 
 /// Bird's no-time-counter scheme (Bird 1994, ch. 11), sequential with replacement, for mixtures
@@ -343,7 +403,8 @@ template <class CS, class Scat> class NanbuBabovsky final : public StepperBase {
 /// The local sub-ensemble is split at random into collision groups of about kGroupSize particles
 /// (virtual cells of the homogeneous gas, regrouped every step: a counter-based draw per particle
 /// and a stable counting sort) that are processed in parallel, each on a contiguous copy of its
-/// velocities (gathered before, scattered back after: cache-resident candidates);
+/// velocities (copied in and back by the group itself, so the block is still in cache when its
+/// candidates run: cache-resident candidates, one pass over the particles);
 /// inside a group of M particles with N_s of species s, species pair t = (s, r) gets
 /// w_t = N_s N_r (s != r) or N_s (N_s - 1)/2 (s = r) pairs x n/(M - 1) (sigma_T g)_max,t dt
 /// expected candidates (the rate n sigma_T g/(M - 1) per pair makes each particle collide at its
@@ -404,20 +465,22 @@ template <class CS, class Scat> class Ntc final : public StepperBase {
         const std::size_t G = std::max<std::size_t>(1, n / kGroupSize);
         Kokkos::View<std::size_t*, MemSpace> order, offsets;
         group_order(p, n_step, G, order, offsets);
-        Kokkos::View<double**, Kokkos::LayoutRight, MemSpace> gmax(
-            Kokkos::view_alloc(Kokkos::WithoutInitializing, "kinflow::dsmc::group_max"), G,
-            static_cast<std::size_t>(T));
-        Kokkos::View<std::int64_t*, MemSpace> gcoll(
-            Kokkos::view_alloc(Kokkos::WithoutInitializing, "kinflow::dsmc::group_collisions"), G);
-        Kokkos::View<std::int64_t*, MemSpace> gatt(
-            Kokkos::view_alloc(Kokkos::WithoutInitializing, "kinflow::dsmc::group_attempts"), G);
-        // Velocities in group order: the candidates of a group then touch one contiguous block
-        // (cache-resident) instead of random rows of the whole array; scattered back afterwards.
+        if (_gmax.extent(0) != G || _gmax.extent(1) != static_cast<std::size_t>(T)) {
+            _gmax = Kokkos::View<double**, Kokkos::LayoutRight, MemSpace>(
+                Kokkos::view_alloc(Kokkos::WithoutInitializing, "kinflow::dsmc::group_max"), G,
+                static_cast<std::size_t>(T));
+            _gcount = Kokkos::View<std::int64_t* [2], Kokkos::LayoutRight, MemSpace>(
+                Kokkos::view_alloc(Kokkos::WithoutInitializing, "kinflow::dsmc::group_counts"), G);
+        }
+        const auto gmax = _gmax;
+        const auto gcount = _gcount; // (collisions, candidates) per group
+        // Each group copies its velocities into one contiguous block of sv (group order), runs its
+        // candidates there (cache-resident, where rows of the whole array would be random memory
+        // accesses) and copies them back: one pass over the particles, the block still in cache.
         if (_sorted_vel.extent(0) != n)
             _sorted_vel =
                 VectorView(Kokkos::view_alloc(Kokkos::WithoutInitializing, "kinflow::dsmc::group_velocities"), n, 3);
         VectorView sv = _sorted_vel;
-        gather_rows(p.velocity, order, sv);
         const CS cs = _cs;
         const Scat scat = _scat;
         const SpeciesMass sm = _mass;
@@ -425,11 +488,17 @@ template <class CS, class Scat> class Ntc final : public StepperBase {
         const double ndt = _n * dt;
         const std::uint64_t seed = _seed;
         auto id = p.id;
+        auto vel = p.velocity;
         Kokkos::parallel_for(
             "kinflow::dsmc::ntc", Kokkos::RangePolicy<ExecSpace>(0, G), KOKKOS_LAMBDA(const std::size_t g) {
                 std::size_t off[kMaxSpecies + 1] = {};
                 for (int s = 0; s <= S; ++s)
                     off[s] = offsets(g * S + s);
+                for (std::size_t k = off[0]; k < off[S]; ++k) {
+                    const std::size_t i = order(k);
+                    for (int c = 0; c < 3; ++c)
+                        sv(k, c) = vel(i, c);
+                }
                 GroupWeights gw;
                 group_weights(off, S, ndt, maj, gw);
                 double seen[kMaxPairs];
@@ -464,19 +533,23 @@ template <class CS, class Scat> class Ntc final : public StepperBase {
                         }
                     }
                 }
+                for (std::size_t k = off[0]; k < off[S]; ++k) {
+                    const std::size_t i = order(k);
+                    for (int c = 0; c < 3; ++c)
+                        vel(i, c) = sv(k, c);
+                }
                 for (int t = 0; t < T; ++t)
                     gmax(g, t) = seen[t];
-                gcoll(g) = coll;
-                gatt(g) = att;
+                gcount(g, 0) = coll;
+                gcount(g, 1) = att;
             });
-        scatter_rows(sv, order, p.velocity);
 
         StepCounts out;
         Kokkos::parallel_reduce(
             "kinflow::dsmc::ntc_counts", Kokkos::RangePolicy<ExecSpace>(0, G),
             KOKKOS_LAMBDA(const std::size_t g, std::int64_t& c, std::int64_t& a) {
-                c += gcoll(g);
-                a += gatt(g);
+                c += gcount(g, 0);
+                a += gcount(g, 1);
             },
             Kokkos::Sum<std::int64_t>(out.collisions), Kokkos::Sum<std::int64_t>(out.attempts));
         for (int t = 0; t < T; ++t) {
@@ -643,12 +716,11 @@ template <class CS, class Scat> class Ntc final : public StepperBase {
     /// a stable counting sort makes every group a contiguous run of species blocks. order(k): local
     /// index of the k-th particle in group order; offsets(g S + s): first position of species s in
     /// group g; offsets(G S) = n.
-    void group_order(const ParticleSet& p, std::uint64_t n_step, std::size_t G, Kokkos::View<std::size_t*, MemSpace>& order,
-                     Kokkos::View<std::size_t*, MemSpace>& offsets) const {
+    void group_order(const ParticleSet& p, std::uint64_t n_step, std::size_t G,
+                     Kokkos::View<std::size_t*, MemSpace>& order, Kokkos::View<std::size_t*, MemSpace>& offsets) {
         const std::size_t n = p.size();
         const int S = _ns;
-        Kokkos::View<std::uint32_t*, MemSpace> bucket(
-            Kokkos::view_alloc(Kokkos::WithoutInitializing, "kinflow::dsmc::group_bucket"), n);
+        const auto bucket = scratch(_ws.bucket, n, "kinflow::dsmc::group_bucket");
         auto id = p.id;
         auto sp = p.species;
         const CounterRng rng = _pairing;
@@ -660,7 +732,7 @@ template <class CS, class Scat> class Ntc final : public StepperBase {
                     g = G - 1;
                 bucket(i) = static_cast<std::uint32_t>(g * S + static_cast<std::size_t>(sp(i)));
             });
-        stable_bucket_sort(bucket, G * S, order, offsets);
+        stable_bucket_sort(bucket, G * S, _ws, order, offsets);
     }
 
   private:
@@ -673,7 +745,11 @@ template <class CS, class Scat> class Ntc final : public StepperBase {
     SpeciesMass _mass;
     PairValues _maj;
     CounterRng _pairing;
-    VectorView _sorted_vel; ///< scratch: velocities in group order
+    // Scratch kept from step to step (see SortScratch).
+    SortScratch _ws;
+    VectorView _sorted_vel;                                                 ///< velocities in group order
+    Kokkos::View<double**, Kokkos::LayoutRight, MemSpace> _gmax;            ///< largest sigma_T g per (group, pair)
+    Kokkos::View<std::int64_t* [2], Kokkos::LayoutRight, MemSpace> _gcount; ///< (collisions, candidates) per group
 };
 
 template <class CS, class Scat>

@@ -7,6 +7,7 @@
 #include <Kokkos_Core.hpp>
 
 #include "kinflow/core/compat.hpp"
+#include "kinflow/core/fast_math.hpp"
 #include "kinflow/engines/dsmc/options.hpp"
 
 namespace kinflow::dsmc {
@@ -20,6 +21,20 @@ struct PairTable {
         v[r * kMaxSpecies + s] = x;
     }
 };
+
+/// The VHS/VSS constants of species pair (s, r) (Bird 1994, "Molecular Gas Dynamics and the Direct
+/// Simulation of Gas Flows", ch. 4, gas mixtures): an unlike pair takes the means of the two
+/// species' d_ref, omega and VSS alpha; m_r = m_s m_r/(m_s + m_r) is the reduced mass. The one
+/// definition of the pair mixing, for the collision model (detail::with_collision_model) and the
+/// adjoint's kernel-parameter tables.
+struct PairMixture {
+    double d_ref, omega, alpha, reduced_mass;
+};
+inline PairMixture pair_mixture(const Params& p, int s, int r) {
+    const auto S = static_cast<std::size_t>(s), R = static_cast<std::size_t>(r);
+    return {0.5 * (p.d_ref[S] + p.d_ref[R]), 0.5 * (p.omega[S] + p.omega[R]), 0.5 * (p.alpha[S] + p.alpha[R]),
+            p.mass[S] * p.mass[R] / (p.mass[S] + p.mass[R])};
+}
 
 // ---- collision kernels: sigma_T(g) g as a function of g^2 ----------------------------------
 
@@ -84,17 +99,19 @@ struct KernelScore {
 // ---- scattering laws: the unit vector of the post-collision relative velocity ------------
 
 /// Isotropic scattering (Maxwell, hard sphere, VHS): g'/|g'| uniform on the sphere,
-/// cos theta = 2 u1 - 1, phi = 2 pi u2.
+/// cos theta = 2 u1 - 1, phi = 2 pi u2 (sin and cos of 2 pi u by fast_math::sincos_2pi, within
+/// 2 ulp, as in the VSS law below).
 struct IsotropicScattering {
     KOKKOS_INLINE_FUNCTION void operator()(int, int, const double g[3], double /*gm*/, double u1, double u2,
                                            double out[3]) const {
         (void)g;
         const double ct = 2.0 * u1 - 1.0;
         const double st = math::sqrt(1.0 - ct * ct > 0.0 ? 1.0 - ct * ct : 0.0);
-        const double phi = 2.0 * kPi * u2;
+        double sp, cp; // sin, cos of phi = 2 pi u2
+        fast_math::sincos_2pi(u2, sp, cp);
         out[0] = ct;
-        out[1] = st * math::cos(phi);
-        out[2] = st * math::sin(phi);
+        out[1] = st * cp;
+        out[2] = st * sp;
     }
     /// |g| (de/dg)^T z: zero, e does not depend on g.
     KOKKOS_INLINE_FUNCTION void direction_adjoint(int, int, const double*, double, double, double, const double*,
@@ -156,8 +173,8 @@ struct VssScattering {
         const double n[3] = {g[0] / gm, g[1] / gm, g[2] / gm};
         double e1[3], e2[3];
         basis(n, e1, e2);
-        const double eps = 2.0 * kPi * u2;
-        const double ce = math::cos(eps), se = math::sin(eps);
+        double se, ce; // sin, cos of eps = 2 pi u2
+        fast_math::sincos_2pi(u2, se, ce);
         for (int k = 0; k < 3; ++k)
             out[k] = cchi * n[k] + schi * (ce * e1[k] + se * e2[k]);
     }
@@ -176,8 +193,8 @@ struct VssScattering {
         const double n[3] = {g[0] / gm, g[1] / gm, g[2] / gm};
         double e1[3], e2[3], de1[3][3], de2[3][3];
         basis(n, e1, e2, de1, de2);
-        const double eps = 2.0 * kPi * u2;
-        const double ce = math::cos(eps), se = math::sin(eps);
+        double se, ce; // sin, cos of eps = 2 pi u2
+        fast_math::sincos_2pi(u2, se, ce);
         double w[3]; // (de/dn)^T z
         for (int j = 0; j < 3; ++j) {
             w[j] = cchi * z[j];
@@ -207,8 +224,8 @@ struct VssScattering {
         const double n[3] = {g[0] / gm, g[1] / gm, g[2] / gm};
         double e1[3], e2[3];
         basis(n, e1, e2);
-        const double eps = 2.0 * kPi * u2;
-        const double ce = math::cos(eps), se = math::sin(eps);
+        double se, ce; // sin, cos of eps = 2 pi u2
+        fast_math::sincos_2pi(u2, se, ce);
         for (int k = 0; k < 3; ++k)
             out[k] = dc * n[k] + ds * (ce * e1[k] + se * e2[k]);
     }

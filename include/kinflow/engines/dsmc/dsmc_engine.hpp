@@ -139,6 +139,10 @@ class DsmcEngine {
     comm::BlockDecomposition _dec;
     std::unique_ptr<detail::StepperBase> _stepper;
     std::int64_t _collisions = 0, _attempts = 0; ///< this rank's, since init
+    /// shuffle()'s sort keys and destinations, kept between shuffles: fresh zeroed arrays every
+    /// shuffle cost a page fault per page and a memset, a large share of a shuffle on some hosts.
+    mutable Kokkos::View<std::uint64_t*, MemSpace> _shuffle_keys;
+    mutable Kokkos::View<int*, Kokkos::LayoutRight, MemSpace> _shuffle_dest; ///< a comm::RankView
 };
 
 } // namespace kinflow::dsmc

@@ -98,9 +98,8 @@ KOKKOS_INLINE_FUNCTION int pick_candidate(const double a[4], const GroupWeights&
 /// VssScattering) and returns what f returns (the same type for every model).
 /// Maxwell: sigma_T g = collision_rate / number_density. VHS per pair (Bird 1994, "Molecular Gas
 /// Dynamics and the Direct Simulation of Gas Flows", ch. 4): sigma_T g = pi d^2 (2 k T_ref /
-/// m_r)^(omega - 1/2) / Gamma(5/2 - omega) g^(2 (1 - omega)); d_ref, omega and the VSS alpha of
-/// unlike pairs are the means of the two species' values, m_r the reduced mass; omega = 1/2 is a
-/// hard sphere, omega = 1 a constant sigma_T g.
+/// m_r)^(omega - 1/2) / Gamma(5/2 - omega) g^(2 (1 - omega)) with the pair's d, omega, m_r (and
+/// VSS alpha) from pair_mixture(); omega = 1/2 is a hard sphere, omega = 1 a constant sigma_T g.
 /// `isotropic_at_unit_alpha`: kernel = vss with every alpha = 1 takes IsotropicScattering (the
 /// same law in distribution, cheaper). The homogeneous engine passes false: there kernel = vss
 /// keeps the VSS law at alpha = 1 (other draws), which the adjoint's d/d alpha differentiates.
@@ -110,7 +109,7 @@ template <class F> decltype(auto) with_collision_model(const Params& p, bool iso
         bool isotropic = true;
         for (int s = 0; s < p.n_species; ++s)
             for (int r = 0; r < p.n_species; ++r) {
-                const double a = 0.5 * (p.alpha[static_cast<std::size_t>(s)] + p.alpha[static_cast<std::size_t>(r)]);
+                const double a = pair_mixture(p, s, r).alpha;
                 vss.inv_alpha.set(s, r, 1.0 / a);
                 isotropic = isotropic && a == 1.0;
             }
@@ -129,10 +128,8 @@ template <class F> decltype(auto) with_collision_model(const Params& p, bool iso
     bool all_half = true, all_one = true;
     for (int s = 0; s < p.n_species; ++s)
         for (int r = 0; r < p.n_species; ++r) {
-            const auto S = static_cast<std::size_t>(s), R = static_cast<std::size_t>(r);
-            const double d = 0.5 * (p.d_ref[S] + p.d_ref[R]);
-            const double w = 0.5 * (p.omega[S] + p.omega[R]);
-            const double mr = p.mass[S] * p.mass[R] / (p.mass[S] + p.mass[R]);
+            const PairMixture x = pair_mixture(p, s, r);
+            const double d = x.d_ref, w = x.omega, mr = x.reduced_mass;
             c.set(s, r, kPi * d * d * std::pow(2.0 * p.k_boltzmann * p.T_ref / mr, w - 0.5) / std::tgamma(2.5 - w));
             e.set(s, r, 1.0 - w);
             all_half = all_half && w == 0.5;
