@@ -42,7 +42,9 @@ TINY = {  # KS at a quarter of the deck's particles and short training; FP and B
                        "train.meanflow.batch_size=512"],
     "fokker_planck": ["sample.dsm_sde.nfe=200"],
     "boltzmann": ["generate.times=5", "compare.max_points=1000", "train.steps=3000",
-                  "nfe.objectives=fm", "nfe.counts=1,4", "nfe.times=2"],
+                  "nfe.objectives=fm", "nfe.counts=1,4", "nfe.times=2",
+                  # a two-model ensemble generator and a floor over three DSMC runs
+                  "generate.ensemble=2", "compare.floor_runs=3"],
 }
 TINY_KS_PARTICLES = 2048
 DECKS = {"ks_aggregation": "pipeline_ks_aggregation.ini", "fokker_planck": "pipeline_fokker_planck.ini",
@@ -181,6 +183,42 @@ def test_boltzmann_generated_m4_follows_time(runs):
     assert rise > 4 * se, curve
 
 
+def test_boltzmann_ensemble_and_floor_runs(runs):
+    """generate.ensemble = 2: the pooled set maps every source particle exactly once, each by one
+    member (its rows are the members' rows); the members' errors and the training SE are reported.
+    compare.floor_runs = 3: the floor is the mean of three independent DSMC runs' errors, its SE
+    their spread / sqrt(3)."""
+    import h5py
+    _, s, _ = runs("boltzmann")
+    m = s["metrics"]
+    assert m["ensemble"] == 2 and len(m["m4_mean_abs_error_members"]) == 2
+    assert m["m4_mean_abs_error_single_model"] == pytest.approx(np.mean(m["m4_mean_abs_error_members"]), rel=1e-4)
+    assert m["m4_mean_abs_error_generated_training_se"] >= 0
+    assert m["m4_mean_abs_error_generated_total_se"] >= m["m4_mean_abs_error_generated_se"]
+    runs_ = np.array(m["m4_mean_abs_error_dsmc_runs"])
+    assert m["floor_runs"] == 3 and len(runs_) == 3 and len(s["files"]["floor_runs"]) == 3
+    assert m["m4_mean_abs_error_dsmc"] == pytest.approx(runs_.mean(), rel=1e-4)
+    assert m["m4_mean_abs_error_dsmc_se"] == pytest.approx(runs_.std(ddof=1) / np.sqrt(3), rel=1e-3)
+    assert s["baselines"]["floor"]["m4_mean_abs_error"] == m["m4_mean_abs_error_dsmc"]
+    last = s["m4_curve"][-1]
+    members = [Path(f) for f in s["files"]["ensemble_models"]]
+    assert all(p.is_file() for p in members)
+
+    def last_positions(path):
+        with h5py.File(path, "r") as f:
+            import kinflow_h5 as kh
+            return kh.read_positions(f, kh.list_snapshots(f)[-1])
+    sys.path.insert(0, str(SRC / "postprocess"))
+    pooled = last_positions(last["file"])
+    gen = Path(last["file"]).parent
+    i = len(s["m4_curve"]) - 1
+    a, b = last_positions(gen / f"fm_t{i:03d}.h5"), last_positions(gen / f"fm_t{i:03d}_m1.h5")
+    from_a, from_b = np.all(pooled == a, axis=1), np.all(pooled == b, axis=1)
+    assert np.all(from_a | from_b) and 0.4 < from_a.mean() < 0.6  # each row from one member, half each
+    assert np.mean(np.sum(pooled ** 2, axis=1) ** 2) == pytest.approx(last["m4_generated"], rel=1e-5)
+    assert last["m4_members"] == pytest.approx([np.mean(np.sum(x ** 2, axis=1) ** 2) for x in (a, b)], rel=1e-5)
+
+
 @pytest.mark.parametrize("kind", ["ks_aggregation", "fokker_planck", "boltzmann"])
 def test_report_page_from_the_run_files(runs, kind, tmp_path):
     d, s, stdout = runs(kind)
@@ -216,7 +254,7 @@ def test_report_on_a_directory_without_summary_is_one_line(tmp_path):
 
 @pytest.mark.parametrize("case", ["unknown_kind", "chi_test_in_training", "one_chi", "bad_number", "bad_set",
                                   "missing_deck", "missing_base_deck", "unknown_key", "wrong_model_section",
-                                  "unknown_section", "nfe_reflow", "nfe_counts"])
+                                  "unknown_section", "nfe_reflow", "nfe_counts", "ensemble_in_ks"])
 def test_pipeline_bad_input_is_one_line(tmp_path, case):
     deck = SRC / "inputs" / "pipeline_ks_aggregation.ini"
     extra = {"unknown_kind": ["--set", "pipeline.kind=nbody"],
@@ -230,7 +268,8 @@ def test_pipeline_bad_input_is_one_line(tmp_path, case):
              "unknown_section": ["--set", "simulation.x=3"],
              "missing_base_deck": ["--set", "simulate.deck=inputs/nope.ini"],
              "nfe_reflow": ["--set", "nfe.objectives=fm,reflow"],
-             "nfe_counts": ["--set", "nfe.counts=1,2.5"]}[case]
+             "nfe_counts": ["--set", "nfe.counts=1,2.5"],
+             "ensemble_in_ks": ["--set", "generate.ensemble=2"]}[case]
     if case == "missing_deck":
         deck = tmp_path / "nope.ini"
     r = pipeline(deck, "--out", tmp_path / "run", "--quiet", *extra)
@@ -241,7 +280,8 @@ def test_pipeline_bad_input_is_one_line(tmp_path, case):
               "bad_number": "max_points", "bad_set": "section.key=value", "missing_deck": "not found",
               "missing_base_deck": "nope.ini", "unknown_key": "max_point",
               "wrong_model_section": "train.dsm", "unknown_section": "[simulation]",
-              "nfe_reflow": "nfe.objectives: reflow", "nfe_counts": "nfe.counts"}[case]
+              "nfe_reflow": "nfe.objectives: reflow", "nfe_counts": "nfe.counts",
+              "ensemble_in_ks": "generate.ensemble"}[case]
     assert expect in lines[0]
     assert not (tmp_path / "run" / "summary.json").exists()
 
