@@ -183,40 +183,44 @@ def test_boltzmann_generated_m4_follows_time(runs):
     assert rise > 4 * se, curve
 
 
-def test_boltzmann_ensemble_and_floor_runs(runs):
-    """generate.ensemble = 2: the pooled set maps every source particle exactly once, each by one
-    member (its rows are the members' rows); the members' errors and the training SE are reported.
-    compare.floor_runs = 3: the floor is the mean of three independent DSMC runs' errors, its SE
-    their spread / sqrt(3)."""
+def check_ensemble_and_floor(s, members, floor_runs):
+    """generate.ensemble = K: the pooled set maps every source particle exactly once, each by one
+    member (its rows are the members' rows, N/K from each); the members' errors and the training SE
+    are reported. compare.floor_runs = R: the floor is the mean of R independent DSMC runs' errors,
+    its SE their spread / sqrt(R)."""
     import h5py
-    _, s, _ = runs("boltzmann")
+    sys.path.insert(0, str(SRC / "postprocess"))
+    import kinflow_h5 as kh
     m = s["metrics"]
-    assert m["ensemble"] == 2 and len(m["m4_mean_abs_error_members"]) == 2
+    assert m["ensemble"] == members and len(m["m4_mean_abs_error_members"]) == members
     assert m["m4_mean_abs_error_single_model"] == pytest.approx(np.mean(m["m4_mean_abs_error_members"]), rel=1e-4)
     assert m["m4_mean_abs_error_generated_training_se"] >= 0
     assert m["m4_mean_abs_error_generated_total_se"] >= m["m4_mean_abs_error_generated_se"]
     runs_ = np.array(m["m4_mean_abs_error_dsmc_runs"])
-    assert m["floor_runs"] == 3 and len(runs_) == 3 and len(s["files"]["floor_runs"]) == 3
+    assert m["floor_runs"] == floor_runs and len(runs_) == floor_runs and len(s["files"]["floor_runs"]) == floor_runs
     assert m["m4_mean_abs_error_dsmc"] == pytest.approx(runs_.mean(), rel=1e-4)
-    assert m["m4_mean_abs_error_dsmc_se"] == pytest.approx(runs_.std(ddof=1) / np.sqrt(3), rel=1e-3)
+    assert m["m4_mean_abs_error_dsmc_se"] == pytest.approx(runs_.std(ddof=1) / np.sqrt(floor_runs), rel=1e-3)
     assert s["baselines"]["floor"]["m4_mean_abs_error"] == m["m4_mean_abs_error_dsmc"]
-    last = s["m4_curve"][-1]
-    members = [Path(f) for f in s["files"]["ensemble_models"]]
-    assert all(p.is_file() for p in members)
+    assert all(Path(f).is_file() for f in s["files"]["ensemble_models"])
 
     def last_positions(path):
         with h5py.File(path, "r") as f:
-            import kinflow_h5 as kh
             return kh.read_positions(f, kh.list_snapshots(f)[-1])
-    sys.path.insert(0, str(SRC / "postprocess"))
+    last = s["m4_curve"][-1]
     pooled = last_positions(last["file"])
-    gen = Path(last["file"]).parent
-    i = len(s["m4_curve"]) - 1
-    a, b = last_positions(gen / f"fm_t{i:03d}.h5"), last_positions(gen / f"fm_t{i:03d}_m1.h5")
-    from_a, from_b = np.all(pooled == a, axis=1), np.all(pooled == b, axis=1)
-    assert np.all(from_a | from_b) and 0.4 < from_a.mean() < 0.6  # each row from one member, half each
+    gen, i = Path(last["file"]).parent, len(s["m4_curve"]) - 1
+    sets = [last_positions(gen / (f"fm_t{i:03d}" + (f"_m{k}" if k else "") + ".h5")) for k in range(members)]
+    origin = np.array([np.all(pooled == x, axis=1) for x in sets])  # [members, rows]
+    assert np.all(origin.any(axis=0))  # every row is its source particle's image under one member
+    share = origin.mean(axis=1)
+    assert np.all(np.abs(share - 1 / members) < 0.02), share
     assert np.mean(np.sum(pooled ** 2, axis=1) ** 2) == pytest.approx(last["m4_generated"], rel=1e-5)
-    assert last["m4_members"] == pytest.approx([np.mean(np.sum(x ** 2, axis=1) ** 2) for x in (a, b)], rel=1e-5)
+    assert last["m4_members"] == pytest.approx([np.mean(np.sum(x ** 2, axis=1) ** 2) for x in sets], rel=1e-5)
+
+
+def test_boltzmann_ensemble_and_floor_runs(runs):
+    _, s, _ = runs("boltzmann")
+    check_ensemble_and_floor(s, 2, 3)  # the TINY overrides
 
 
 @pytest.mark.parametrize("kind", ["ks_aggregation", "fokker_planck", "boltzmann"])
