@@ -96,8 +96,9 @@ class Deck:
                 raise PipelineError(f"--set {item}: expected section.key=value")
             self.sections.setdefault(section, {})[name] = value.strip()
 
-    KNOWN = {"pipeline": {"kind", "out", "ranks", "seed"}, "generate": {"count", "times", "ranks"},
-             "compare": {"max_points", "density_bins", "bootstrap", "window", "profile_bins", "mid_width", "replicates"},
+    KNOWN = {"pipeline": {"kind", "out", "ranks", "seed"}, "generate": {"count", "times", "ranks", "ensemble"},
+             "compare": {"max_points", "density_bins", "bootstrap", "floor_runs", "window", "profile_bins", "mid_width",
+                         "replicates"},
              "nfe": {"objectives", "counts", "times"},
              "simulate": {"deck", "chi_train", "chi_test", "chi_extrapolate", "time_extrapolate", "leave_one_out",
                           "mach_train", "mach_test"}}
@@ -124,6 +125,9 @@ class Deck:
             for key in keys:
                 if kind != "shock" and key in self.sections.get(section, {}):
                     raise PipelineError(f"{section}.{key}: only the shock pipeline takes it")
+        for section, key in (("generate", "ensemble"), ("compare", "floor_runs")):
+            if kind != "boltzmann" and key in self.sections.get(section, {}):
+                raise PipelineError(f"{section}.{key}: only the boltzmann pipeline takes it")
         if kind != "boltzmann" and "objective" in self.sections.get("train", {}):
             raise PipelineError(f"train.objective: the {kind} pipeline trains fixed objectives; "
                                 "set per-model keys in [train.OBJECTIVE]")
@@ -850,12 +854,25 @@ def bkw_speed_chi2(v, tau, bins=40):
     return float(np.sum((counts - expected) ** 2 / expected) / (bins - 1))
 
 
+def write_like(template, path, v):
+    """A copy of the kinflow file `template` whose last snapshot's positions are `v` (same shape):
+    the ensemble generator's pooled set, readable by kinflow-compare and read_snapshot."""
+    shutil.copyfile(template, path)
+    with h5py.File(path, "r+") as f:
+        ds = f[kh.list_snapshots(f)[-1]["path"]]["position"]
+        if ds.shape != v.shape:
+            raise PipelineError(f"{template}: {ds.shape} positions, the pooled set has {v.shape}")
+        ds[...] = v
+
+
 def run_boltzmann(deck, run, out):
     count = deck.number("generate", "count", 50000, int, 2)
     n_times = deck.number("generate", "times", 13, int, 2, 1000)
     gen_ranks = generate_ranks(deck, run.ranks)
     points = deck.number("compare", "max_points", 4096, int, 2, 20000)
     boot = deck.number("compare", "bootstrap", 5, int, 0, 1000)
+    members = deck.number("generate", "ensemble", 1, int, 1, 64)
+    floor_runs = deck.number("compare", "floor_runs", 1, int, 1, 1000)
     base, extra, seed = simulation_setup(deck, out)
 
     def simulate(s, name):
@@ -863,6 +880,10 @@ def run_boltzmann(deck, run, out):
 
     train_file = simulate(seed + 1, "train")
     ref_file = simulate(seed + 1000, "reference")
+    # The floor: DSMC's own mean |m4 - exact| at the same particle count, estimated over the
+    # reference run and floor_runs - 1 more independent runs (one run's figure has a relative
+    # noise of ~60 %: its SE is the spread over runs / sqrt(runs)).
+    floor_files = [ref_file] + [simulate(seed + 1100 + r, f"floor{r}") for r in range(1, floor_runs)]
     with h5py.File(ref_file, "r") as f:
         parsed = kh.load_deck(f)
     if (kh.deck_get(parsed, "dsmc", "init", "") or "").strip() != "bkw" or \
@@ -889,8 +910,26 @@ def run_boltzmann(deck, run, out):
         keys = {"snapshot": ",".join(str(i) for i in range(1, len(times))), "source": source}
     else:
         keys = {"snapshot": ",".join(str(i) for i in range(len(times))), "source": source, "condition": "time"}
-    tdeck = run.deck(f"train_{objective}", train_sections(deck, objective, train_file, model, keys))
-    run(f"train_{objective}", "kinflow-train", [tdeck])
+    # generate.ensemble = K: K models of the same route trained with seeds seed, seed + 1, ... (model
+    # initialisation and minibatches; the data are the same run). The generator is their equal-weight
+    # mixture: every source particle is mapped by one member drawn without replacement, so the
+    # pooled set has the single model's sample count; the members' own errors give the
+    # training-to-training spread (reported, and counted in the SE).
+    member_models = [model] + [out / "models" / f"{objective}_m{k}.pt" for k in range(1, members)]
+
+    def train_member(k):
+        sections = train_sections(deck, objective, train_file, member_models[k], keys)
+        sections["run"]["seed"] = seed + k
+        name = f"train_{objective}" + (f"_m{k}" if k else "")
+        run(name, "kinflow-train", [run.deck(name, sections)])
+
+    if members == 1:
+        train_member(0)
+    else:
+        from concurrent.futures import ThreadPoolExecutor
+        with ThreadPoolExecutor(max_workers=max(1, min(2, os.cpu_count() or 1))) as pool:
+            for f in [pool.submit(train_member, k) for k in range(members)]:
+                f.result()
     gen_keys = {"count": count} if source == "gaussian" else {"count": 0, "source_file": ref_file}
 
     nfe_keys = {"snapshot": ",".join(str(i) for i in range(len(times))), "source": source, "condition": "time"}
@@ -898,29 +937,54 @@ def run_boltzmann(deck, run, out):
         if nfe_objectives(deck, "boltzmann") else None
     grid = np.linspace(times[0], times[-1], n_times)
     curve = []
+    pick = None  # ensemble: the member that maps each source particle
     for i, tg in enumerate(grid):
-        gen = out / "gen" / f"{objective}_t{i:03d}.h5"
         when = {"time": f"{tg:.17g}"} if objective == "tfm" else {"condition": f"{tg:.17g}"}
-        sdeck = run.deck(f"sample_t{i:03d}", sample_sections(deck, "fm", model, gen, {**gen_keys, **when}, seed + 2000 + i))
-        run(f"sample_t{i:03d}", "kinflow-sample", [sdeck], ranks=gen_ranks)
-        v, _ = read_snapshot(gen, -1)
+        sets = []
+        for k in range(members):
+            name = f"t{i:03d}" + (f"_m{k}" if k else "")
+            gen = out / "gen" / f"{objective}_{name}.h5"
+            sdeck = run.deck(f"sample_{name}", sample_sections(deck, "fm", member_models[k], gen, {**gen_keys, **when},
+                                                               seed + 2000 + i + 100 * k))
+            run(f"sample_{name}", "kinflow-sample", [sdeck], ranks=gen_ranks)
+            if k:
+                run.timings.pop(f"sample_{name}")
+            sets.append((gen, read_snapshot(gen, -1)[0]))
+        row = {"t": fmt(tg)}
+        if members > 1:
+            n = min(len(v) for _, v in sets)
+            if pick is None:
+                pick = np.random.default_rng(seed + 4000).permutation(n) % members
+            row["m4_members"] = [fmt(fourth_moment(v)[0]) for _, v in sets]
+            row["m6_members"] = [fmt(sixth_moment(v)[0]) for _, v in sets]
+            v = np.empty_like(sets[0][1][:n])
+            for k, (_, vk) in enumerate(sets):
+                v[pick == k] = vk[:n][pick == k]
+            gen = out / "gen" / f"{objective}_ensemble_t{i:03d}.h5"
+            write_like(sets[0][0], gen, v)
+        else:
+            gen, v = sets[0]
         m4, se = fourth_moment(v)
         m6, se6 = sixth_moment(v)
-        curve.append({"t": fmt(tg), "m4_generated": fmt(m4), "m4_generated_se": fmt(se),
-                      "m4_exact": fmt(float(bkw_m4_exact(t0 + nu * tg))),
-                      "m6_generated": fmt(m6), "m6_generated_se": fmt(se6),
-                      "m6_exact": fmt(float(bkw_m6_exact(t0 + nu * tg))), "file": str(gen)})
-    dsmc = []
-    with h5py.File(ref_file, "r") as f:
-        snaps = kh.list_snapshots(f)
-        for s in snaps:
-            v = kh.read_positions(f, s)
-            m4, se = fourth_moment(v)
-            m6, se6 = sixth_moment(v)
-            dsmc.append({"t": fmt(s["time"]), "m4_dsmc": fmt(m4), "m4_dsmc_se": fmt(se),
-                         "m4_exact": fmt(float(bkw_m4_exact(t0 + nu * s["time"]))),
-                         "m6_dsmc": fmt(m6), "m6_dsmc_se": fmt(se6), "m6_exact": fmt(float(bkw_m6_exact(t0 + nu * s["time"])))})
-        v_end_dsmc = kh.read_positions(f, snaps[-1])
+        curve.append(row | {"m4_generated": fmt(m4), "m4_generated_se": fmt(se),
+                            "m4_exact": fmt(float(bkw_m4_exact(t0 + nu * tg))),
+                            "m6_generated": fmt(m6), "m6_generated_se": fmt(se6),
+                            "m6_exact": fmt(float(bkw_m6_exact(t0 + nu * tg))), "file": str(gen)})
+
+    def dsmc_rows(path):
+        rows = []
+        with h5py.File(path, "r") as f:
+            snaps = kh.list_snapshots(f)
+            for s in snaps:
+                v = kh.read_positions(f, s)
+                m4, se = fourth_moment(v)
+                m6, se6 = sixth_moment(v)
+                rows.append({"t": fmt(s["time"]), "m4_dsmc": fmt(m4), "m4_dsmc_se": fmt(se),
+                             "m4_exact": fmt(float(bkw_m4_exact(t0 + nu * s["time"]))),
+                             "m6_dsmc": fmt(m6), "m6_dsmc_se": fmt(se6),
+                             "m6_exact": fmt(float(bkw_m6_exact(t0 + nu * s["time"])))})
+            return rows, kh.read_positions(f, snaps[-1])
+    dsmc, v_end_dsmc = dsmc_rows(ref_file)
     with h5py.File(train_file, "r") as f:
         pooled = np.concatenate([kh.read_positions(f, s) for s in kh.list_snapshots(f)])
     m4_pool, _ = fourth_moment(pooled)
@@ -936,6 +1000,37 @@ def run_boltzmann(deck, run, out):
     err_pool, _ = mean_abs(curve, "m4", value=m4_pool)
     err6_gen, err6_gen_se = mean_abs(curve, "m6", "generated")
     err6_dsmc, err6_dsmc_se = mean_abs(dsmc, "m6", "dsmc")
+    # Cross-check of the floor without more runs: an unbiased estimate with Gaussian noise of SE s_t
+    # has E|error| = sqrt(2/pi) s_t, so an unbiased DSMC's expected figure is the mean of that.
+    floor_extra = {"m4_mean_abs_error_dsmc_expected_if_unbiased":
+                   fmt(math.sqrt(2 / math.pi) * float(np.mean([r["m4_dsmc_se"] for r in dsmc])))}
+    if floor_runs > 1:
+        per_run = [(err_dsmc, err6_dsmc)] + [(mean_abs(r, "m4", "dsmc")[0], mean_abs(r, "m6", "dsmc")[0])
+                                            for r in (dsmc_rows(p)[0] for p in floor_files[1:])]
+        e4, e6 = np.array(per_run).T
+        err_dsmc, err_dsmc_se = fmt(float(e4.mean())), fmt(float(e4.std(ddof=1) / math.sqrt(len(e4))))
+        err6_dsmc, err6_dsmc_se = fmt(float(e6.mean())), fmt(float(e6.std(ddof=1) / math.sqrt(len(e6))))
+        floor_extra |= {"floor_runs": floor_runs, "m4_mean_abs_error_dsmc_runs": [fmt(x) for x in e4],
+                       "m6_mean_abs_error_dsmc_runs": [fmt(x) for x in e6]}
+    training = {}
+    if members > 1:
+        # Each member's own error (the single-model figure and its training-to-training spread), and
+        # the ensemble figure's training SE: bootstrap over members of the mixture's m4(t) (the mean
+        # of the members' full-set m4(t): the mixture's moment at equal weights).
+        exact4 = np.array([r["m4_exact"] for r in curve])
+        m4k = np.array([r["m4_members"] for r in curve])  # [times, members]
+        single = np.mean(np.abs(m4k - exact4[:, None]), axis=0)
+        boot_rng = np.random.default_rng(seed + 5000)
+        draws = [float(np.mean(np.abs(m4k[:, boot_rng.integers(0, members, members)].mean(axis=1) - exact4)))
+                 for _ in range(1000)]
+        train_se = float(np.std(draws, ddof=1))
+        training = {"ensemble": members,
+                    "m4_mean_abs_error_members": [fmt(x) for x in single],
+                    "m4_mean_abs_error_single_model": fmt(float(single.mean())),
+                    "m4_mean_abs_error_single_model_se": fmt(float(single.std(ddof=1) / math.sqrt(members))),
+                    "m4_mean_abs_error_single_model_spread": fmt(float(single.std(ddof=1))),
+                    "m4_mean_abs_error_generated_training_se": fmt(train_se),
+                    "m4_mean_abs_error_generated_total_se": fmt(math.hypot(err_gen_se, train_se))}
     err6_pool, _ = mean_abs(curve, "m6", value=m6_pool)
     # The speed law at the last time against the exact BKW density: chi^2 per dof of generated and
     # of DSMC (the DSMC's own distance is the yardstick).
@@ -958,14 +1053,15 @@ def run_boltzmann(deck, run, out):
                     "generated": count if source == "gaussian" else int(len(pooled) // len(times)),
                     "particles": int(len(pooled) // len(times)), "compare_points": points, "bootstrap": boot,
                     "speed_bins": 40},
-        "files": {"train": str(train_file), "reference": str(ref_file),
-                  "models": {objective: {"model": str(model), "loss_file": str(model) + ".loss.csv"}}},
+        "files": {"train": str(train_file), "reference": str(ref_file), "floor_runs": [str(p) for p in floor_files],
+                  "models": {objective: {"model": str(model), "loss_file": str(model) + ".loss.csv"}},
+                  "ensemble_models": [str(m) for m in member_models]},
         "timings": {"simulate_s": fmt(t["simulate_reference"]), "train_s": fmt(t[f"train_{objective}"]),
                     "sample_per_time_s": fmt(float(np.mean([v for k, v in t.items() if k.startswith("sample_t")])))},
         "m4_curve": curve, "m4_dsmc": dsmc,
         "metrics": {"m4_mean_abs_error_generated": err_gen, "m4_mean_abs_error_generated_se": err_gen_se,
                     "m4_mean_abs_error_dsmc": err_dsmc, "m4_mean_abs_error_dsmc_se": err_dsmc_se,
-                    "m4_error_ratio_to_dsmc": fmt(err_gen / err_dsmc),
+                    "m4_error_ratio_to_dsmc": fmt(err_gen / err_dsmc), **training, **floor_extra,
                     "m6_mean_abs_error_generated": err6_gen, "m6_mean_abs_error_generated_se": err6_gen_se,
                     "m6_mean_abs_error_dsmc": err6_dsmc, "m6_mean_abs_error_dsmc_se": err6_dsmc_se,
                     "speed_chi2_generated": fmt(chi2_gen), "speed_chi2_dsmc": fmt(chi2_dsmc),
@@ -1349,10 +1445,15 @@ DECK_KEYS = """pipeline deck keys (INI; every key can be overridden with --set s
               generation times of boltzmann (13), equally spaced over the snapshot times;
               ranks = MPI ranks of every kinflow-sample call (ks_aggregation 1, the others [pipeline] ranks; 1 starts
               the driver directly, without mpiexec: at pipeline-1 size start-up is most of its
-              wall time)
+              wall time); ensemble = models of boltzmann's generator (1): K > 1 trains K models
+              of the same route with seeds seed..seed+K-1 and generates their equal-weight
+              mixture (each source particle mapped by one member), reporting each member's error
+              and the training-to-training SE (bootstrap over members) beside the sampling SE
   [compare]   max_points = points per exact W2 (4096, 2..20000; all particles when fewer);
               bootstrap = resamples for the standard errors (5; 0 = none); density_bins =
-              histogram cells per axis for the ks_aggregation peak density (40); shock only:
+              histogram cells per axis for the ks_aggregation peak density (40); floor_runs =
+              boltzmann's independent DSMC runs for the floor (1: the reference run alone;
+              R > 1: the mean of R runs' mean |m4 - exact|, SE their spread / sqrt(R)); shock only:
               window = half-width of the compared xi range in upstream mean free paths lambda_1
               (8, 1..1000; rows outside are not used), profile_bins = bins of the n/n1 and T/T1
               profiles in [-window, window] (32, 4..10000), mid_width = width of the mid-shock

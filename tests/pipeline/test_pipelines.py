@@ -42,7 +42,9 @@ TINY = {  # KS at a quarter of the deck's particles and short training; FP and B
                        "train.meanflow.batch_size=512"],
     "fokker_planck": ["sample.dsm_sde.nfe=200"],
     "boltzmann": ["generate.times=5", "compare.max_points=1000", "train.steps=3000",
-                  "nfe.objectives=fm", "nfe.counts=1,4", "nfe.times=2"],
+                  "nfe.objectives=fm", "nfe.counts=1,4", "nfe.times=2",
+                  # a two-model ensemble generator and a floor over three DSMC runs
+                  "generate.ensemble=2", "compare.floor_runs=3"],
 }
 TINY_KS_PARTICLES = 2048
 DECKS = {"ks_aggregation": "pipeline_ks_aggregation.ini", "fokker_planck": "pipeline_fokker_planck.ini",
@@ -181,6 +183,46 @@ def test_boltzmann_generated_m4_follows_time(runs):
     assert rise > 4 * se, curve
 
 
+def check_ensemble_and_floor(s, members, floor_runs):
+    """generate.ensemble = K: the pooled set maps every source particle exactly once, each by one
+    member (its rows are the members' rows, N/K from each); the members' errors and the training SE
+    are reported. compare.floor_runs = R: the floor is the mean of R independent DSMC runs' errors,
+    its SE their spread / sqrt(R)."""
+    import h5py
+    sys.path.insert(0, str(SRC / "postprocess"))
+    import kinflow_h5 as kh
+    m = s["metrics"]
+    assert m["ensemble"] == members and len(m["m4_mean_abs_error_members"]) == members
+    assert m["m4_mean_abs_error_single_model"] == pytest.approx(np.mean(m["m4_mean_abs_error_members"]), rel=1e-4)
+    assert m["m4_mean_abs_error_generated_training_se"] >= 0
+    assert m["m4_mean_abs_error_generated_total_se"] >= m["m4_mean_abs_error_generated_se"]
+    runs_ = np.array(m["m4_mean_abs_error_dsmc_runs"])
+    assert m["floor_runs"] == floor_runs and len(runs_) == floor_runs and len(s["files"]["floor_runs"]) == floor_runs
+    assert m["m4_mean_abs_error_dsmc"] == pytest.approx(runs_.mean(), rel=1e-4)
+    assert m["m4_mean_abs_error_dsmc_se"] == pytest.approx(runs_.std(ddof=1) / np.sqrt(floor_runs), rel=1e-3)
+    assert s["baselines"]["floor"]["m4_mean_abs_error"] == m["m4_mean_abs_error_dsmc"]
+    assert all(Path(f).is_file() for f in s["files"]["ensemble_models"])
+
+    def last_positions(path):
+        with h5py.File(path, "r") as f:
+            return kh.read_positions(f, kh.list_snapshots(f)[-1])
+    last = s["m4_curve"][-1]
+    pooled = last_positions(last["file"])
+    gen, i = Path(last["file"]).parent, len(s["m4_curve"]) - 1
+    sets = [last_positions(gen / (f"fm_t{i:03d}" + (f"_m{k}" if k else "") + ".h5")) for k in range(members)]
+    origin = np.array([np.all(pooled == x, axis=1) for x in sets])  # [members, rows]
+    assert np.all(origin.any(axis=0))  # every row is its source particle's image under one member
+    share = origin.mean(axis=1)
+    assert np.all(np.abs(share - 1 / members) < 0.02), share
+    assert np.mean(np.sum(pooled ** 2, axis=1) ** 2) == pytest.approx(last["m4_generated"], rel=1e-5)
+    assert last["m4_members"] == pytest.approx([np.mean(np.sum(x ** 2, axis=1) ** 2) for x in sets], rel=1e-5)
+
+
+def test_boltzmann_ensemble_and_floor_runs(runs):
+    _, s, _ = runs("boltzmann")
+    check_ensemble_and_floor(s, 2, 3)  # the TINY overrides
+
+
 @pytest.mark.parametrize("kind", ["ks_aggregation", "fokker_planck", "boltzmann"])
 def test_report_page_from_the_run_files(runs, kind, tmp_path):
     d, s, stdout = runs(kind)
@@ -216,7 +258,7 @@ def test_report_on_a_directory_without_summary_is_one_line(tmp_path):
 
 @pytest.mark.parametrize("case", ["unknown_kind", "chi_test_in_training", "one_chi", "bad_number", "bad_set",
                                   "missing_deck", "missing_base_deck", "unknown_key", "wrong_model_section",
-                                  "unknown_section", "nfe_reflow", "nfe_counts"])
+                                  "unknown_section", "nfe_reflow", "nfe_counts", "ensemble_in_ks"])
 def test_pipeline_bad_input_is_one_line(tmp_path, case):
     deck = SRC / "inputs" / "pipeline_ks_aggregation.ini"
     extra = {"unknown_kind": ["--set", "pipeline.kind=nbody"],
@@ -230,7 +272,8 @@ def test_pipeline_bad_input_is_one_line(tmp_path, case):
              "unknown_section": ["--set", "simulation.x=3"],
              "missing_base_deck": ["--set", "simulate.deck=inputs/nope.ini"],
              "nfe_reflow": ["--set", "nfe.objectives=fm,reflow"],
-             "nfe_counts": ["--set", "nfe.counts=1,2.5"]}[case]
+             "nfe_counts": ["--set", "nfe.counts=1,2.5"],
+             "ensemble_in_ks": ["--set", "generate.ensemble=2"]}[case]
     if case == "missing_deck":
         deck = tmp_path / "nope.ini"
     r = pipeline(deck, "--out", tmp_path / "run", "--quiet", *extra)
@@ -241,7 +284,8 @@ def test_pipeline_bad_input_is_one_line(tmp_path, case):
               "bad_number": "max_points", "bad_set": "section.key=value", "missing_deck": "not found",
               "missing_base_deck": "nope.ini", "unknown_key": "max_point",
               "wrong_model_section": "train.dsm", "unknown_section": "[simulation]",
-              "nfe_reflow": "nfe.objectives: reflow", "nfe_counts": "nfe.counts"}[case]
+              "nfe_reflow": "nfe.objectives: reflow", "nfe_counts": "nfe.counts",
+              "ensemble_in_ks": "generate.ensemble"}[case]
     assert expect in lines[0]
     assert not (tmp_path / "run" / "summary.json").exists()
 
