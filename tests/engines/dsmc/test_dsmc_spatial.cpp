@@ -451,6 +451,60 @@ TEST(MpiSpatial, FreeExpansionMatchesExactDensity) {
     EXPECT_LT(chi2, 39 + 5 * std::sqrt(78.0));
 }
 
+// Collisionless Sod set-up between specular walls (left n, T0; right n/4, 0.8 T0, split at L/2):
+// each side spreads as the free expansion's slab (the right one mirrored, x -> L - x), so the cell
+// counts follow the sum of the two exact profiles (chi-square over 40 cells as above, given each
+// side's initial count), and the particles crossing the midplane by time t follow the exact
+// one-sided Maxwellian fluxes n c_bar / 4 of each state (walls too far for a reflected particle to
+// return within t: that needs a speed above 2.5 c): net gain of the right half
+// N_L c_bar_L t / (4 x0) - N_R c_bar_R t / (4 (L - x0)), within 4 SE (SE^2 = the sum of both
+// crossing counts, independent near-Poisson).
+TEST(MpiSpatial, CollisionlessSodMatchesExactDensityAndFlux) {
+    const auto comm = comm::Communicator::world();
+    auto o = argon();
+    o.init = "riemann";
+    o.riemann_x0 = 0.5e-3;
+    o.density_right = kN / 4;
+    o.temperature_right = format_number(0.8 * kT0);
+    o.boundary = "specular,specular,periodic,periodic,periodic,periodic";
+    o.cells = "40,1,1";
+    o.particles = 100000;
+    const auto p = dsmc::validate(o, 1e-7);
+    const double cL = std::sqrt(2 * kB * kT0 / kMass), cR = std::sqrt(2 * kB * 0.8 * kT0 / kMass);
+    const double t = 0.2 * kL / cL, x0 = 0.5e-3;
+    const int steps = 8;
+    std::vector<double> first, last;
+    simulate(comm, p, t / steps, steps, [&](int n, ParticleSet& ps, dsmc::SpatialEngine& e) {
+        if (n == 0)
+            first = e.fields(ps).particles_per_cell;
+        if (n == steps)
+            last = e.fields(ps).particles_per_cell;
+    });
+    double NL = 0, NR = 0, R1 = 0;
+    for (int i = 0; i < 40; ++i) {
+        const auto k = static_cast<std::size_t>(i);
+        (i < 20 ? NL : NR) += first[k];
+        if (i >= 20)
+            R1 += last[k];
+    }
+    double chi2 = 0;
+    const double dx = kL / 40;
+    for (int i = 0; i < 40; ++i) {
+        const double a = i * dx, b = (i + 1) * dx;
+        const double E = NL * expansion_cell(a, b, x0, cL * t) / x0 + NR * expansion_cell(kL - b, kL - a, kL - x0, cR * t) / (kL - x0);
+        chi2 += (last[static_cast<std::size_t>(i)] - E) * (last[static_cast<std::size_t>(i)] - E) / E;
+    }
+    const double cbar = 2 / std::sqrt(kPi); // c_bar / c
+    const double to_right = NL * cbar * cL * t / (4 * x0), to_left = NR * cbar * cR * t / (4 * (kL - x0));
+    const double gain = R1 - NR, se = std::sqrt(to_right + to_left);
+    if (comm.is_root())
+        std::printf("collisionless Sod: chi2 = %.1f over 40 cells (expected 39 +- 9); right half gained %.0f, exact %.1f "
+                    "+- %.1f (SE)\n",
+                    chi2, gain, to_right - to_left, se);
+    EXPECT_LT(chi2, 39 + 5 * std::sqrt(78.0));
+    EXPECT_NEAR(gain, to_right - to_left, 4 * se);
+}
+
 // Decomposition independence: inflow, outflow, a moving diffuse wall, specular and periodic faces,
 // a Riemann initial state, collisions on, time averages: particles and fields of a P-rank run
 // equal those of a 1-rank run bit for bit.
