@@ -15,7 +15,6 @@ Baselines (all measured in the same run, against simulations whose seeds no trai
   smaller mean error against the exact BKW curve by more than 3 standard errors.
 """
 import json
-import os
 import subprocess
 import sys
 from pathlib import Path
@@ -23,13 +22,9 @@ from pathlib import Path
 import numpy as np
 import pytest
 
-SRC = Path(os.environ.get("KINFLOW_SOURCE_DIR", Path(__file__).resolve().parents[2]))
-BUILD = Path(os.environ.get("KINFLOW_BUILD_DIR", SRC / "build"))
-PIPELINE = SRC / "pipeline" / "kinflow_pipeline.py"
-REPORT = SRC / "postprocess" / "report.py"
+from pipeline_support import PIPELINE, REPORT, SRC, needs_train, pipeline
 
-pytestmark = pytest.mark.skipif(not (BUILD / "drivers" / "kinflow-train").exists(),
-                                reason="needs a build with LibTorch (kinflow-train)")
+pytestmark = needs_train
 
 TINY = {  # KS at a quarter of the deck's particles and short training; FP and BKW at the deck's data
     # and training size (the W2 of a bimodal 1D marginal and m4 need ~10^4-10^5 samples to resolve),
@@ -50,10 +45,6 @@ TINY_KS_PARTICLES = 2048
 DECKS = {"ks_aggregation": "pipeline_ks_aggregation.ini", "fokker_planck": "pipeline_fokker_planck.ini",
          "boltzmann": "pipeline_boltzmann.ini"}
 
-
-def pipeline(*args):
-    return subprocess.run([sys.executable, str(PIPELINE), *map(str, args), "--build", str(BUILD)],
-                          capture_output=True, text=True, timeout=900)
 
 
 @pytest.fixture(scope="module")

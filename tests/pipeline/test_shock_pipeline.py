@@ -15,32 +15,23 @@ Asserted (numbers independent of the code under test where they are exact):
 * bad shock inputs are one-line errors.
 """
 import json
-import os
 import subprocess
 import sys
-from pathlib import Path
 
 import h5py
 import numpy as np
 import pytest
 
-SRC = Path(os.environ.get("KINFLOW_SOURCE_DIR", Path(__file__).resolve().parents[2]))
-BUILD = Path(os.environ.get("KINFLOW_BUILD_DIR", SRC / "build"))
-PIPELINE = SRC / "pipeline" / "kinflow_pipeline.py"
+from pipeline_support import SRC, needs_train, pipeline
+
 DECK = SRC / "inputs" / "pipeline_shock.ini"
 
-pytestmark = pytest.mark.skipif(not (BUILD / "drivers" / "kinflow-train").exists(),
-                                reason="needs a build with LibTorch (kinflow-train)")
+pytestmark = needs_train
 
 TINY = ["simulate.dsmc.cells=40,1,1", "simulate.dsmc.particles=1500", "simulate.run.steps=600",
         "simulate.dsmc.average_from=200", "simulate.output.every=40", "simulate.run.dt=5e-9",
         "train.steps=1500", "generate.count=40000", "compare.profile_bins=16"]
 GLOBAL_BATCH = 1024  # train.batch_size = GLOBAL_BATCH / ranks: the same minibatches at any rank count
-
-
-def pipeline(*args):
-    return subprocess.run([sys.executable, str(PIPELINE), *map(str, args), "--build", str(BUILD)],
-                          capture_output=True, text=True, timeout=900)
 
 
 def rankine_hugoniot(m):
