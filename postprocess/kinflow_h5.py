@@ -137,6 +137,26 @@ def deck_vector(deck, section, key, dim, default=None):
 # file access
 # --------------------------------------------------------------------------
 
+def check_root_attrs_readable(path, seconds=10):
+    """Read every root attribute of *path* in a child process first: a damaged file can crash
+    (segfault) or hang the HDF5 library inside that read, where Python can neither catch nor
+    interrupt it (the fuzz test found both, in a variable-length string's heap and an attribute
+    header). Raises :class:`KinflowError` with one line when the child does not finish cleanly."""
+    import subprocess
+    import sys
+    code = ("import sys, h5py\n"
+            "with h5py.File(sys.argv[1], 'r') as f:\n"
+            "    [f.attrs.get(k) for k in f.attrs]\n")
+    try:
+        r = subprocess.run([sys.executable, "-c", code, path], capture_output=True, timeout=seconds)
+    except subprocess.TimeoutExpired:
+        raise KinflowError(f"cannot read '{path}': its root attributes did not read within {seconds} s "
+                           "(damaged file?)") from None
+    if r.returncode < 0:
+        raise KinflowError(f"cannot read '{path}': the HDF5 library crashed reading its root attributes "
+                           "(damaged file?)")
+
+
 def open_kinflow(path):
     """Open *path* read-only and check it looks like a kinflow file.
 
@@ -156,6 +176,7 @@ def open_kinflow(path):
         raise KinflowError(f"cannot open '{path}': {exc}") from None
     if not is_h5:
         raise KinflowError(f"'{path}' is not an HDF5 file")
+    check_root_attrs_readable(path)
     try:
         f = h5py.File(path, "r")
     except Exception as exc:

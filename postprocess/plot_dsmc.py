@@ -270,7 +270,8 @@ def make_plot(path, out_path, attrs, deck, diags, names, hist, log_time=None):
         drift = np.max(np.abs(diags["energy"] / diags["energy"][0] - 1))
         header += f"\nmax relative energy drift {drift:.1e}"
         if "collisions" in diags:
-            header += f", {int(diags['collisions'][-1])} collisions"
+            c = diags["collisions"][-1]
+            header += f", {int(c)} collisions" if np.isfinite(c) else ", collisions not finite"
     fig.suptitle(header, fontsize=10)
     fig.tight_layout()
     fig.savefig(out_path, dpi=110)

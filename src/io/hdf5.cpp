@@ -111,9 +111,14 @@ std::int64_t read_attr_int(hid_t obj, const std::string& name) {
     return v;
 }
 
+void checksummed_format(hid_t fapl) {
+    h5check_status(H5Pset_libver_bounds(fapl, H5F_LIBVER_V18, H5F_LIBVER_LATEST), "H5Pset_libver_bounds");
+}
+
 Handle mpio_fapl(MPI_Comm comm) {
     Handle fapl(H5Pcreate(H5P_FILE_ACCESS), H5Pclose, "H5Pcreate");
     h5check_status(H5Pset_fapl_mpio(fapl, comm, MPI_INFO_NULL), "H5Pset_fapl_mpio");
+    checksummed_format(fapl);
     return fapl;
 }
 

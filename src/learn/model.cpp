@@ -785,8 +785,9 @@ void save_model_h5(const std::string& path, const ModelInfo& info, const torch::
     const std::string tmp = temp_path_for(path);
     try {
         io::silence_hdf5_errors();
-        io::Handle file(H5Fcreate(tmp.c_str(), H5F_ACC_TRUNC, H5P_DEFAULT, H5P_DEFAULT), H5Fclose,
-                        "create '" + tmp + "'");
+        io::Handle fapl(H5Pcreate(H5P_FILE_ACCESS), H5Pclose, "H5Pcreate");
+        io::checksummed_format(fapl);
+        io::Handle file(H5Fcreate(tmp.c_str(), H5F_ACC_TRUNC, H5P_DEFAULT, fapl), H5Fclose, "create '" + tmp + "'");
         io::write_attr(file, "kinflow_model_h5", std::int64_t{1});
         io::write_attr(file, "kinflow_version", std::string(kVersion));
         io::write_attr(file, "producer", std::string("trainer"));
