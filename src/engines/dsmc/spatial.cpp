@@ -110,23 +110,27 @@ void copy_rows(const ParticleSet& from, const ParticleSet& to, std::size_t n) {
         });
 }
 
-/// Rows order(k) of `from` as rows k of a new set.
-ParticleSet gather(const ParticleSet& from, const SizeView& order, ParticleSet* buffer = nullptr) {
-    ParticleSet to;
+/// Capacity for n rows in a grow-only buffer: 25 % slack, so that slowly growing counts do not
+/// reallocate (fresh pages) every step.
+constexpr std::size_t with_slack(std::size_t n) { return n + n / 4 + 64; }
+
+/// Rows [0, n) of `store` as a set with the metadata of `like`.
+ParticleSet leading_rows(const ParticleSet& store, std::size_t n, const ParticleSet& like) {
+    ParticleSet to = like;
+    const auto rows = std::make_pair(std::size_t{0}, n);
+    to.position = Kokkos::subview(store.position, rows, Kokkos::ALL());
+    to.velocity = Kokkos::subview(store.velocity, rows, Kokkos::ALL());
+    to.id = Kokkos::subview(store.id, rows);
+    to.species = Kokkos::subview(store.species, rows);
+    return to;
+}
+
+/// Rows order(k) of `from` as rows k of `buffer` (grown when short): no fresh pages every step.
+ParticleSet gather(const ParticleSet& from, const SizeView& order, ParticleSet& buffer) {
     const std::size_t n = order.extent(0);
-    if (buffer) { // rows of a reusable buffer (grown by 25 % when short): no fresh pages every step
-        if (buffer->size() < n || !buffer->has_species()) // (a default set has no dims even at n = 0)
-            *buffer = allocate_rows(n + n / 4 + 64, from.n_global);
-        to = *buffer;
-        const auto rows = std::make_pair(std::size_t{0}, n);
-        to.position = Kokkos::subview(buffer->position, rows, Kokkos::ALL());
-        to.velocity = Kokkos::subview(buffer->velocity, rows, Kokkos::ALL());
-        to.id = Kokkos::subview(buffer->id, rows);
-        to.species = Kokkos::subview(buffer->species, rows);
-        to.n_global = from.n_global;
-    } else {
-        to = allocate_rows(n, from.n_global);
-    }
+    if (buffer.size() < n || !buffer.has_species()) // (a default set has no dims even at n = 0)
+        buffer = allocate_rows(with_slack(n), from.n_global);
+    const ParticleSet to = leading_rows(buffer, n, from);
     auto x0 = from.position, v0 = from.velocity, x1 = to.position, v1 = to.velocity;
     auto i0 = from.id, i1 = to.id;
     auto s0 = from.species, s1 = to.species;
@@ -355,7 +359,7 @@ KOKKOS_INLINE_FUNCTION void sift_down(const SizeView& order, const IdView& id, s
 /// about a fifth of a step in page faults).
 template <class V> V rows_of(V& buf, std::size_t n, const char* label) {
     if (buf.extent(0) < n)
-        buf = V(Kokkos::view_alloc(Kokkos::WithoutInitializing, std::string(label)), n + n / 4 + 64);
+        buf = V(Kokkos::view_alloc(Kokkos::WithoutInitializing, std::string(label)), with_slack(n));
     return Kokkos::subview(buf, std::make_pair(std::size_t{0}, n));
 }
 
@@ -1154,17 +1158,11 @@ ParticleSet SpatialEngine::with_room(const ParticleSet& p, std::size_t extra) {
     const std::size_t n = p.size(), m = n + extra;
     int t = p.id.data() == _store[1].id.data() && _store[1].size() > 0 ? 1 : 0; // the store p occupies (or 0)
     if (p.id.data() != _store[t].id.data() || _store[t].size() < m) {
-        ParticleSet fresh = allocate_rows(m + m / 4 + 64, p.n_global);
+        ParticleSet fresh = allocate_rows(with_slack(m), p.n_global);
         copy_rows(p, fresh, n);
         _store[t] = fresh;
     }
-    ParticleSet q = p;
-    const auto rows = std::make_pair(std::size_t{0}, m);
-    q.position = Kokkos::subview(_store[t].position, rows, Kokkos::ALL());
-    q.velocity = Kokkos::subview(_store[t].velocity, rows, Kokkos::ALL());
-    q.id = Kokkos::subview(_store[t].id, rows);
-    q.species = Kokkos::subview(_store[t].species, rows);
-    return q;
+    return leading_rows(_store[t], m, p);
 }
 
 void SpatialEngine::exchange(ParticleSet& p, const comm::RankView& dest) {
@@ -1178,9 +1176,9 @@ void SpatialEngine::exchange(ParticleSet& p, const comm::RankView& dest) {
         const auto list = rows_of(_leavers, ns, "kinflow::dsmc::spatial_leavers");
         if (_pack_x.extent(0) < ns) {
             _pack_x = VectorView(Kokkos::view_alloc(Kokkos::WithoutInitializing, "kinflow::dsmc::spatial_pack_x"),
-                                 ns + ns / 4 + 64, 6);
+                                 with_slack(ns), 6);
             _pack_i = Kokkos::View<std::int64_t**, Kokkos::LayoutRight, MemSpace>(
-                Kokkos::view_alloc(Kokkos::WithoutInitializing, "kinflow::dsmc::spatial_pack_i"), ns + ns / 4 + 64, 2);
+                Kokkos::view_alloc(Kokkos::WithoutInitializing, "kinflow::dsmc::spatial_pack_i"), with_slack(ns), 2);
         }
         const auto rows = std::make_pair(std::size_t{0}, ns);
         const VectorView xv = Kokkos::subview(_pack_x, rows, Kokkos::ALL());
@@ -1318,7 +1316,7 @@ void SpatialEngine::index(ParticleSet& p) {
         });
     // Gather into the storage the particles do not occupy (two full-capacity stores, ping-pong).
     const int target = _store[0].size() > 0 && p.id.data() == _store[0].id.data() ? 1 : 0;
-    p = gather(p, order, &_store[target]);
+    p = gather(p, order, _store[target]);
     p.n_global = _n_global;
     _dest = comm::RankView();
     _start = start;
