@@ -163,6 +163,14 @@ class Model:
         # w2map with train.corrector: the first-stage model file (absent before correctors: none)
         self.corrector = _text(a["corrector"]) if "corrector" in a else ""
         self.deck = _text(a["deck"])
+        # train.time_gate: the output times g = -expm1(-(c_hat_k - origin) / scale), k = gate_column
+        # (absent before the gate, or -1: none)
+        self.gate_column = int(a["output_gate_column"]) if "output_gate_column" in a else -1
+        self.gate_origin = float(a["output_gate_origin"]) if "output_gate_origin" in a else 0.0
+        self.gate_scale = float(a["output_gate_scale"]) if "output_gate_scale" in a else 1.0
+        if not (-1 <= self.gate_column < self.cond_dim) or (self.gate_column >= 0 and not (
+                np.isfinite(self.gate_origin) and np.isfinite(self.gate_scale) and self.gate_scale > 0)):
+            raise ValueError(f"output gate column {self.gate_column} of {self.cond_dim} conditions, scale {self.gate_scale}")
         if len(self.conditions) != self.cond_dim:
             raise ValueError(f"{len(self.conditions)} condition names for cond_dim {self.cond_dim}")
         n = f["normalization"]
@@ -264,7 +272,12 @@ class Model:
                 z = z * (1.0 + gb[:, 2 * l * hidden:(2 * l + 1) * hidden]) + gb[:, (2 * l + 1) * hidden:(2 * l + 2) * hidden]
             h = act(z)
         w, b = self.weights[-1]
-        return h @ w.T + b
+        y = h @ w.T + b
+        if self.gate_column >= 0:  # LibTorch's float32 arithmetic: (c - float32(origin)) * float32(-1 / scale)
+            u = (c[:, self.gate_column:self.gate_column + 1].astype(np.float32) - np.float32(self.gate_origin)) \
+                * np.float32(-1.0 / self.gate_scale)
+            y = y * -np.expm1(u.astype(np.float64))
+        return y
 
     # ---- coordinates ------------------------------------------------------------------------
 

@@ -27,6 +27,8 @@ MLPImpl::MLPImpl(const ModelSpec& spec) : _spec(spec) {
     KINFLOW_REQUIRE(spec.dim >= 1 && spec.hidden >= 1 && spec.layers >= 1 && spec.time_features % 2 == 0,
                     "bad model specification");
     KINFLOW_REQUIRE(!spec.film || spec.embed_width() > 0, "a film model needs time features or conditions");
+    KINFLOW_REQUIRE(spec.gate_column >= -1 && spec.gate_column < spec.cond_dim && spec.gate_scale > 0.0,
+                    "the output gate needs a condition column and a positive scale");
     int in = spec.first_width();
     for (int l = 0; l <= spec.layers; ++l) {
         const int out = l == spec.layers ? spec.outputs() : spec.hidden;
@@ -82,6 +84,16 @@ torch::Tensor MLPImpl::features(const torch::Tensor& x, const torch::Tensor& t, 
     return parts.size() == 1 ? x : torch::cat(parts, 1);
 }
 
+torch::Tensor output_gate(const ModelSpec& spec, const torch::Tensor& cond) {
+    // (c - origin) * (-1 / scale) in float32 as MLPWorkspace::gate_rows(); -expm1(-u) = 1 - e^-u without cancellation
+    return torch::expm1(cond.narrow(1, spec.gate_column, 1).sub(spec.gate_origin).mul(-1.0 / spec.gate_scale)).neg();
+}
+
+double output_gate(const ModelSpec& spec, float c) {
+    const float u = (c - static_cast<float>(spec.gate_origin)) * static_cast<float>(-1.0 / spec.gate_scale);
+    return -static_cast<double>(std::expm1(u));
+}
+
 namespace {
 torch::Tensor apply_activation(Activation act, const torch::Tensor& h) {
     switch (act) {
@@ -115,6 +127,7 @@ torch::Tensor MLPImpl::forward(const torch::Tensor& x, const torch::Tensor& t, c
         }
         h = apply_activation(_spec.activation, h);
     }
+    if (_spec.gated()) h = h * output_gate(_spec, cond);
     return h;
 }
 
@@ -148,6 +161,7 @@ void MLPWorkspace::reserve_activations(std::int64_t rows) {
     _dz = torch::empty({cap, s.hidden});
     _da = torch::empty({cap, s.hidden});
     _dy = torch::empty({cap, s.outputs()});
+    if (s.gated()) _gate = torch::empty({cap, 1});
     _z.assign(static_cast<std::size_t>(s.layers), torch::Tensor());
     _a.assign(static_cast<std::size_t>(s.layers), torch::Tensor());
     for (int l = 0; l < s.layers; ++l) {
@@ -242,6 +256,14 @@ void MLPWorkspace::forward_rows(std::int64_t first, std::int64_t n) {
     }
     _y_rows = _y.narrow(0, 0, n);
     at::addmm_out(_y_rows, lin[L]->bias, h, lin[L]->weight.t());
+    if (s.gated()) { // y = g(c) net: the gate of each row's time condition, kept for backward and tangent
+        auto g = _gate.narrow(0, 0, n);
+        at::sub_out(g, _in.narrow(0, first, n).narrow(1, s.dim + s.time_width() + s.gate_column, 1), s.gate_origin);
+        g.mul_(-1.0 / s.gate_scale);
+        at::expm1_out(g, g);
+        g.neg_();
+        _y_rows.mul_(g);
+    }
 }
 
 void MLPWorkspace::backward_rows(std::int64_t first, std::int64_t n, const torch::Tensor& grad_y, bool accumulate) {
@@ -263,9 +285,10 @@ void MLPWorkspace::backward_rows(std::int64_t first, std::int64_t n, const torch
         }
     };
     const auto input = _in.narrow(0, first, n);
-    // Output layer: y = a_{L-1} W^T + b.
-    weight_grads(lin[L], grad_y, _a[L - 1].narrow(0, 0, n));
-    at::mm_out(ga, grad_y, lin[L]->weight);
+    // Output layer: y = g (a_{L-1} W^T + b), g the output gate (1 without one).
+    const torch::Tensor gy = s.gated() ? grad_y * _gate.narrow(0, 0, n) : grad_y;
+    weight_grads(lin[L], gy, _a[L - 1].narrow(0, 0, n));
+    at::mm_out(ga, gy, lin[L]->weight);
     for (int l = L - 1; l >= 0; --l) {
         const auto a = _a[l].narrow(0, 0, n);
         if (s.film) {
@@ -343,6 +366,7 @@ void MLPWorkspace::tangent_rows(std::int64_t first, std::int64_t n, const torch:
     }
     auto dy = _dy.narrow(0, 0, n);
     at::mm_out(dy, dh, lin[L]->weight.t());
+    if (s.gated()) dy.mul_(_gate.narrow(0, 0, n)); // the condition has no tangent: d(g net) = g dnet
 }
 
 const torch::Tensor& MLPWorkspace::forward_jvp(const torch::Tensor& dx, double dt, double dgap) {
@@ -466,6 +490,7 @@ void MLPWorkspace::evaluate(const torch::Tensor& x, double t, const torch::Tenso
         h = a;
     }
     at::addmm_out(out, lin[s.layers]->bias, h, lin[s.layers]->weight.t());
+    if (s.gated()) out.mul_(output_gate(s, cond_row.contiguous().data_ptr<float>()[s.gate_column]));
 }
 
 // ---- JVP routes ----------------------------------------------------------------------------------
@@ -602,6 +627,22 @@ ModelInfo make_model_info(const TrainConfig& c, const Dataset& data) {
         info.time_origin = lo;
         info.time_scale = hi - lo;
     }
+    if (c.time_gate > 0.0) {
+        int k = 0;
+        while (c.data.conditions[static_cast<std::size_t>(k)] != "time") ++k;
+        const double t0 = data.parts().front().source_time;
+        for (const auto& p : data.parts()) {
+            if (p.source_time != t0) {
+                throw Error("train.time_gate: the data's source snapshots are at different times (" + std::to_string(t0) +
+                            ", " + std::to_string(p.source_time) + "); the gate needs one source time");
+            }
+        }
+        const double m = info.norm.cond_mean[static_cast<std::size_t>(k)], sd = info.norm.cond_std[static_cast<std::size_t>(k)];
+        info.spec.gate_column = k;
+        // the same float32 rounding as the data's normalised conditions: g = 0 exactly at t0
+        info.spec.gate_origin = static_cast<float>((t0 - m) / sd);
+        info.spec.gate_scale = c.time_gate / sd;
+    }
     info.beta_min = c.beta_min;
     info.beta_max = c.beta_max;
     info.vp_eps = c.vp_eps;
@@ -624,6 +665,9 @@ void write_info(torch::serialize::OutputArchive& ar, const ModelInfo& i) {
     ar.write("condition_embedding", c10::IValue(std::string(i.spec.film ? "film" : "concat")));
     ar.write("film_width", c10::IValue(static_cast<std::int64_t>(i.spec.film_width)));
     ar.write("score_model", c10::IValue(std::string(i.spec.potential ? "potential" : "vector")));
+    ar.write("output_gate_column", c10::IValue(static_cast<std::int64_t>(i.spec.gate_column)));
+    ar.write("output_gate_origin", c10::IValue(i.spec.gate_origin));
+    ar.write("output_gate_scale", c10::IValue(i.spec.gate_scale));
     ar.write("conditions", c10::IValue(join(i.conditions, ',')));
     ar.write("mean", to_tensor(i.norm.mean));
     ar.write("std", to_tensor(i.norm.std));
@@ -675,6 +719,12 @@ ModelInfo read_info(torch::serialize::InputArchive& ar, const std::string& path)
         if (i.spec.film) i.spec.film_width = static_cast<int>(get("film_width").toInt());
         c10::IValue sm; // absent before potential score models: vector
         i.spec.potential = ar.try_read("score_model", sm) && sm.toStringRef() == "potential";
+        c10::IValue gv; // absent before train.time_gate: no gate
+        if (ar.try_read("output_gate_column", gv)) {
+            i.spec.gate_column = static_cast<int>(gv.toInt());
+            i.spec.gate_origin = get("output_gate_origin").toDouble();
+            i.spec.gate_scale = get("output_gate_scale").toDouble();
+        }
         i.conditions = split(get("conditions").toStringRef(), ',');
         i.norm.mean = tensor("mean");
         i.norm.std = tensor("std");
@@ -698,6 +748,11 @@ ModelInfo read_info(torch::serialize::InputArchive& ar, const std::string& path)
         i.deck = get("deck").toStringRef();
     } catch (const c10::Error& e) {
         throw Error("'" + path + "': damaged kinflow model file (" + e.what_without_backtrace() + ")");
+    }
+    if (i.spec.gate_column < -1 || i.spec.gate_column >= i.spec.cond_dim ||
+        (i.spec.gated() && !(std::isfinite(i.spec.gate_origin) && i.spec.gate_scale > 0.0 && std::isfinite(i.spec.gate_scale)))) {
+        throw Error("'" + path + "': damaged kinflow model file (output gate column " + std::to_string(i.spec.gate_column) +
+                    " of " + std::to_string(i.spec.cond_dim) + " conditions, scale " + std::to_string(i.spec.gate_scale) + ")");
     }
     return i;
 }
@@ -809,6 +864,9 @@ void save_model_h5(const std::string& path, const ModelInfo& info, const torch::
         widths.push_back(s.outputs());
         io::write_attr(file, "layer_widths", widths);
         io::write_attr(file, "score_model", std::string(s.potential ? "potential" : "vector"));
+        io::write_attr(file, "output_gate_column", static_cast<std::int64_t>(s.gate_column));
+        io::write_attr(file, "output_gate_origin", s.gate_origin);
+        io::write_attr(file, "output_gate_scale", s.gate_scale);
         const std::string times = s.time_inputs == 2
                                       ? "sin(omega s), cos(omega s), sin(omega (t - s)), cos(omega (t - s)), cond"
                                       : "sin(omega t), cos(omega t), cond";

@@ -227,6 +227,12 @@ void describe(po::options_description& d, TrainOptions& o) {
         "f = -beta x / 2, s = 1 - t the diffusion time, at the minibatch's noised points (Deveney et al.; "
         "GENERATIVE.md; R / beta is the residual in the OU time int beta ds, sigma_t^2 DSM's weighting: score errors "
         "enter R as 1 / sigma_t^2); 0 = off. The exact Laplacian costs dim extra backward passes")(
+        "train.time_gate", po::value(&o.time_gate)->default_value(o.time_gate),
+        "tau > 0: the network output (velocity or average velocity) is multiplied by g = 1 - exp(-(t - t_0) / tau), "
+        "t the `time` condition and t_0 the source snapshot's time, so the generated set at t = t_0 is the source "
+        "itself, exactly (a paired snapshot source's coupling is the identity there); tau in the time unit of the "
+        "data (BKW: mean free times). Needs objective = fm | meanflow | flowmap, source = snapshot:<index> and a `time` "
+        "condition; 0 = no gate")(
         "train.threads", po::value(&o.threads)->default_value(o.threads), "LibTorch intra-op threads per rank, 1..256")(
         "train.device", po::value(&o.device)->default_value(o.device),
         "cpu | cuda; cuda is rejected with a one-line reason (Debian's libtorch-dev is CPU-only; the GPU training path is not written yet)")(
@@ -432,6 +438,19 @@ TrainConfig validate(const TrainOptions& o, std::int64_t seed) {
     }
     c.reflow_pairs = o.reflow_pairs;
     c.teacher_nfe = o.teacher_nfe;
+    if (!(o.time_gate >= 0.0 && o.time_gate <= 1e30))
+        throw OptionError("train.time_gate", format_number(o.time_gate), "must be 0 (no gate) or a time constant > 0");
+    if (o.time_gate > 0.0) {
+        const std::string tg = format_number(o.time_gate);
+        if (c.objective != Objective::FM && c.objective != Objective::MeanFlow && c.objective != Objective::FlowMap)
+            throw OptionError("train.time_gate", tg, "gates a velocity from a paired source: objective fm, meanflow or flowmap (this deck trains " + o.objective + ")");
+        if (c.data.source != SourceKind::Snapshot)
+            throw OptionError("train.time_gate", tg, "the gate vanishes at the source snapshot's time: set train.source = snapshot:<index>");
+        bool has_time = false;
+        for (const auto& name : c.data.conditions) has_time = has_time || name == "time";
+        if (!has_time) throw OptionError("train.time_gate", tg, "the gate acts on the `time` condition: add time to train.condition");
+    }
+    c.time_gate = o.time_gate;
 
     check_range("train.threads", static_cast<std::int64_t>(o.threads), 1, 256);
     c.threads = o.threads;

@@ -5,7 +5,8 @@
 // normalised inputs and the network's outputs on them: MLP::forward (per-row times and
 // conditions), MLPWorkspace::evaluate (one time and condition row, the sampler's path) and the
 // field kinflow-sample integrates (sample::ode_field; w2map: sample::transport's map; meanflow: the
-// average velocity u(x, t0, t0 + gap0) and two jumps of Integrator::jumps).
+// average velocity u(x, t0, t0 + gap0) and two jumps of Integrator::jumps); fm and meanflow also with the
+// output gate of train.time_gate (CASE_gate).
 // tests/postprocess/test_kinflow_model.py runs it. No MPI or Kokkos: LibTorch and HDF5 only.
 #include <cstdio>
 #include <iostream>
@@ -40,7 +41,7 @@ std::vector<double> random_vector(int n, double lo, double hi) {
 
 /// One case: CASE.h5 (the model) and CASE.ref.h5 (inputs and LibTorch outputs).
 void write_case(const std::string& dir, learn::Objective objective, learn::Activation act, bool film, int cond_dim,
-                int index) {
+                int index, bool gated = false) {
     learn::ModelInfo info;
     auto& s = info.spec;
     s.dim = 2 + index % 2;
@@ -71,6 +72,11 @@ void write_case(const std::string& dir, learn::Objective objective, learn::Activ
         info.norm.source_mean = random_vector(s.dim, -1.0, 1.0);
         info.norm.source_std = random_vector(s.dim, 0.5, 2.0);
     }
+    if (gated) { // train.time_gate on the second condition; the origin as a float32 normalised value
+        s.gate_column = 1;
+        s.gate_origin = static_cast<float>(random_vector(1, -1.0, 1.0)[0]);
+        s.gate_scale = 0.6;
+    }
     info.step = index;
     info.deck = "[train]\nobjective = " + std::string(learn::to_string(objective)) + "\n";
 
@@ -81,7 +87,7 @@ void write_case(const std::string& dir, learn::Objective objective, learn::Activ
         model->film()->bias.normal_(0.0, 0.3);
     }
     const std::string name = dir + "/" + learn::to_string(objective) + "_" + learn::to_string(act) + "_" +
-                             (film ? "film" : "concat") + "_c" + std::to_string(cond_dim);
+                             (film ? "film" : "concat") + "_c" + std::to_string(cond_dim) + (gated ? "_gate" : "");
     learn::save_model_h5(name + ".h5", info, model->flat_parameters(), 42, 1);
 
     // Inputs: normalised rows (some far out, where the activations saturate), times, conditions.
@@ -167,6 +173,9 @@ int main(int argc, char** argv) {
                 }
             }
         }
+        // the output gate (train.time_gate) of the objectives that take it
+        for (auto objective : {learn::Objective::FM, learn::Objective::MeanFlow})
+            for (bool film : {false, true}) write_case(argv[1], objective, learn::Activation::SiLU, film, 2, index++, true);
         std::cout << "kinflow-model-reference: " << index << " cases in " << argv[1] << "\n";
     } catch (const std::exception& e) {
         std::cerr << "kinflow-model-reference: " << e.what() << "\n";

@@ -254,6 +254,82 @@ TEST(LearnModel, MeanFlowStepMatchesAutograd) {
     }
 }
 
+TEST(LearnModel, OutputGateVanishesAtTheSourceTimeAndKeepsEveryPassExact) {
+    // train.time_gate: y = g(c_1) net with g = 1 - exp(-(c_1 - origin) / scale) on condition column 1.
+    // Against the same weights without the gate and g computed independently in float64: the
+    // forward pass, the folded evaluation, the hand-written backward (autograd reference), the
+    // meanflow step (tangent and backward gated) and g = 0 exactly at the origin.
+    for (bool film : {false, true})
+    for (int time_inputs : {1, 2}) {
+        torch::manual_seed(21);
+        auto sp = spec(learn::Activation::SiLU, 2, film);
+        sp.time_inputs = time_inputs;
+        learn::MLP plain(sp);
+        randomize_film(plain);
+        sp.gate_column = 1;
+        sp.gate_origin = static_cast<float>(-0.7);
+        sp.gate_scale = 0.45;
+        learn::MLP m(sp);
+        {
+            torch::NoGradGuard ng;
+            m->flat_parameters().copy_(plain->flat_parameters());
+        }
+        const std::int64_t n = 40;
+        const auto x = torch::randn({n, 3}), t = torch::rand({n}), v = torch::randn({n, 3}), target = torch::randn({n, 3});
+        auto c = torch::randn({n, 2});
+        c.narrow(0, 0, 5).select(1, 1).fill_(static_cast<float>(sp.gate_origin)); // five rows at the source time
+        const auto gap = time_inputs == 2 ? torch::rand({n}) * 0.5 : torch::Tensor();
+        torch::Tensor y_plain, y;
+        {
+            torch::NoGradGuard ng;
+            y_plain = plain->forward(x, t, c, gap);
+            y = m->forward(x, t, c, gap);
+        }
+        const auto c64 = c.select(1, 1).to(torch::kFloat64);
+        const auto g64 = 1.0 - torch::exp(-(c64 - sp.gate_origin) / sp.gate_scale);
+        EXPECT_LT(rel_diff(y.to(torch::kFloat64), y_plain.to(torch::kFloat64) * g64.unsqueeze(1)), 1e-6);
+        EXPECT_EQ(y.narrow(0, 0, 5).abs().max().item<float>(), 0.0f) << "film " << film;
+        EXPECT_GT(y.narrow(0, 5, n - 5).abs().min().item<float>(), 0.0f);
+        // Folded evaluation at one condition row: exactly zero at the origin, the forward pass elsewhere.
+        learn::MLPWorkspace ws(m);
+        auto out = torch::empty({n, 3});
+        const double gap0 = time_inputs == 2 ? 0.3 : 0.0;
+        for (float c1 : {static_cast<float>(sp.gate_origin), 0.4f}) {
+            const auto crow = torch::tensor({0.2f, c1});
+            ws.evaluate(x, 0.6, crow, out, gap0);
+            torch::NoGradGuard ng;
+            const auto ref = m->forward(x, torch::full({n}, 0.6f), crow.expand({n, 2}),
+                                        time_inputs == 2 ? torch::full({n}, 0.3f) : torch::Tensor());
+            if (c1 == static_cast<float>(sp.gate_origin)) EXPECT_EQ(out.abs().max().item<float>(), 0.0f);
+            else EXPECT_LT(rel_diff(out, ref), 1e-6);
+        }
+        auto& grad = m->flat_gradients();
+        const double scale = 1.0 / (n * 3.0);
+        if (time_inputs == 1) { // the mse step against autograd
+            grad.zero_();
+            ((m->forward(x, t, c) - target).pow(2).sum() * scale).backward();
+            const auto reference = grad.narrow(0, 0, m->parameter_count()).clone();
+            grad.fill_(123.0f);
+            ws.set_features(x, t, c);
+            ws.mse_step(target, scale, 7);
+            EXPECT_LT(rel_diff(grad.narrow(0, 0, m->parameter_count()), reference), 1e-5) << "film " << film;
+        } else { // the meanflow step against autograd with the forward-mode AD target
+            const auto ad = learn::output_jvp(m, x, t, c, gap, v, 1.0, -1.0, learn::JvpRoute::ForwardAD);
+            const auto hand = learn::output_jvp(m, x, t, c, gap, v, 1.0, -1.0, learn::JvpRoute::Hand);
+            EXPECT_LT(rel_diff(hand.dy, ad.dy), 1e-5);
+            EXPECT_EQ(hand.dy.narrow(0, 0, 5).abs().max().item<float>(), 0.0f);
+            const auto tgt = (v + gap.unsqueeze(1) * ad.dy).detach();
+            grad.zero_();
+            ((m->forward(x, t, c, gap) - tgt).pow(2).sum() * scale).backward();
+            const auto reference = grad.narrow(0, 0, m->parameter_count()).clone();
+            grad.fill_(123.0f);
+            ws.set_features(x, t, c, gap);
+            ws.meanflow_step(v, gap, 0.0, scale, 7);
+            EXPECT_LT(rel_diff(grad.narrow(0, 0, m->parameter_count()), reference), 1e-4) << "film " << film;
+        }
+    }
+}
+
 TEST(LearnModel, ModelFileRoundTrip) {
     torch::manual_seed(5);
     learn::ModelInfo info;
@@ -309,6 +385,19 @@ TEST(LearnModel, ModelFileRoundTrip) {
     EXPECT_EQ(mean_back.info.spec.time_inputs, 2);
     EXPECT_EQ(mean_back.model->spec().input_width(), 3 + 2 * 8 + 1);
     EXPECT_TRUE(torch::equal(mean_back.model->flat_parameters(), mm->flat_parameters()));
+    EXPECT_FALSE(mean_back.info.spec.gated());
+    // A gated model keeps its gate; a gate column beyond the conditions is a damaged file.
+    info.spec.gate_column = 0;
+    info.spec.gate_origin = -0.25;
+    info.spec.gate_scale = 0.75;
+    learn::save_model_file(path, info, mm->flat_parameters());
+    const auto gate_back = learn::load_model_file(path);
+    EXPECT_EQ(gate_back.info.spec.gate_column, 0);
+    EXPECT_EQ(gate_back.info.spec.gate_origin, -0.25);
+    EXPECT_EQ(gate_back.info.spec.gate_scale, 0.75);
+    info.spec.gate_column = 1; // one condition only
+    learn::save_model_file(path, info, mm->flat_parameters());
+    EXPECT_THROW(learn::load_model_file(path), Error);
 }
 
 TEST(LearnSampler, IntegratorsConvergeAtTheirOrder) {

@@ -158,6 +158,21 @@ TEST(LearnOptions, BadValuesNameTheKey) {
     EXPECT_EQ(with([](auto& o) { o.objective = "reflow"; o.teacher = "m.pt"; o.source = "uniform"; }), "train.source");
     EXPECT_EQ(with([](auto& o) { o.objective = "reflow"; o.teacher = "m.pt"; o.reflow_pairs = 0; }), "train.reflow_pairs");
     EXPECT_EQ(with([](auto& o) { o.objective = "reflow"; o.teacher = "m.pt"; o.teacher_nfe = 10; }), "train.teacher_nfe");
+    // time_gate: >= 0; fm | meanflow | flowmap from a snapshot source with a `time` condition
+    auto gated = [](learn::TrainOptions& o) {
+        o.data = "run.h5";
+        o.source = "snapshot:0";
+        o.condition = "time";
+        o.time_gate = 1.0;
+    };
+    EXPECT_EQ(with([&](auto& o) { gated(o); }), "");
+    EXPECT_EQ(with([&](auto& o) { gated(o); o.objective = "meanflow"; }), "");
+    EXPECT_EQ(with([&](auto& o) { gated(o); o.time_gate = -1; }), "train.time_gate");
+    EXPECT_EQ(with([&](auto& o) { gated(o); o.time_gate = std::nan(""); }), "train.time_gate");
+    EXPECT_EQ(with([&](auto& o) { gated(o); o.objective = "tfm"; o.condition = ""; }), "train.time_gate");
+    EXPECT_EQ(with([&](auto& o) { gated(o); o.source = "gaussian"; }), "train.time_gate");
+    EXPECT_EQ(with([&](auto& o) { gated(o); o.condition = "ks.chi"; }), "train.time_gate");
+    EXPECT_EQ(with([&](auto& o) { gated(o); o.objective = "w2map"; }), "train.time_gate");
 }
 
 TEST(SampleOptions, BadValuesNameTheKey) {

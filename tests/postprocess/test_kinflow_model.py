@@ -94,7 +94,8 @@ def test_numpy_network_equals_libtorch(cases):
         worst[name] = max(d1, d2, d3, d4)
     bad = {k: v for k, v in worst.items() if v > TOL}
     assert not bad, bad
-    assert len(worst) == 69
+    assert len(worst) == 73  # 69 + 4 gated (train.time_gate) fm and meanflow models
+    assert sum(kinflow_model.load(p).gate_column >= 0 for p in cases.values()) == 4
 
 
 def test_start_and_coordinates(cases):

@@ -22,6 +22,12 @@ namespace kinflow::learn {
 /// [max_frequency / 100, max_frequency] (the default: [1, 100]; one pair: the lowest).
 torch::Tensor time_frequencies(int time_features, double max_frequency = 100.0);
 
+/// The output gate g = -expm1(-(c_k - origin) / scale) of a gated model (ModelSpec::gate_column) for
+/// normalised conditions cond [B, cond_dim] ([B, 1]), and for one normalised value c (float32 arithmetic
+/// as the tensor route's).
+torch::Tensor output_gate(const ModelSpec& spec, const torch::Tensor& cond);
+double output_gate(const ModelSpec& spec, float c);
+
 struct MLPImpl : torch::nn::Module {
     explicit MLPImpl(const ModelSpec& spec);
 
@@ -115,7 +121,7 @@ class MLPWorkspace {
     void tangent_rows(std::int64_t first, std::int64_t n, const torch::Tensor& dx, double dt, double dgap);
     MLP _model;
     std::int64_t _in_capacity = 0, _capacity = 0, _rows = 0;
-    torch::Tensor _in, _y, _y_rows, _gy, _ga, _gz, _bias0, _emb;
+    torch::Tensor _in, _y, _y_rows, _gy, _ga, _gz, _bias0, _emb, _gate; // _gate: [rows, 1] output gate (gated models)
     std::vector<float> _omega, _extra; // time frequencies; folded time/condition inputs (evaluate)
     std::vector<torch::Tensor> _z, _a; // pre-activations and activations of the hidden layers
     std::vector<torch::Tensor> _m;     // film: modulated pre-activations z (1 + gamma) + beta

@@ -47,6 +47,7 @@ struct TrainOptions {
     std::string corrector;
     std::string score_model = "vector";
     double fp_residual_weight = 0.0;
+    double time_gate = 0.0;
     int threads = 1;
     std::string device = "cpu";
     std::string model_file = "out/model.pt";
@@ -115,6 +116,13 @@ struct ModelSpec {
     /// dsm with train.score_model = potential: one output, a scalar potential phi(x, t) whose
     /// input gradient is the noise prediction, eps_hat = -grad_x phi (score = grad_x phi / sigma_t).
     bool potential = false;
+    /// train.time_gate: the output is multiplied by g = -expm1(-(c_k - gate_origin) / gate_scale), c_k the
+    /// normalised condition in column gate_column (the `time` condition), gate_origin its normalised
+    /// value at the source snapshot's time (float32-rounded as the data's, so g = 0 exactly there) and
+    /// gate_scale the gate's time constant in normalised units; -1: no gate.
+    int gate_column = -1;
+    double gate_origin = 0.0, gate_scale = 1.0;
+    bool gated() const { return gate_column >= 0; }
     int outputs() const { return potential ? 1 : dim; } ///< width of the last layer
     int time_width() const { return time_inputs * time_features; } ///< all time features
     int input_width() const { return dim + time_width() + cond_dim; }
@@ -147,6 +155,9 @@ struct TrainConfig {
     /// the log-density Fokker–Planck residual (train.fp_residual_weight; potential models only).
     bool potential = false;
     double fp_residual_weight = 0.0;
+    /// train.time_gate: time constant tau > 0 (physical time units) of the output gate
+    /// 1 - exp(-(t - t_source) / tau) on the `time` condition (0: none).
+    double time_gate = 0.0;
     /// reflow: the trained fm/otfm/reflow model whose ODE generates the (noise, sample) pairs, their
     /// count, and the teacher's RK4 evaluations per pair.
     std::string teacher;
