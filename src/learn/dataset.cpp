@@ -373,9 +373,10 @@ void Dataset::compute_normalization(const comm::Communicator& comm, const std::v
                                     const std::vector<double>& source) {
     moments(comm, _parts, target, _dim, _norm.mean, _norm.std);
     normalise(target, _norm.mean, _norm.std, _target);
-    if (_spec.chain) {
-        // A flow in physical time moves points within one coordinate system: the sources (earlier
-        // snapshots of the same runs) take the targets' normalisation.
+    if (_spec.shared_normalization) {
+        // A flow in physical time (tfm) moves points within one coordinate system, and a gated
+        // model's zero output at the source time must be the physical identity: the sources take
+        // the targets' normalisation.
         _norm.source_mean = _norm.mean;
         _norm.source_std = _norm.std;
         normalise(source, _norm.source_mean, _norm.source_std, _source);

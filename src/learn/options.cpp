@@ -326,6 +326,7 @@ TrainConfig validate(const TrainOptions& o, std::int64_t seed) {
             }
         }
         c.data.chain = true;
+        c.data.shared_normalization = true;
     }
     check_range("train.parts_per_batch", o.parts_per_batch, std::int64_t{0}, std::int64_t{1} << 20);
     c.data.parts_per_batch = o.parts_per_batch;
@@ -451,6 +452,7 @@ TrainConfig validate(const TrainOptions& o, std::int64_t seed) {
         if (!has_time) throw OptionError("train.time_gate", tg, "the gate acts on the `time` condition: add time to train.condition");
     }
     c.time_gate = o.time_gate;
+    if (c.time_gate > 0.0) c.data.shared_normalization = true; // the gated identity at t_0 is physical
 
     check_range("train.threads", static_cast<std::int64_t>(o.threads), 1, 256);
     c.threads = o.threads;

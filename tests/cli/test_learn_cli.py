@@ -486,3 +486,43 @@ def test_reflow_trains_on_a_teachers_pairs(tmp_path):
     r = run(TRAIN, [deck])
     msg = [l for l in r.stderr.splitlines() if l.strip()]
     assert r.returncode == 1 and len(msg) == 1 and "train.teacher" in msg[0] and "other data" in msg[0], r.stderr
+
+
+def test_time_gate_generates_the_source_itself_at_the_source_time(tmp_path):
+    # train.time_gate: a model of (t, x) from a paired snapshot source whose output is gated by
+    # 1 - exp(-t / tau) generates, at the source time, the source particles themselves (to float32
+    # round-off of the normalisation), whatever it learned; later times are still transported (here
+    # a dilation by 1 + t/2 of snapshot 0, so the spread at t = 2 is twice the source's). The same
+    # model without the gate does not reproduce the source at t = 0 (the control: the test can fail).
+    rng = np.random.default_rng(5)
+    n = 2000
+    x0 = rng.standard_normal((n, 2))
+    ids = np.arange(n)
+    data = kinflow_file(tmp_path / "dilation.h5", [(x0 * (1 + 0.5 * k), ids) for k in range(3)])
+    src = kinflow_file(tmp_path / "fresh.h5", [(rng.standard_normal((n, 2)), ids)])
+    base = f"data = {data}\nsnapshot = 0,1,2\nsource = snapshot:0\ncondition = time\nbatch_size = 256\n"
+    outs = {}
+    for name, gate in (("gated", "time_gate = 1\n"), ("plain", "")):
+        model = tmp_path / f"{name}.pt"
+        r = run(TRAIN, [train_deck(tmp_path, model, base + gate, name=f"{name}.ini", steps=300), "--quiet"])
+        assert r.returncode == 0, r.stderr
+        for t in (0, 2):
+            out = tmp_path / f"{name}{t}.h5"
+            r = run(SAMPLE, [sample_deck(tmp_path, model, out, f"condition = {t}\nsource_file = {src}\ncount = 0",
+                                         name=f"s{name}{t}.ini"), "--quiet"])
+            assert r.returncode == 0, r.stderr
+            outs[(name, t)] = positions(out)
+    m = kinflow_model.load(tmp_path / "gated.h5")
+    assert m.gate_column == 0 and m.gate_scale > 0
+    fresh = positions(src)
+    scale = np.abs(fresh).max()
+    assert np.abs(outs[("gated", 0)] - fresh).max() < 1e-6 * scale
+    assert np.abs(outs[("plain", 0)] - fresh).max() > 1e-3 * scale
+    # t = 2: spread 2x the source's (300 training steps: tolerance 15 %)
+    assert outs[("gated", 2)].std() / fresh.std() == pytest.approx(2.0, rel=0.15)
+    # a gate without a time condition is one line
+    r = run(TRAIN, [train_deck(tmp_path, tmp_path / "bad.pt", base.replace("condition = time", "condition = ks.chi") + gate
+                               + "time_gate = 1\n", name="bad.ini")])
+    assert r.returncode == 1
+    msg = [l for l in r.stderr.splitlines() if l.strip()]
+    assert len(msg) == 1 and "train.time_gate" in msg[0], r.stderr

@@ -87,6 +87,10 @@ struct DataSpec {
     /// tfm: each target snapshot's source is the previous listed snapshot (the first one's is
     /// source_snapshot), and source and target share the target's normalisation.
     bool chain = false;
+    /// The source rows take the targets' normalisation (tfm, and train.time_gate: a zero network
+    /// output then maps a source point to itself in physical units, not by the affine change
+    /// between the two normalisations).
+    bool shared_normalization = false;
     /// > 0: each global minibatch holds rows of this many parts (drawn at random), an equal share
     /// each; 0: rows drawn uniformly over all parts.
     std::int64_t parts_per_batch = 0;
