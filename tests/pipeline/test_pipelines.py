@@ -172,6 +172,10 @@ def test_boltzmann_generated_m4_follows_time(runs):
     rise = curve[-1]["m4_generated"] - curve[0]["m4_generated"]
     se = np.hypot(curve[-1]["m4_generated_se"], curve[0]["m4_generated_se"])
     assert rise > 4 * se, curve
+    # train.time_gate (the deck's): at t = 0 the generated set is the source itself, the reference
+    # run's initial velocities, so its m4 is that run's at t = 0 (summary figures: 6 digits)
+    assert curve[0]["t"] == 0 and s["m4_dsmc"][0]["t"] == 0
+    assert curve[0]["m4_generated"] == pytest.approx(s["m4_dsmc"][0]["m4_dsmc"], rel=1e-5), (curve[0], s["m4_dsmc"][0])
 
 
 def check_ensemble_and_floor(s, members, floor_runs):
