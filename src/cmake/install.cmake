@@ -3,7 +3,8 @@
 # Included by the top-level CMakeLists.txt after every target exists.
 include(CMakePackageConfigHelpers)
 
-set(_kf_libs kinflow_core kinflow_comm kinflow_io kinflow_metrics kinflow_langevin kinflow_engines kinflow_random123)
+set(_kf_libs kinflow_core kinflow_comm kinflow_io kinflow_metrics kinflow_langevin kinflow_engines kinflow_random123
+    kinflow_sample_core kinflow_generate)
 set(KINFLOW_WITH_KS FALSE)
 set(KINFLOW_WITH_DSMC FALSE)
 if(TARGET kinflow_ks)
@@ -35,7 +36,7 @@ install(TARGETS ${_kf_libs} EXPORT kinflowTargets
         ARCHIVE DESTINATION ${CMAKE_INSTALL_LIBDIR}
         LIBRARY DESTINATION ${CMAKE_INSTALL_LIBDIR}
         RUNTIME DESTINATION ${CMAKE_INSTALL_BINDIR})
-foreach(_kf_driver kinflow-simulate kinflow-compare kinflow-train kinflow-sample)
+foreach(_kf_driver kinflow-simulate kinflow-compare kinflow-train kinflow-sample kinflow-generate)
   if(TARGET ${_kf_driver})
     install(TARGETS ${_kf_driver} RUNTIME DESTINATION ${CMAKE_INSTALL_BINDIR})
   endif()
