@@ -170,12 +170,49 @@ void modulate_activate(learn::Activation act, float* __restrict z, std::int64_t 
     }
 }
 
-/// z [rows, out] = bias + h [rows, in] W^T (W^T stored as wt [in, out]).
+/// z [rows, out] = bias + h [rows, in] W^T (W^T stored as wt [in, out]): tiles of kRows rows x
+/// kCols columns whose sums stay in vector registers over the whole k loop (each weight row
+/// loaded once per tile of rows); the remaining rows and columns by the plain row loop.
+constexpr int kRows = 4, kCols = 16;
 void linear_rows(const Linear& lin, const float* bias, const float* __restrict h, std::int64_t rows, int in,
                  float* __restrict z) {
     const int out = lin.out;
     const float* __restrict wt = lin.wt.data();
-    for (std::int64_t r = 0; r < rows; ++r) {
+    const int tiled_cols = out - out % kCols;
+    std::int64_t r = 0;
+    for (; r + kRows <= rows && tiled_cols > 0; r += kRows) {
+        for (int j0 = 0; j0 < tiled_cols; j0 += kCols) {
+            // four rows written out: the loop over j is the one the compiler vectorises
+            float a0[kCols], a1[kCols], a2[kCols], a3[kCols];
+            for (int j = 0; j < kCols; ++j) a0[j] = a1[j] = a2[j] = a3[j] = bias[j0 + j];
+            const float *h0 = h + r * in, *h1 = h0 + in, *h2 = h1 + in, *h3 = h2 + in;
+            for (int k = 0; k < in; ++k) {
+                const float* __restrict wk = wt + static_cast<std::size_t>(k) * out + j0;
+                const float v0 = h0[k], v1 = h1[k], v2 = h2[k], v3 = h3[k];
+                for (int j = 0; j < kCols; ++j) {
+                    a0[j] += v0 * wk[j];
+                    a1[j] += v1 * wk[j];
+                    a2[j] += v2 * wk[j];
+                    a3[j] += v3 * wk[j];
+                }
+            }
+            for (int j = 0; j < kCols; ++j) {
+                z[r * out + j0 + j] = a0[j];
+                z[(r + 1) * out + j0 + j] = a1[j];
+                z[(r + 2) * out + j0 + j] = a2[j];
+                z[(r + 3) * out + j0 + j] = a3[j];
+            }
+        }
+        for (int i = 0; i < kRows && tiled_cols < out; ++i) { // columns beyond the tiles
+            float* __restrict zr = z + (r + i) * out;
+            for (int j = tiled_cols; j < out; ++j) {
+                float v = bias[j];
+                for (int k = 0; k < in; ++k) v += h[(r + i) * in + k] * wt[static_cast<std::size_t>(k) * out + j];
+                zr[j] = v;
+            }
+        }
+    }
+    for (; r < rows; ++r) { // rows beyond the tiles
         float* __restrict zr = z + r * out;
         const float* __restrict hr = h + r * in;
         for (int j = 0; j < out; ++j) zr[j] = bias[j];
@@ -188,20 +225,6 @@ void linear_rows(const Linear& lin, const float* bias, const float* __restrict h
 }
 
 } // namespace
-
-float fast_expf(float x) {
-    x = std::min(std::max(x, -87.0f), 88.0f);
-    const float n = std::floor(1.44269504088896341f * x + 0.5f);
-    x -= n * 0.693359375f;
-    x -= n * -2.12194440e-4f;
-    const float z = x * x;
-    const float p = ((((((1.9875691500e-4f * x + 1.3981999507e-3f) * x + 8.3334519073e-3f) * x + 4.1665795894e-2f) * x +
-                       1.6666665459e-1f) * x + 5.0000001201e-1f) * z + x) + 1.0f;
-    const std::int32_t bits = (static_cast<std::int32_t>(n) + 127) << 23; // 2^n, n in [-126, 127]
-    float scale;
-    std::memcpy(&scale, &bits, sizeof scale);
-    return p * scale;
-}
 
 Network load_network(const std::string& path) {
     namespace fs = std::filesystem;

@@ -4,7 +4,10 @@
 // row are shared by every row of a call, so they are folded into the first layer's bias (concat)
 // or into one FiLM modulation), on transposed weights in row blocks whose inner loops run over
 // contiguous output columns (auto-vectorised).
+#include <algorithm>
+#include <cmath>
 #include <cstdint>
+#include <cstring>
 #include <string>
 #include <vector>
 
@@ -56,9 +59,23 @@ struct Scratch {
 /// under `call`; x and out may not overlap.
 void evaluate(const Network& net, const Call& call, const float* x, std::int64_t n, float* out, Scratch& scratch);
 
-/// exp(x) in float32 without branches (vectorisable): Cephes expf (S. L. Moshier, Cephes Math
-/// Library, 1992: Cody–Waite reduction by ln 2, degree-6 polynomial), relative error below 2e-7
-/// on [-87, 88]; arguments are clamped to that range.
-float fast_expf(float x);
+/// exp(x) in float32 without branches, so that a loop calling it vectorises: Cephes expf (S. L.
+/// Moshier, Cephes Math Library, 1992: x = n ln 2 + r with ln 2 split in two parts (Cody & Waite
+/// 1980), exp(r) by its degree-6 minimax polynomial, 2^n from the exponent bits); relative error
+/// below 1e-7 on [-87, 88] (tests/generate), arguments clamped to that range (2^n stays a normal float).
+inline float fast_expf(float x) {
+    x = std::min(std::max(x, -87.0f), 88.0f);
+    // n = nearest integer to x / ln 2 by the 1.5 * 2^23 shift (std::floor would not vectorise)
+    const float n = (1.44269504088896341f * x + 12582912.0f) - 12582912.0f;
+    x -= n * 0.693359375f;
+    x -= n * -2.12194440e-4f;
+    const float z = x * x;
+    const float p = ((((((1.9875691500e-4f * x + 1.3981999507e-3f) * x + 8.3334519073e-3f) * x + 4.1665795894e-2f) * x +
+                       1.6666665459e-1f) * x + 5.0000001201e-1f) * z + x) + 1.0f;
+    const std::int32_t bits = (static_cast<std::int32_t>(n) + 127) << 23; // 2^n, n in [-126, 127]
+    float scale;
+    std::memcpy(&scale, &bits, sizeof scale);
+    return p * scale;
+}
 
 } // namespace kinflow::generate
