@@ -51,6 +51,7 @@ Linear read_linear(hid_t file, const std::string& name, int in, int out) {
     lin.out = out;
     const auto w = read_dataset<float>(file, "network/" + name + "/weight", H5T_NATIVE_FLOAT, static_cast<hsize_t>(out), in);
     lin.b = read_dataset<float>(file, "network/" + name + "/bias", H5T_NATIVE_FLOAT, static_cast<hsize_t>(out), -1);
+    lin.w = w;
     lin.wt.resize(w.size());
     for (int j = 0; j < out; ++j)
         for (int k = 0; k < in; ++k) lin.wt[static_cast<std::size_t>(k) * out + j] = w[static_cast<std::size_t>(j) * in + k];
@@ -172,8 +173,9 @@ void modulate_activate(learn::Activation act, float* __restrict z, std::int64_t 
 
 /// z [rows, out] = bias + h [rows, in] W^T (W^T stored as wt [in, out]): tiles of kRows rows x
 /// kCols columns whose sums stay in vector registers over the whole k loop (each weight row
-/// loaded once per tile of rows); the remaining rows and columns by the plain row loop.
-constexpr int kRows = 4, kCols = 16;
+/// loaded once per tile of rows); the remaining rows and columns by the plain row loop. kLanes:
+/// the partial sums of the output layer's dot products.
+constexpr int kRows = 4, kCols = 16, kLanes = 16;
 void linear_rows(const Linear& lin, const float* bias, const float* __restrict h, std::int64_t rows, int in,
                  float* __restrict z) {
     const int out = lin.out;
@@ -332,15 +334,22 @@ void evaluate(const Network& net, const Call& call, const float* x, std::int64_t
             modulate_activate(s.activation, z, rows, H, scale ? scale + l * H : nullptr, shift ? shift + l * H : nullptr);
             std::swap(h, z);
         }
+        // Output layer (dim <= 3 outputs): dot products over the hidden units in kLanes partial
+        // sums (a vectorisable loop; the sums of a float reduction may not be reordered otherwise).
         const Linear& last = net.linears.back();
         for (std::int64_t r = 0; r < rows; ++r) {
-            float* o = out + (r0 + r) * O;
-            const float* hr = h + r * H;
-            for (int j = 0; j < O; ++j) o[j] = last.b[j];
-            for (int k = 0; k < H; ++k)
-                for (int j = 0; j < O; ++j) o[j] += hr[k] * last.wt[static_cast<std::size_t>(k) * O + j];
-            if (call.gated)
-                for (int j = 0; j < O; ++j) o[j] *= call.gate;
+            const float* __restrict hr = h + r * H;
+            for (int j = 0; j < O; ++j) {
+                const float* __restrict w = last.w.data() + static_cast<std::size_t>(j) * H;
+                float part[kLanes] = {};
+                int k = 0;
+                for (; k + kLanes <= H; k += kLanes)
+                    for (int i = 0; i < kLanes; ++i) part[i] += hr[k + i] * w[k + i];
+                float y = last.b[j];
+                for (; k < H; ++k) y += hr[k] * w[k];
+                for (int i = 0; i < kLanes; ++i) y += part[i];
+                out[(r0 + r) * O + j] = call.gated ? y * call.gate : y;
+            }
         }
     }
 }

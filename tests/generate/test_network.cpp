@@ -36,6 +36,7 @@ Linear transposed(const Dense& d) {
     l.wt.resize(static_cast<std::size_t>(d.in * d.out));
     for (int j = 0; j < d.out; ++j)
         for (int k = 0; k < d.in; ++k) l.wt[k * d.out + j] = static_cast<float>(d.w[j * d.in + k]);
+    for (double v : d.w) l.w.push_back(static_cast<float>(v));
     for (double v : d.b) l.b.push_back(static_cast<float>(v));
     return l;
 }

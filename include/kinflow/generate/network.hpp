@@ -15,10 +15,11 @@
 
 namespace kinflow::generate {
 
-/// One linear layer y = h W^T + b, stored transposed: wt[k * out + j] = W[j][k].
+/// One linear layer y = h W^T + b: W as stored (w[j * in + k] = W[j][k]) and transposed
+/// (wt[k * out + j] = W[j][k]).
 struct Linear {
     int in = 0, out = 0;
-    std::vector<float> wt, b;
+    std::vector<float> w, wt, b;
 };
 
 struct Network {
