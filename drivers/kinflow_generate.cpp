@@ -41,7 +41,9 @@ int run(int argc, char** argv, const comm::Communicator& comm) {
             return 0;
         }
         if (status == io::Deck::Status::Version) {
-            if (comm.is_root()) std::cout << io::version_report("kinflow-generate");
+            if (comm.is_root())
+                std::cout << io::version_report("kinflow-generate")
+                          << "kinflow-generate: LibTorch not linked (the line above is the build's; this driver reads MODEL.h5)\n";
             return 0;
         }
         config = sample::validate(opts, seed, output);

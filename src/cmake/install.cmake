@@ -42,10 +42,12 @@ foreach(_kf_driver kinflow-simulate kinflow-compare kinflow-train kinflow-sample
   endif()
 endforeach()
 
-# Public headers (the LibTorch modules' only when built) and the generated version header.
+# Public headers (the LibTorch modules' only when built; the torch-free ones of learn/ and sample/
+# that kinflow_sample_core and kinflow_generate export always) and the generated version header.
 set(_kf_header_excludes)
 if(NOT TARGET kinflow_learn)
-  set(_kf_header_excludes PATTERN learn EXCLUDE PATTERN sample EXCLUDE)
+  set(_kf_header_excludes REGEX "/learn/(loss|model|model_file|path|scheduler|score|score_curl|train|trainer)\\.hpp$" EXCLUDE
+      REGEX "/sample/sampler\\.hpp$" EXCLUDE)
 endif()
 install(DIRECTORY ${PROJECT_SOURCE_DIR}/include/kinflow DESTINATION ${CMAKE_INSTALL_INCLUDEDIR}
         FILES_MATCHING PATTERN "*.hpp" ${_kf_header_excludes})
