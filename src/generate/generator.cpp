@@ -75,7 +75,8 @@ class Stepper {
             }
         }
     }
-    /// Integrator::jumps: x <- x + (t' - t) u(x, t, t') on a uniform grid of `steps` intervals.
+    /// Integrator::jumps: x <- x + (t' - t) u(x, t, t') on a uniform grid of `steps` intervals
+    /// (mean-flow sampling, Geng et al. 2025).
     void jumps(std::int64_t steps, double t0, double t1, float* x) {
         const double h = (t1 - t0) / static_cast<double>(steps);
         for (std::int64_t n = 0; n < steps; ++n) {
