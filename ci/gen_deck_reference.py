@@ -9,7 +9,7 @@ import sys
 from pathlib import Path
 
 SRC = Path(__file__).resolve().parents[1]
-DRIVERS = ["kinflow-simulate", "kinflow-train", "kinflow-sample", "kinflow-compare"]
+DRIVERS = ["kinflow-simulate", "kinflow-train", "kinflow-sample", "kinflow-generate", "kinflow-compare"]
 
 
 def render(build):

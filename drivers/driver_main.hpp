@@ -38,10 +38,15 @@ inline std::string one_line(const std::string& what) {
     return out;
 }
 
+/// When a driver initialises MPI: always, or only when a launcher started it on several ranks
+/// (a process alone then runs without MPI on comm::Communicator::local(), sparing MPI_Init's
+/// singleton start-up, ~0.7 s).
+enum class Mpi { Always, WhenLaunched };
+
 /// `run(args, comm)` gets argv without the Kokkos arguments (args[0] is the program name).
 template <class Run>
-int driver_main(int argc, char** argv, const char* name, Run&& run) {
-    comm::Environment mpi(argc, argv);
+int driver_main(int argc, char** argv, const char* name, Run&& run, Mpi mpi_use = Mpi::Always) {
+    comm::Environment mpi(argc, argv, mpi_use == Mpi::Always || comm::launched_ranks() > 1);
     bool help = false;
     std::vector<char*> kargs;
     for (int i = 0; i < argc; ++i) {
@@ -56,7 +61,7 @@ int driver_main(int argc, char** argv, const char* name, Run&& run) {
     if (help) args.push_back(help_flag.data());
     int rc = 0;
     {
-        const auto comm = comm::Communicator::world();
+        const auto comm = mpi.initialised() ? comm::Communicator::world() : comm::Communicator::local();
         try {
             rc = run(static_cast<int>(args.size()), args.data(), comm);
         } catch (const SetupError& e) {

@@ -205,6 +205,7 @@ class Runner:
             if not (self.build / "drivers" / exe).exists():
                 raise PipelineError(f"{self.build / 'drivers' / exe} not found: build kinflow first "
                                     "(bash ci/build.sh) or pass --build DIR")
+        self.has_generate = (self.build / "drivers" / "kinflow-generate").exists()
 
     def deck(self, name, sections):
         path = self.dir / "decks" / f"{name}.ini"
@@ -305,6 +306,25 @@ def sample_seconds(stdout):
             except ValueError:
                 pass
     return None
+
+
+# Objectives kinflow-generate takes (the deterministic samplers on MODEL.h5, without LibTorch).
+GENERATE_OBJECTIVES = {"fm", "otfm", "reflow", "tfm", "meanflow", "flowmap", "w2map"}
+
+
+def generate_torchfree(run, name, objective, sdeck, gen, ranks):
+    """kinflow-sample's deck `sdeck` once more through kinflow-generate (no LibTorch; started alone,
+    no MPI): its whole-process wall, its own network timer and the largest difference of its
+    positions from kinflow-sample's output `gen`, relative to their scale (float32 round-off).
+    None when kinflow-generate is not built or does not take the objective (dsm)."""
+    if not run.has_generate or objective not in GENERATE_OBJECTIVES:
+        return None
+    out = gen.with_name(gen.stem + "_torchfree.h5")
+    wall, stdout = run(f"generate_{name}", "kinflow-generate", [sdeck, f"--output.file={out}"], ranks=ranks)
+    run.timings.pop(f"generate_{name}", None)
+    a, b = read_snapshot(gen, -1)[0], read_snapshot(out, -1)[0]
+    return {"wall_s": fmt(wall), "compute_s": sample_seconds(stdout),
+            "max_rel_diff": fmt(float(np.max(np.abs(a - b))) / max(float(np.max(np.abs(a))), 1e-300))}
 
 
 # ---- particle data --------------------------------------------------------------------------------
@@ -546,13 +566,14 @@ def run_ks_aggregation(deck, run, out):
         chi, t, test = case["chi"], case["time"], case["test"]
         name = case["name"]
         idx = snapshot_index(train_paths[0], t)
-        gens = {}
+        gens, torchfree = {}, {}
         for k in objectives:
             gen = out / "gen" / f"{k}_{name}_chi{tag(chi)}.h5"
             sdeck = run.deck(f"sample_{k}_{name}", sample_sections(deck, k, model_files[k], gen, {
                 "count": 0, "condition": f"{chi:.17g},{t:.17g}", "source_file": test}, seed + 2000))
             _, stdout = run(f"sample_{k}_{name}", "kinflow-sample", [sdeck], ranks=gen_ranks)
             gens[k] = (gen, sample_seconds(stdout))
+            torchfree[k] = generate_torchfree(run, f"{k}_{name}", k, sdeck, gen, gen_ranks)
         order = np.argsort([abs(c - chi) for c in train_chis])
         near = int(order[0])
         # Displacement interpolation between the neighbouring training runs (the two nearest on
@@ -602,7 +623,7 @@ def run_ks_aggregation(deck, run, out):
         return {"chi": chi, "time": fmt(t), "test": str(test), "floor_file": str(case["floor"]),
                 "generated": {k: str(v[0]) for k, v in gens.items()}, "interpolation_file": str(interp),
                 "metrics": metrics, "baselines": baselines, "acceptance": acceptance,
-                "sample_seconds_internal": {k: v[1] for k, v in gens.items()}}
+                "sample_seconds_internal": {k: v[1] for k, v in gens.items()}, "torchfree": torchfree}
 
     results = {}
     for case in cases:
@@ -635,6 +656,20 @@ def run_ks_aggregation(deck, run, out):
         for k in models:
             timing[f"sample_{k}_compute_s"] = fmt(models[k]["sample_seconds_internal"])
             timing[f"speedup_{k}_compute"] = fmt(loop / models[k]["sample_seconds_internal"])
+    # The generation speed-ups are kinflow-generate's (the same samples without LibTorch, and
+    # without MPI when alone) where it ran; kinflow-sample's stay as speedup_*_libtorch.
+    tf = {k: v for k, v in main["torchfree"].items() if v}
+    if tf:
+        timing["generate_torchfree"] = {k: {**v, "speedup_wall": fmt(sim_s / v["wall_s"]),
+                                            **({"speedup_compute": fmt(loop / v["compute_s"])} if loop and v["compute_s"] else {})}
+                                        for k, v in tf.items()}
+        for k, v in timing["generate_torchfree"].items():
+            for key in (f"speedup_{k}", f"speedup_{k}_compute"):
+                if key in timing:
+                    timing[f"{key}_libtorch"] = timing[key]
+            timing[f"speedup_{k}"] = v["speedup_wall"]
+            if "speedup_compute" in v:
+                timing[f"speedup_{k}_compute"] = v["speedup_compute"]
     summary = {
         "problem": {"chi_train": chis, "chi_test": chi_test, "time": fmt(t_end), "particles": int(len(x_test)),
                     "mass": mass, "density_box": [list(map(fmt, b)) for b in box], "density_bins": bins,
@@ -650,6 +685,11 @@ def run_ks_aggregation(deck, run, out):
             r["speedup_wall"] = fmt(sim_s / r["sample_wall_s"])
             if loop and r["sample_compute_s"]:
                 r["speedup_compute"] = fmt(loop / r["sample_compute_s"])
+            if "generate_wall_s" in r:  # kinflow-generate's figures; kinflow-sample's as *_libtorch
+                r["speedup_wall_libtorch"], r["speedup_wall"] = r["speedup_wall"], fmt(sim_s / r["generate_wall_s"])
+                if loop and r["generate_compute_s"]:
+                    r["speedup_compute_libtorch"] = r.get("speedup_compute")
+                    r["speedup_compute"] = fmt(loop / r["generate_compute_s"])
         acc = nfe.get("acceptance")
         if acc:
             best = next(r for r in nfe["rows"] if r["objective"] == acc["best_one_step"] and r["nfe"] == 1)
@@ -657,6 +697,7 @@ def run_ks_aggregation(deck, run, out):
         summary["nfe"] = nfe
     for name, r in results.items():
         r.pop("sample_seconds_internal", None)
+        r.pop("torchfree", None)
         summary[name] = r
     return summary
 
@@ -671,7 +712,7 @@ def ks_nfe_table(deck, run, out, objs, models, train, train_files, main, test_fi
     counts = nfe_counts(deck)
     floor = main["baselines"]["floor"]
     trained = {k: str(models[k]) if k in models else str(train(k, train_files)) for k in objs}
-    jobs, walls, internal = {}, {}, {}
+    jobs, walls, internal, torchfree = {}, {}, {}, {}
     for k in objs:
         for n in ([1] if k == "w2map" else counts):
             name = f"nfe_{k}_{n}"
@@ -680,6 +721,7 @@ def ks_nfe_table(deck, run, out, objs, models, train, train_files, main, test_fi
                 "count": 0, "condition": condition, "source_file": test_file, **nfe_sample_keys(k, n)}, seed + 2000))
             walls[(k, n)], stdout = run(f"sample_{name}", "kinflow-sample", [sdeck], ranks=gen_ranks)
             internal[(k, n)] = sample_seconds(stdout)
+            torchfree[(k, n)] = generate_torchfree(run, name, k, sdeck, gen, gen_ranks)
             jobs[f"compare_{name}"] = (test_file, gen, -1, -1)
     m = run.compare_many(jobs, points, boot)
     rows = []
@@ -687,6 +729,10 @@ def ks_nfe_table(deck, run, out, objs, models, train, train_files, main, test_fi
         r = w2_fields(m[f"compare_nfe_{k}_{n}"])
         rows.append({"objective": k, "nfe": n, **r, "w2_over_floor": fmt(r["w2"] / floor["w2"]),
                      "sample_wall_s": fmt(wall), "sample_compute_s": internal[(k, n)]})
+        if torchfree[(k, n)]:  # the same samples by kinflow-generate (W2 above: kinflow-sample's)
+            tf = torchfree[(k, n)]
+            rows[-1].update({"generate_wall_s": tf["wall_s"], "generate_compute_s": tf["compute_s"],
+                             "generate_max_rel_diff": tf["max_rel_diff"]})
         run.timings.pop(f"sample_nfe_{k}_{n}", None)
     table = {"objectives": objs, "counts": counts, "floor_w2": floor["w2"], "floor_w2_se": floor["w2_se"],
              "models": trained, "rows": rows}

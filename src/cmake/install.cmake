@@ -3,7 +3,8 @@
 # Included by the top-level CMakeLists.txt after every target exists.
 include(CMakePackageConfigHelpers)
 
-set(_kf_libs kinflow_core kinflow_comm kinflow_io kinflow_metrics kinflow_langevin kinflow_engines kinflow_random123)
+set(_kf_libs kinflow_core kinflow_comm kinflow_io kinflow_metrics kinflow_langevin kinflow_engines kinflow_random123
+    kinflow_sample_core kinflow_generate)
 set(KINFLOW_WITH_KS FALSE)
 set(KINFLOW_WITH_DSMC FALSE)
 if(TARGET kinflow_ks)
@@ -35,16 +36,18 @@ install(TARGETS ${_kf_libs} EXPORT kinflowTargets
         ARCHIVE DESTINATION ${CMAKE_INSTALL_LIBDIR}
         LIBRARY DESTINATION ${CMAKE_INSTALL_LIBDIR}
         RUNTIME DESTINATION ${CMAKE_INSTALL_BINDIR})
-foreach(_kf_driver kinflow-simulate kinflow-compare kinflow-train kinflow-sample)
+foreach(_kf_driver kinflow-simulate kinflow-compare kinflow-train kinflow-sample kinflow-generate)
   if(TARGET ${_kf_driver})
     install(TARGETS ${_kf_driver} RUNTIME DESTINATION ${CMAKE_INSTALL_BINDIR})
   endif()
 endforeach()
 
-# Public headers (the LibTorch modules' only when built) and the generated version header.
+# Public headers (the LibTorch modules' only when built; the torch-free ones of learn/ and sample/
+# that kinflow_sample_core and kinflow_generate export always) and the generated version header.
 set(_kf_header_excludes)
 if(NOT TARGET kinflow_learn)
-  set(_kf_header_excludes PATTERN learn EXCLUDE PATTERN sample EXCLUDE)
+  set(_kf_header_excludes REGEX "/learn/(loss|model|model_file|path|scheduler|score|score_curl|train|trainer)\\.hpp$" EXCLUDE
+      REGEX "/sample/sampler\\.hpp$" EXCLUDE)
 endif()
 install(DIRECTORY ${PROJECT_SOURCE_DIR}/include/kinflow DESTINATION ${CMAKE_INSTALL_INCLUDEDIR}
         FILES_MATCHING PATTERN "*.hpp" ${_kf_header_excludes})

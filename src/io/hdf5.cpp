@@ -117,14 +117,16 @@ void checksummed_format(hid_t fapl) {
 
 Handle mpio_fapl(MPI_Comm comm) {
     Handle fapl(H5Pcreate(H5P_FILE_ACCESS), H5Pclose, "H5Pcreate");
-    h5check_status(H5Pset_fapl_mpio(fapl, comm, MPI_INFO_NULL), "H5Pset_fapl_mpio");
+    if (comm != MPI_COMM_NULL) h5check_status(H5Pset_fapl_mpio(fapl, comm, MPI_INFO_NULL), "H5Pset_fapl_mpio");
     checksummed_format(fapl);
     return fapl;
 }
 
 Handle collective_dxpl() {
     Handle dxpl(H5Pcreate(H5P_DATASET_XFER), H5Pclose, "H5Pcreate");
-    h5check_status(H5Pset_dxpl_mpio(dxpl, H5FD_MPIO_COLLECTIVE), "H5Pset_dxpl_mpio");
+    int mpi = 0;
+    MPI_Initialized(&mpi); // without MPI every file is a serial one (mpio_fapl(MPI_COMM_NULL))
+    if (mpi) h5check_status(H5Pset_dxpl_mpio(dxpl, H5FD_MPIO_COLLECTIVE), "H5Pset_dxpl_mpio");
     return dxpl;
 }
 

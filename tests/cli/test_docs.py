@@ -12,7 +12,7 @@ BUILD = Path(os.environ.get("KINFLOW_BUILD_DIR", SRC / "build"))
 
 
 def test_deck_reference_is_current():
-    drivers = ["kinflow-simulate", "kinflow-train", "kinflow-sample", "kinflow-compare"]
+    drivers = ["kinflow-simulate", "kinflow-train", "kinflow-sample", "kinflow-generate", "kinflow-compare"]
     missing = [d for d in drivers if not (BUILD / "drivers" / d).exists()]
     if missing:
         pytest.skip(f"drivers not built here: {missing} (the page documents a LibTorch build)")

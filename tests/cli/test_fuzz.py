@@ -2,8 +2,9 @@
 swapped types, extreme and non-finite numbers, huge counts, unknown sections and keys, binary
 garbage, truncated files -- and run through its driver; small kinflow HDF5 files (and model files)
 truncated, bit-flipped and restructured with h5py, fed to kinflow-simulate (init = file),
-kinflow-train, kinflow-sample, kinflow-compare and the postprocess scripts. Every case must exit 0
-or 1 (a Python script 0, 1 or 2: argparse's code) within TIMEOUT seconds, a failure must print
+kinflow-train, kinflow-sample, kinflow-generate (damaged MODEL.h5), kinflow-compare and the
+postprocess scripts. Every case must exit 0 or 1 (a Python script 0, 1 or 2: argparse's code)
+within TIMEOUT seconds, a failure must print
 exactly one line on stderr (no Python traceback), and no failed case may leave an output under
 its final name or a FILE.tmp (FILE.incomplete, the partial output of a run-time failure, and
 kinflow-train's resume state MODEL.ckpt / MODEL.loss.csv are allowed).
@@ -35,6 +36,7 @@ BUILD = Path(os.environ.get("KINFLOW_BUILD_DIR", SRC / "build"))
 DRIVERS = BUILD / "drivers"
 SIMULATE, TRAIN, SAMPLE, COMPARE = (DRIVERS / n for n in ("kinflow-simulate", "kinflow-train", "kinflow-sample",
                                                           "kinflow-compare"))
+GENERATE = DRIVERS / "kinflow-generate"
 PY = sys.executable
 POST = SRC / "postprocess"
 # One process per case (MPI singleton, no mpiexec); Open MPI's start-up shrinks from ~0.7 s to
@@ -555,6 +557,20 @@ def h5_cases(rng, root, base):
                 deck = write_ini(w / "sample.ini", {"sample": {"model_file": bad, "count": 0 if which == "model_snap" else 20,
                                                                "nfe": 4}, "output": {"file": out}})
                 cases.append(Case(f"model/{tag}", [SAMPLE, deck, "--quiet"], w, [out], prog="kinflow-sample"))
+        # and the MODEL.h5 beside each model for kinflow-generate (half of the corruptions of each)
+        for which in ("model_fm", "model_snap") if GENERATE.exists() else ():
+            d = root / "models" / f"{which}_h5"
+            d.mkdir(parents=True)
+            muts = byte_mutations(rng, Path(base[which]).with_suffix(".h5").read_bytes())
+            for mut, data in rng.sample(muts, len(muts) // 2):
+                bad = d / f"{mut.split('@')[0]}.h5"
+                bad.write_bytes(data)
+                tag = f"{which}-h5-{mut.split('@')[0]}"
+                w = work(tag)
+                out = w / "out" / "s.h5"
+                deck = write_ini(w / "sample.ini", {"sample": {"model_file": bad, "count": 0 if which == "model_snap" else 20,
+                                                               "nfe": 4}, "output": {"file": out}})
+                cases.append(Case(f"model/{tag}", [GENERATE, deck, "--quiet"], w, [out], prog="kinflow-generate"))
     # Damaged summary.json for report.py.
     good = json.loads((base["fake_run"] / "summary.json").read_text())
     for k, (mut, body) in enumerate([("truncated", json.dumps(good)[:40]), ("empty", ""), ("list", "[1, 2]"),

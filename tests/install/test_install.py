@@ -44,7 +44,7 @@ def prefix(tmp_path_factory):
 
 
 def test_installed_tree(prefix):
-    drivers = ["kinflow-simulate", "kinflow-compare"]
+    drivers = ["kinflow-simulate", "kinflow-compare", "kinflow-generate"]
     if (BUILD / "drivers" / "kinflow-train").exists():
         drivers += ["kinflow-train", "kinflow-sample"]
     for d in drivers:
@@ -55,7 +55,8 @@ def test_installed_tree(prefix):
         assert (configs[0].parent / f).exists(), f
     assert list(prefix.glob("lib*/**/libkinflow_core.*")) and list(prefix.glob("lib*/**/libkinflow_langevin.*"))
     for h in ["core/version.hpp", "core/particle_set.hpp", "comm/communicator.hpp", "io/version_report.hpp",
-              "engines/langevin/langevin_engine.hpp", "metrics/distances.hpp"]:
+              "engines/langevin/langevin_engine.hpp", "metrics/distances.hpp", "generate/generate.hpp",
+              "generate/network.hpp", "sample/plan.hpp", "learn/model_info.hpp"]:
         assert (prefix / "include" / "kinflow" / h).exists(), h
     assert not list((prefix / "include").rglob("*.in"))
     decks = {p.name for p in (SRC / "inputs").glob("*.ini")}

@@ -108,6 +108,8 @@ def test_ks_aggregation_nfe_table(runs):
     assert set(by) == {("fm", 1), ("fm", 100), ("meanflow", 1), ("meanflow", 100), ("w2map", 1)}
     for r in nfe["rows"]:
         assert r["w2"] > 0 and r["w2_se"] > 0 and r["sample_wall_s"] > 0, r
+        if "generate_wall_s" in r:  # kinflow-generate's copy of the same samples, without LibTorch
+            assert r["generate_max_rel_diff"] < 2e-5 and r["generate_wall_s"] > 0, r
         assert r["w2_over_floor"] == pytest.approx(r["w2"] / b["floor"]["w2"], rel=1e-4)
     fm1, fm100 = by[("fm", 1)], by[("fm", 100)]
     print(f"KS CI size NFE: " + ", ".join(f"{k} {n}: {r['w2']:.4f} ± {r['w2_se']:.4f}" for (k, n), r in by.items()))

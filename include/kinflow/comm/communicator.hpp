@@ -9,14 +9,23 @@
 
 namespace kinflow::comm {
 
-/// RAII MPI initialisation (MPI_THREAD_FUNNELED); finalises on destruction.
+/// RAII MPI initialisation (MPI_THREAD_FUNNELED); finalises on destruction. With `initialise`
+/// false it does nothing: the process runs alone, without MPI (Communicator::local()).
 class Environment {
   public:
-    Environment(int& argc, char**& argv);
+    Environment(int& argc, char**& argv, bool initialise = true);
     ~Environment();
     Environment(const Environment&) = delete;
     Environment& operator=(const Environment&) = delete;
+    bool initialised() const { return _initialised; }
+
+  private:
+    bool _initialised = false;
 };
+
+/// The rank count a launcher announced to this process in its environment (Open MPI's mpiexec:
+/// OMPI_COMM_WORLD_SIZE; MPICH's Hydra and Slurm: PMI_SIZE); 1 when started without one.
+int launched_ranks();
 
 /// A non-owning view of an MPI communicator.
 class Communicator {
@@ -24,6 +33,11 @@ class Communicator {
     explicit Communicator(MPI_Comm comm);
     static Communicator world();
     static Communicator self();
+    /// This process alone without MPI (MPI need not be initialised): rank 0 of 1, every
+    /// collective a local operation, raw() MPI_COMM_NULL (io opens its files with HDF5's serial
+    /// driver then: io::mpio_fapl).
+    static Communicator local();
+    bool is_local() const { return _comm == MPI_COMM_NULL; }
 
     int rank() const { return _rank; }
     int size() const { return _size; }

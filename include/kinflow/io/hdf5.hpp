@@ -71,9 +71,10 @@ std::int64_t read_attr_int(hid_t obj, const std::string& name);
 void checksummed_format(hid_t fapl);
 
 // Parallel (MPI-IO) files: every call below is collective over the file's communicator.
-/// File-access property list for MPI-IO on `comm` (checksummed_format).
+/// File-access property list for MPI-IO on `comm` (checksummed_format); for MPI_COMM_NULL
+/// (comm::Communicator::local(), MPI not initialised) HDF5's default serial driver.
 Handle mpio_fapl(MPI_Comm comm);
-/// Transfer property list for collective reads and writes.
+/// Transfer property list for collective reads and writes (a plain one when MPI is not initialised).
 Handle collective_dxpl();
 /// Create dataset `name` of [n_global] (cols = 0) or [n_global, cols] rows of `type` in `group`
 /// and write this rank's n_local rows from `data` at row `offset`.
