@@ -173,14 +173,7 @@ sample::SampleSummary run_generation(const comm::Communicator& comm, const sampl
     const double seconds = std::chrono::duration<double>(std::chrono::steady_clock::now() - t0).count();
     sample::write_samples(comm, cfg, deck, info, p, rows, rows.x.data(), nfe);
 
-    sample::SampleSummary s;
-    s.count = rows.count;
-    s.nfe = nfe;
-    s.steps = p.steps;
-    s.seconds = seconds;
-    s.objective = learn::to_string(info.objective);
-    s.method = p.method;
-    return s;
+    return sample::summary(info, p, rows, nfe, seconds);
 }
 
 } // namespace kinflow::generate

@@ -178,4 +178,16 @@ void write_samples(const comm::Communicator& comm, const SampleConfig& cfg, cons
     writer.finish();
 }
 
+SampleSummary summary(const learn::ModelInfo& info, const Plan& plan, const SourceRows& rows, std::int64_t nfe,
+                      double seconds) {
+    SampleSummary s;
+    s.count = rows.count;
+    s.nfe = nfe;
+    s.steps = plan.steps;
+    s.seconds = seconds;
+    s.objective = learn::to_string(info.objective);
+    s.method = plan.method;
+    return s;
+}
+
 } // namespace kinflow::sample

@@ -250,14 +250,7 @@ SampleSummary run_sampling(const comm::Communicator& comm, const SampleConfig& c
     if (n_local == 0) nfe = info.objective == learn::Objective::W2Map ? (first.model.is_empty() ? 1 : 2) : cfg.nfe;
     write_samples(comm, cfg, deck, info, p, rows, rows.x.data(), nfe);
 
-    SampleSummary s;
-    s.count = rows.count;
-    s.nfe = nfe;
-    s.steps = p.steps;
-    s.seconds = seconds;
-    s.objective = learn::to_string(info.objective);
-    s.method = p.method;
-    return s;
+    return summary(info, p, rows, nfe, seconds);
 }
 
 } // namespace kinflow::sample

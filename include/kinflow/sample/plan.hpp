@@ -54,4 +54,8 @@ void write_samples(const comm::Communicator& comm, const SampleConfig& cfg, cons
                    const learn::ModelInfo& info, const Plan& plan, const SourceRows& rows, const float* x,
                    std::int64_t nfe);
 
+/// The one-line summary's figures of a finished sampling run (`seconds`: the sampling loop's wall time).
+SampleSummary summary(const learn::ModelInfo& info, const Plan& plan, const SourceRows& rows, std::int64_t nfe,
+                      double seconds);
+
 } // namespace kinflow::sample
