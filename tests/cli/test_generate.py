@@ -256,4 +256,6 @@ def test_help_version_and_no_libtorch():
     assert r.returncode == 0 and "kinflow-generate" in r.stdout
     ldd = subprocess.run(["ldd", str(GENERATE)], capture_output=True, text=True)
     if ldd.returncode == 0:
-        assert "torch" not in ldd.stdout and "c10" not in ldd.stdout
+        # library names only: ldd's load addresses are random hex and may contain "c10"
+        names = [line.split()[0] for line in ldd.stdout.splitlines() if line.strip()]
+        assert names and not [n for n in names if "torch" in n or "libc10" in n], names
