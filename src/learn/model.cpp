@@ -27,8 +27,7 @@ MLPImpl::MLPImpl(const ModelSpec& spec) : _spec(spec) {
     KINFLOW_REQUIRE(spec.dim >= 1 && spec.hidden >= 1 && spec.layers >= 1 && spec.time_features % 2 == 0,
                     "bad model specification");
     KINFLOW_REQUIRE(!spec.film || spec.embed_width() > 0, "a film model needs time features or conditions");
-    KINFLOW_REQUIRE(spec.gate_column >= -1 && spec.gate_column < spec.cond_dim && spec.gate_scale > 0.0,
-                    "the output gate needs a condition column and a positive scale");
+    KINFLOW_REQUIRE(spec.gate_valid(), "the output gate needs a condition column and a finite positive scale");
     int in = spec.first_width();
     for (int l = 0; l <= spec.layers; ++l) {
         const int out = l == spec.layers ? spec.outputs() : spec.hidden;
@@ -87,11 +86,6 @@ torch::Tensor MLPImpl::features(const torch::Tensor& x, const torch::Tensor& t, 
 torch::Tensor output_gate(const ModelSpec& spec, const torch::Tensor& cond) {
     // (c - origin) * (-1 / scale) in float32 as MLPWorkspace::gate_rows(); -expm1(-u) = 1 - e^-u without cancellation
     return torch::expm1(cond.narrow(1, spec.gate_column, 1).sub(spec.gate_origin).mul(-1.0 / spec.gate_scale)).neg();
-}
-
-double output_gate(const ModelSpec& spec, float c) {
-    const float u = (c - static_cast<float>(spec.gate_origin)) * static_cast<float>(-1.0 / spec.gate_scale);
-    return -static_cast<double>(std::expm1(u));
 }
 
 namespace {
@@ -490,7 +484,7 @@ void MLPWorkspace::evaluate(const torch::Tensor& x, double t, const torch::Tenso
         h = a;
     }
     at::addmm_out(out, lin[s.layers]->bias, h, lin[s.layers]->weight.t());
-    if (s.gated()) out.mul_(output_gate(s, cond_row.contiguous().data_ptr<float>()[s.gate_column]));
+    if (s.gated()) out.mul_(s.gate(cond_row.contiguous().data_ptr<float>()[s.gate_column]));
 }
 
 // ---- JVP routes ----------------------------------------------------------------------------------
@@ -583,19 +577,6 @@ std::vector<double> to_vector(const torch::Tensor& t) {
     auto c = t.to(torch::kFloat64).contiguous();
     return std::vector<double>(c.data_ptr<double>(), c.data_ptr<double>() + c.numel());
 }
-std::string join(const std::vector<std::string>& v, char sep) {
-    std::string out;
-    for (std::size_t i = 0; i < v.size(); ++i) out += (i ? std::string(1, sep) : "") + v[i];
-    return out;
-}
-std::vector<std::string> split(const std::string& s, char sep) {
-    std::vector<std::string> out;
-    if (s.empty()) return out;
-    std::stringstream ss(s);
-    std::string item;
-    while (std::getline(ss, item, sep)) out.push_back(item);
-    return out;
-}
 } // namespace
 
 ModelInfo make_model_info(const TrainConfig& c, const Dataset& data) {
@@ -668,7 +649,7 @@ void write_info(torch::serialize::OutputArchive& ar, const ModelInfo& i) {
     ar.write("output_gate_column", c10::IValue(static_cast<std::int64_t>(i.spec.gate_column)));
     ar.write("output_gate_origin", c10::IValue(i.spec.gate_origin));
     ar.write("output_gate_scale", c10::IValue(i.spec.gate_scale));
-    ar.write("conditions", c10::IValue(join(i.conditions, ',')));
+    ar.write("conditions", c10::IValue(join_attribute(i.conditions, ',')));
     ar.write("mean", to_tensor(i.norm.mean));
     ar.write("std", to_tensor(i.norm.std));
     ar.write("source_mean", to_tensor(i.norm.source_mean));
@@ -677,7 +658,7 @@ void write_info(torch::serialize::OutputArchive& ar, const ModelInfo& i) {
     ar.write("cond_std", to_tensor(i.norm.cond_std));
     ar.write("source", c10::IValue(i.source));
     ar.write("data", c10::IValue(i.data));
-    ar.write("files", c10::IValue(join(i.files, '\n')));
+    ar.write("files", c10::IValue(join_attribute(i.files, '\n')));
     ar.write("target_time", c10::IValue(i.target_time));
     ar.write("time_origin", c10::IValue(i.time_origin));
     ar.write("time_scale", c10::IValue(i.time_scale));
@@ -725,7 +706,7 @@ ModelInfo read_info(torch::serialize::InputArchive& ar, const std::string& path)
             i.spec.gate_origin = get("output_gate_origin").toDouble();
             i.spec.gate_scale = get("output_gate_scale").toDouble();
         }
-        i.conditions = split(get("conditions").toStringRef(), ',');
+        i.conditions = split_attribute(get("conditions").toStringRef(), ',');
         i.norm.mean = tensor("mean");
         i.norm.std = tensor("std");
         i.norm.source_mean = tensor("source_mean");
@@ -734,7 +715,7 @@ ModelInfo read_info(torch::serialize::InputArchive& ar, const std::string& path)
         i.norm.cond_std = tensor("cond_std");
         i.source = get("source").toStringRef();
         i.data = get("data").toStringRef();
-        i.files = split(get("files").toStringRef(), '\n');
+        i.files = split_attribute(get("files").toStringRef(), '\n');
         i.target_time = get("target_time").toDouble();
         c10::IValue tv; // absent before tfm
         if (ar.try_read("time_origin", tv)) i.time_origin = tv.toDouble();
@@ -749,8 +730,7 @@ ModelInfo read_info(torch::serialize::InputArchive& ar, const std::string& path)
     } catch (const c10::Error& e) {
         throw Error("'" + path + "': damaged kinflow model file (" + e.what_without_backtrace() + ")");
     }
-    if (i.spec.gate_column < -1 || i.spec.gate_column >= i.spec.cond_dim ||
-        (i.spec.gated() && !(std::isfinite(i.spec.gate_origin) && i.spec.gate_scale > 0.0 && std::isfinite(i.spec.gate_scale)))) {
+    if (!i.spec.gate_valid()) {
         throw Error("'" + path + "': damaged kinflow model file (output gate column " + std::to_string(i.spec.gate_column) +
                     " of " + std::to_string(i.spec.cond_dim) + " conditions, scale " + std::to_string(i.spec.gate_scale) + ")");
     }
@@ -871,10 +851,10 @@ void save_model_h5(const std::string& path, const ModelInfo& info, const torch::
                                       ? "sin(omega s), cos(omega s), sin(omega (t - s)), cos(omega (t - s)), cond"
                                       : "sin(omega t), cos(omega t), cond";
         io::write_attr(file, "input_layout", std::string(s.film ? "x | embed: " : "x, ") + times);
-        io::write_attr(file, "conditions", join(info.conditions, ','));
+        io::write_attr(file, "conditions", join_attribute(info.conditions, ','));
         io::write_attr(file, "source", info.source);
         io::write_attr(file, "data", info.data);
-        io::write_attr(file, "files", join(info.files, '\n'));
+        io::write_attr(file, "files", join_attribute(info.files, '\n'));
         io::write_attr(file, "target_time", info.target_time);
         io::write_attr(file, "time_origin", info.time_origin);
         io::write_attr(file, "time_scale", info.time_scale);

@@ -1,5 +1,6 @@
 #include "kinflow/learn/options.hpp"
 
+#include <cmath>
 #include <cstdlib>
 #include <limits>
 #include <sstream>
@@ -471,6 +472,17 @@ TrainConfig validate(const TrainOptions& o, std::int64_t seed) {
     c.checkpoint_every = o.checkpoint_every;
     c.stop_after = o.stop_after;
     return c;
+}
+
+double ModelSpec::gate(float c) const {
+    if (!gated()) return 1.0;
+    const float u = (c - static_cast<float>(gate_origin)) * static_cast<float>(-1.0 / gate_scale);
+    return -static_cast<double>(std::expm1(u));
+}
+
+bool ModelSpec::gate_valid() const {
+    if (gate_column < -1 || gate_column >= cond_dim) return false;
+    return !gated() || (std::isfinite(gate_origin) && std::isfinite(gate_scale) && gate_scale > 0.0);
 }
 
 } // namespace kinflow::learn

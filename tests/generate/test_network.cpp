@@ -93,9 +93,9 @@ void check(const Case& c, std::int64_t rows) {
         net.embed = transposed(embed);
         net.film = transposed(film);
     }
-    net.gate_column = c.gate_column;
-    net.gate_origin = -1.5;
-    net.gate_scale = 0.7;
+    net.info.spec.gate_column = c.gate_column;
+    net.info.spec.gate_origin = -1.5;
+    net.info.spec.gate_scale = 0.7;
     const double t = 0.3, gap = 0.45;
     const std::vector<float> cond = {0.25f, -0.8f};
     std::normal_distribution<float> n01;
@@ -118,7 +118,7 @@ void check(const Case& c, std::int64_t rows) {
         for (auto& v : a) v = act(c.activation, v);
         gb = affine(film, a);
     }
-    const double gate = c.gate_column >= 0 ? -std::expm1(-(cond[c.gate_column] - net.gate_origin) / net.gate_scale) : 1.0;
+    const double gate = c.gate_column >= 0 ? -std::expm1(-(cond[c.gate_column] - net.info.spec.gate_origin) / net.info.spec.gate_scale) : 1.0;
     double worst = 0.0, scale = 0.0;
     for (std::int64_t r = 0; r < rows; ++r) {
         std::vector<double> h(x.begin() + r * D, x.begin() + (r + 1) * D);

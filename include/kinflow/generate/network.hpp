@@ -27,12 +27,7 @@ struct Network {
     learn::ModelInfo info;
     std::vector<float> omega;    ///< time frequencies w_k
     std::vector<Linear> linears; ///< layers + 1
-    Linear embed, film;          ///< film models only
-    /// Optional output gate (root attributes output_gate_column, _origin, _scale): the output is
-    /// multiplied by g = -expm1(-(c_hat_k - origin) / scale), c_hat_k the normalised condition
-    /// column k as the network sees it (float32). column -1: no gate.
-    int gate_column = -1;
-    double gate_origin = 0.0, gate_scale = 1.0;
+    Linear embed, film;          ///< film models only (the output gate: info.spec.gate_*)
 };
 
 /// Read MODEL.h5. Throws Error naming `path` when it is missing, damaged, of a later format or
@@ -44,8 +39,7 @@ Network load_network(const std::string& path);
 struct Call {
     std::vector<float> bias0;
     std::vector<float> scale, shift; ///< film: [layers * hidden]
-    float gate = 1.0f;
-    bool gated = false;
+    float gate = 1.0f; ///< the output gate of the call's condition row (1: no gate)
 };
 /// The call of network time t (meanflow, flowmap: the time s of x), normalised condition row
 /// `cond` [cond_dim] and gap t - s (two time inputs only).

@@ -23,10 +23,8 @@ namespace kinflow::learn {
 torch::Tensor time_frequencies(int time_features, double max_frequency = 100.0);
 
 /// The output gate g = -expm1(-(c_k - origin) / scale) of a gated model (ModelSpec::gate_column) for
-/// normalised conditions cond [B, cond_dim] ([B, 1]), and for one normalised value c (float32 arithmetic
-/// as the tensor route's).
+/// normalised conditions cond [B, cond_dim] ([B, 1]); one value: ModelSpec::gate (the same float32 arithmetic).
 torch::Tensor output_gate(const ModelSpec& spec, const torch::Tensor& cond);
-double output_gate(const ModelSpec& spec, float c);
 
 struct MLPImpl : torch::nn::Module {
     explicit MLPImpl(const ModelSpec& spec);

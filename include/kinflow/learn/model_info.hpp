@@ -3,6 +3,7 @@
 // conditions, source and schedule (the model file's and MODEL.h5's attributes). No LibTorch here:
 // kinflow-generate reads it from MODEL.h5 (generate/model.hpp).
 #include <cstdint>
+#include <sstream>
 #include <string>
 #include <vector>
 
@@ -30,5 +31,21 @@ struct ModelInfo {
     std::int64_t step = 0; ///< optimizer steps behind the weights
     std::string deck;      ///< resolved training deck
 };
+
+/// The lists a model file holds as one string attribute (conditions: ',', files: '\n'): joined, and
+/// split back (an empty string: no items).
+inline std::string join_attribute(const std::vector<std::string>& v, char sep) {
+    std::string out;
+    for (std::size_t i = 0; i < v.size(); ++i) out += (i ? std::string(1, sep) : "") + v[i];
+    return out;
+}
+inline std::vector<std::string> split_attribute(const std::string& s, char sep) {
+    std::vector<std::string> out;
+    if (s.empty()) return out;
+    std::stringstream ss(s);
+    std::string item;
+    while (std::getline(ss, item, sep)) out.push_back(item);
+    return out;
+}
 
 } // namespace kinflow::learn

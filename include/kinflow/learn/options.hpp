@@ -127,6 +127,12 @@ struct ModelSpec {
     int gate_column = -1;
     double gate_origin = 0.0, gate_scale = 1.0;
     bool gated() const { return gate_column >= 0; }
+    /// The gate of normalised condition value c, in float32 arithmetic as the tensor route's
+    /// (learn::output_gate): (c - float(origin)) * float(-1 / scale), then -expm1; 1 without a gate.
+    double gate(float c) const;
+    /// The gate column within the conditions (or -1) and, for a gated model, a finite origin and a
+    /// finite positive scale (what a model file must hold).
+    bool gate_valid() const;
     int outputs() const { return potential ? 1 : dim; } ///< width of the last layer
     int time_width() const { return time_inputs * time_features; } ///< all time features
     int input_width() const { return dim + time_width() + cond_dim; }
