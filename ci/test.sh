@@ -57,12 +57,12 @@ for lane in $lanes; do
         bash "$here/ci/build.sh" "$build" -DKokkos_ROOT="$prefix"
         grep -q "devices: OPENMP" "$build/build.log" || { echo "test.sh: $build is not an OpenMP build" >&2; exit 1; }
         # the fuzzer checks input handling, which does not depend on the backend, and the CI-size
-        # pipelines and the learn suites check learning (LibTorch, the same in every lane: the
+        # pipelines, the learn suites and cli_learn (kinflow-train/-sample) check learning (LibTorch, the same in every lane: the
         # learn library launches no Kokkos kernel, it only copies particle Views to the host; the
         # engines the pipelines drive are tested in this lane by their own suites): Serial lane
         # only, to keep --all inside CI's time
         (cd "$build" && OMP_NUM_THREADS=2 OMP_PROC_BIND=false ctest --output-on-failure --timeout 600 \
-            -E '^(fuzz|pipeline|learn|learn_mpi_np2|learn_mpi_np4)$') || status=1
+            -E '^(fuzz|pipeline|learn|learn_mpi_np2|learn_mpi_np4|cli_learn)$') || status=1
     fi
 done
 exit $status

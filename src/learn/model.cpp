@@ -384,7 +384,8 @@ void MLPWorkspace::backward(const torch::Tensor& grad_y) {
     backward_rows(0, _rows, grad_y, false);
 }
 
-double MLPWorkspace::mse_step(const torch::Tensor& target, double scale, std::int64_t chunk) {
+double MLPWorkspace::mse_step(const torch::Tensor& target, double scale, std::int64_t chunk,
+                              const torch::Tensor& weight) {
     torch::NoGradGuard no_grad;
     double loss = 0.0;
     chunk = std::max<std::int64_t>(1, std::min(chunk, _rows));
@@ -398,7 +399,13 @@ double MLPWorkspace::mse_step(const torch::Tensor& target, double scale, std::in
         forward_rows(first, n);
         auto gy = _gy.narrow(0, 0, n);
         at::sub_out(gy, _y_rows, target.narrow(0, first, n));
-        loss += gy.view({-1}).dot(gy.view({-1})).item<double>();
+        if (weight.defined()) {
+            const auto w = weight.narrow(0, first, n).unsqueeze(1);
+            loss += gy.pow(2).mul_(w).sum().item<double>();
+            gy.mul_(w);
+        } else {
+            loss += gy.view({-1}).dot(gy.view({-1})).item<double>();
+        }
         gy.mul_(2.0 * scale);
         backward_rows(first, n, gy, first > 0);
     }

@@ -232,8 +232,15 @@ void describe(po::options_description& d, TrainOptions& o) {
         "tau > 0: the network output (velocity or average velocity) is multiplied by g = 1 - exp(-(t - t_0) / tau), "
         "t the `time` condition and t_0 the source snapshot's time, so the generated set at t = t_0 is the source "
         "itself, exactly (a paired snapshot source's coupling is the identity there); tau in the time unit of the "
-        "data (BKW: mean free times). Needs objective = fm | meanflow | flowmap, source = snapshot:<index> and a `time` "
+        "data (BKW: mean free times). Needs objective = fm | otfm | meanflow | flowmap, source = snapshot:<index> and a `time` "
         "condition; 0 = no gate")(
+        "train.tail_weight", po::value(&o.tail_weight)->default_value(o.tail_weight),
+        "lambda >= 0: fm, otfm, reflow and tfm weight each row's squared error by w = 1 + lambda (|x_t|^2 / dim)^(p / 2), "
+        "x_t the network's input point in normalised coordinates and p = tail_power. The weight depends on the input "
+        "only, so the regression's minimiser (the marginal velocity) is unchanged; the fit's capacity moves to the "
+        "tails, where moments such as m4 and m6 are decided; 0 = off (every row weighs 1)")(
+        "train.tail_power", po::value(&o.tail_power)->default_value(o.tail_power),
+        "p of train.tail_weight's w = 1 + lambda (|x_t|^2 / dim)^(p / 2), in [0, 8]")(
         "train.threads", po::value(&o.threads)->default_value(o.threads), "LibTorch intra-op threads per rank, 1..256")(
         "train.device", po::value(&o.device)->default_value(o.device),
         "cpu | cuda; cuda is rejected with a one-line reason (Debian's libtorch-dev is CPU-only; the GPU training path is not written yet)")(
@@ -444,8 +451,9 @@ TrainConfig validate(const TrainOptions& o, std::int64_t seed) {
         throw OptionError("train.time_gate", format_number(o.time_gate), "must be 0 (no gate) or a time constant > 0");
     if (o.time_gate > 0.0) {
         const std::string tg = format_number(o.time_gate);
-        if (c.objective != Objective::FM && c.objective != Objective::MeanFlow && c.objective != Objective::FlowMap)
-            throw OptionError("train.time_gate", tg, "gates a velocity from a paired source: objective fm, meanflow or flowmap (this deck trains " + o.objective + ")");
+        if (c.objective != Objective::FM && c.objective != Objective::OTFM && c.objective != Objective::MeanFlow &&
+            c.objective != Objective::FlowMap)
+            throw OptionError("train.time_gate", tg, "gates a velocity from a snapshot source: objective fm, otfm, meanflow or flowmap (this deck trains " + o.objective + ")");
         if (c.data.source != SourceKind::Snapshot)
             throw OptionError("train.time_gate", tg, "the gate vanishes at the source snapshot's time: set train.source = snapshot:<index>");
         bool has_time = false;
@@ -453,6 +461,17 @@ TrainConfig validate(const TrainOptions& o, std::int64_t seed) {
         if (!has_time) throw OptionError("train.time_gate", tg, "the gate acts on the `time` condition: add time to train.condition");
     }
     c.time_gate = o.time_gate;
+    if (!(o.tail_weight >= 0.0 && o.tail_weight <= 1e6))
+        throw OptionError("train.tail_weight", format_number(o.tail_weight), "must be in [0, 1e6] (0 = off)");
+    if (!(o.tail_power >= 0.0 && o.tail_power <= 8.0))
+        throw OptionError("train.tail_power", format_number(o.tail_power), "must be in [0, 8]");
+    if (o.tail_weight > 0.0 && c.objective != Objective::FM && c.objective != Objective::OTFM &&
+        c.objective != Objective::Reflow && c.objective != Objective::TFM)
+        throw OptionError("train.tail_weight", format_number(o.tail_weight),
+                          "weights the flow-matching regression: objective fm, otfm, reflow or tfm (this deck trains " +
+                              o.objective + ")");
+    c.tail_weight = o.tail_weight;
+    c.tail_power = o.tail_power;
     if (c.time_gate > 0.0) c.data.shared_normalization = true; // the gated identity at t_0 is physical
 
     check_range("train.threads", static_cast<std::int64_t>(o.threads), 1, 256);

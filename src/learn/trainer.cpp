@@ -385,7 +385,7 @@ double Trainer::step_once() {
         // the development machine): 4096 rows at width 64, 1024 at 256; memory independent of
         // the batch size.
         const std::int64_t chunk = std::max<std::int64_t>(64, (std::int64_t{1} << 18) / _cfg.hidden);
-        loss_share = _ws.mse_step(target, scale, chunk);
+        loss_share = _ws.mse_step(target, scale, chunk, tail_weights(rows));
     }
 
     // One allreduce: the gradients and, in the trailing element, the loss.
@@ -405,6 +405,20 @@ double Trainer::step_once() {
     optimizer_update(k);
     _step = k;
     return loss;
+}
+
+torch::Tensor Trainer::tail_weights(std::int64_t rows) {
+    if (_cfg.tail_weight <= 0.0 || rows == 0) return {};
+    // Weighted least squares with a weight that depends on the regressor only (here the network's
+    // input point x_t; the time and conditions are shared by both sides) has the same minimiser,
+    // E[target | x_t], pointwise: the weight only decides where a finite network spends its error.
+    const auto xt = _xt.narrow(0, 0, rows);
+    auto w = rows_buffer(_weight, rows, 1).view({rows});
+    at::sum_out(w, xt.pow(2), {1});
+    w.div_(static_cast<double>(xt.size(1)));
+    if (_cfg.tail_power != 2.0) w.pow_(0.5 * _cfg.tail_power);
+    w.mul_(_cfg.tail_weight).add_(1.0);
+    return w;
 }
 
 double Trainer::potential_step(const torch::Tensor& xt, const torch::Tensor& t, const torch::Tensor& eps,

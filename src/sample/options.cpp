@@ -53,7 +53,9 @@ void describe(po::options_description& d, SampleOptions& o) {
         "file holding the source snapshot for models trained with source = snapshot:<index> (default: the "
         "training data file)")(
         "sample.batch", po::value(&o.batch)->default_value(o.batch), "rows per network evaluation (memory), >= 1")(
-        "sample.threads", po::value(&o.threads)->default_value(o.threads), "LibTorch intra-op threads per rank, 1..256")(
+        "sample.threads", po::value(&o.threads)->default_value(o.threads),
+        "threads per rank, 1..256 (kinflow-sample: LibTorch intra-op threads; kinflow-generate: worker threads "
+        "over 64-row blocks)")(
         "sample.device", po::value(&o.device)->default_value(o.device),
         "cpu | cuda; cuda is rejected with a one-line reason (Debian's libtorch-dev is CPU-only; the GPU sampling path is not written yet)");
 }

@@ -65,6 +65,18 @@ TEST(LearnModel, HandWrittenBackwardMatchesAutograd) {
         const double chunked_loss = ws.mse_step(target, 1.0 / (n * 3.0), 7);
         EXPECT_NEAR(chunked_loss, loss.item<double>(), 1e-5 * loss.item<double>());
         EXPECT_LT(rel_diff(g.narrow(0, 0, m->parameter_count()), reference), 1e-5) << learn::to_string(act);
+        // A row weight (train.tail_weight): the chunked step against autograd of scale * sum w |r|^2.
+        const auto w = 1.0 + 0.7 * x.pow(2).sum(1) / 3.0;
+        g.zero_();
+        const auto wloss = ((m->forward(x, t, c) - target).pow(2).sum(1) * w).sum() / (n * 3.0);
+        wloss.backward();
+        const auto wreference = g.narrow(0, 0, m->parameter_count()).clone();
+        EXPECT_GT(rel_diff(wreference, reference), 1e-2); // the weight changes the gradient
+        g.fill_(123.0f);
+        ws.set_features(x, t, c);
+        const double weighted_loss = ws.mse_step(target, 1.0 / (n * 3.0), 7, w);
+        EXPECT_NEAR(weighted_loss, wloss.item<double>(), 1e-5 * wloss.item<double>());
+        EXPECT_LT(rel_diff(g.narrow(0, 0, m->parameter_count()), wreference), 1e-5) << learn::to_string(act);
         // And every layer's weight gradient is a view of the buffer.
         EXPECT_EQ(m->linears()[1]->weight.grad().data_ptr<float>(),
                   g.data_ptr<float>() + m->linears()[0]->weight.numel() + m->linears()[0]->bias.numel());

@@ -158,7 +158,7 @@ TEST(LearnOptions, BadValuesNameTheKey) {
     EXPECT_EQ(with([](auto& o) { o.objective = "reflow"; o.teacher = "m.pt"; o.source = "uniform"; }), "train.source");
     EXPECT_EQ(with([](auto& o) { o.objective = "reflow"; o.teacher = "m.pt"; o.reflow_pairs = 0; }), "train.reflow_pairs");
     EXPECT_EQ(with([](auto& o) { o.objective = "reflow"; o.teacher = "m.pt"; o.teacher_nfe = 10; }), "train.teacher_nfe");
-    // time_gate: >= 0; fm | meanflow | flowmap from a snapshot source with a `time` condition
+    // time_gate: >= 0; fm | otfm | meanflow | flowmap from a snapshot source with a `time` condition
     auto gated = [](learn::TrainOptions& o) {
         o.data = "run.h5";
         o.source = "snapshot:0";
@@ -167,12 +167,23 @@ TEST(LearnOptions, BadValuesNameTheKey) {
     };
     EXPECT_EQ(with([&](auto& o) { gated(o); }), "");
     EXPECT_EQ(with([&](auto& o) { gated(o); o.objective = "meanflow"; }), "");
+    EXPECT_EQ(with([&](auto& o) { gated(o); o.objective = "otfm"; }), "");
     EXPECT_EQ(with([&](auto& o) { gated(o); o.time_gate = -1; }), "train.time_gate");
     EXPECT_EQ(with([&](auto& o) { gated(o); o.time_gate = std::nan(""); }), "train.time_gate");
     EXPECT_EQ(with([&](auto& o) { gated(o); o.objective = "tfm"; o.condition = ""; }), "train.time_gate");
     EXPECT_EQ(with([&](auto& o) { gated(o); o.source = "gaussian"; }), "train.time_gate");
     EXPECT_EQ(with([&](auto& o) { gated(o); o.condition = "ks.chi"; }), "train.time_gate");
     EXPECT_EQ(with([&](auto& o) { gated(o); o.objective = "w2map"; }), "train.time_gate");
+    // tail_weight: lambda in [0, 1e6], power in [0, 8], on the flow-matching regressions only
+    EXPECT_EQ(with([](auto& o) { o.tail_weight = 0.5; }), "");
+    EXPECT_EQ(with([](auto& o) { o.tail_weight = 0.5; o.tail_power = 4; o.objective = "otfm"; }), "");
+    EXPECT_EQ(with([](auto& o) { o.tail_weight = -1; }), "train.tail_weight");
+    EXPECT_EQ(with([](auto& o) { o.tail_weight = std::nan(""); }), "train.tail_weight");
+    EXPECT_EQ(with([](auto& o) { o.tail_weight = 1; o.tail_power = 9; }), "train.tail_power");
+    EXPECT_EQ(with([](auto& o) { o.tail_power = -1; }), "train.tail_power");
+    EXPECT_EQ(with([](auto& o) { o.tail_weight = 1; o.objective = "dsm"; }), "train.tail_weight");
+    EXPECT_EQ(with([](auto& o) { o.tail_weight = 1; o.objective = "w2map"; }), "train.tail_weight");
+    EXPECT_EQ(with([](auto& o) { o.tail_weight = 1; o.objective = "meanflow"; }), "train.tail_weight");
 }
 
 TEST(SampleOptions, BadValuesNameTheKey) {

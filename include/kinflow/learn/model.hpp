@@ -90,8 +90,10 @@ class MLPWorkspace {
     void backward(const torch::Tensor& grad_y);
     /// Forward and backward of the loss scale * sum |y - target|^2 over the rows of input(),
     /// `chunk` rows at a time (the activations of a chunk stay in cache; the weight gradients
-    /// are summed over chunks). Writes the gradients, returns the loss.
-    double mse_step(const torch::Tensor& target, double scale, std::int64_t chunk);
+    /// are summed over chunks). Writes the gradients, returns the loss. A defined `weight` [rows]
+    /// weighs each row's squared error: scale * sum_i w_i |y_i - target_i|^2.
+    double mse_step(const torch::Tensor& target, double scale, std::int64_t chunk,
+                    const torch::Tensor& weight = torch::Tensor());
     /// MeanFlow's step (Geng et al. 2025) over the rows of input() (set_features(x_s, s, cond, gap),
     /// gap = t - s): per row, the output u(x_s, s, t), its derivative du along the tangent (v, 1, 0)
     /// on (x, s, t), i.e. (v, 1, -1) on (x, s, gap), the stop-gradient target v + gap du and the

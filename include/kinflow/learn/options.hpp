@@ -48,6 +48,8 @@ struct TrainOptions {
     std::string score_model = "vector";
     double fp_residual_weight = 0.0;
     double time_gate = 0.0;
+    double tail_weight = 0.0;
+    double tail_power = 2.0;
     int threads = 1;
     std::string device = "cpu";
     std::string model_file = "out/model.pt";
@@ -168,6 +170,11 @@ struct TrainConfig {
     /// train.time_gate: time constant tau > 0 (physical time units) of the output gate
     /// 1 - exp(-(t - t_source) / tau) on the `time` condition (0: none).
     double time_gate = 0.0;
+    /// train.tail_weight / tail_power: fm, otfm, reflow and tfm weight each row's squared error by
+    /// w = 1 + lambda (|x_t|^2 / dim)^(p / 2), x_t the network's input point (normalised coordinates).
+    /// The weight is a function of the regressor, so the minimiser (the conditional expectation of
+    /// the target given x_t) is unchanged; the fit's capacity moves towards the tails (0: off).
+    double tail_weight = 0.0, tail_power = 2.0;
     /// reflow: the trained fm/otfm/reflow model whose ODE generates the (noise, sample) pairs, their
     /// count, and the teacher's RK4 evaluations per pair.
     std::string teacher;

@@ -66,6 +66,9 @@ class Trainer {
     /// The autograd steps' last stage: the parameter gradients of `loss` written into the flat
     /// gradient buffer (zero for a parameter the loss does not reach); returns the loss value.
     double write_gradients(const torch::Tensor& loss);
+    /// train.tail_weight: the row weights 1 + lambda (|x_t|^2 / dim)^(p / 2) of the `rows` input points
+    /// of this step (in _xt); undefined when the weight is off.
+    torch::Tensor tail_weights(std::int64_t rows);
     comm::Communicator _comm;
     TrainConfig _cfg;
     const Dataset& _data;
@@ -76,7 +79,7 @@ class Trainer {
     std::int64_t _global_batch = 0, _step = 0, _last_checkpoint = -1;
     torch::Tensor _m, _v, _denom, _ema;
     Batch _batch;
-    torch::Tensor _xt, _target, _grad_y, _x0perm, _tphys, _rate, _gap; // per-step buffers (capacity grows)
+    torch::Tensor _xt, _target, _grad_y, _x0perm, _tphys, _rate, _gap, _weight; // per-step buffers (capacity grows)
 };
 
 } // namespace kinflow::learn
