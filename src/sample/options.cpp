@@ -57,7 +57,14 @@ void describe(po::options_description& d, SampleOptions& o) {
         "threads per rank, 1..256 (kinflow-sample: LibTorch intra-op threads; kinflow-generate: worker threads "
         "over 64-row blocks)")(
         "sample.device", po::value(&o.device)->default_value(o.device),
-        "cpu | cuda; cuda is rejected with a one-line reason (Debian's libtorch-dev is CPU-only; the GPU sampling path is not written yet)");
+        "cpu | cuda; cuda is rejected with a one-line reason (Debian's libtorch-dev is CPU-only; the GPU sampling path is not written yet)")(
+        "sample.conserve", po::value(&o.conserve)->default_value(o.conserve),
+        "none | momentum_energy: models trained with source = snapshot:<index> only. momentum_energy projects the "
+        "generated set onto the source rows' mean and mean square, v -> u0 + s (v - u), u the generated mean, u0 the "
+        "source's, s = sqrt((<|v0|^2> - |u0|^2) / <|v - u|^2>) over all ranks: the momentum and energy per particle of "
+        "equal-mass particles, which a spatially homogeneous collision process (the Boltzmann equation, DSMC) "
+        "conserves exactly and a learned flow only approximately. The factor s is the output snapshot's attribute "
+        "conserve_scale");
 }
 
 void describe_output(po::options_description& d, std::string& file) {
@@ -98,6 +105,8 @@ SampleConfig validate(const SampleOptions& o, std::int64_t seed, const std::stri
     c.threads = o.threads;
     check_choice("sample.device", o.device, {"cpu", "cuda"});
     learn::check_device("sample.device", o.device);
+    check_choice("sample.conserve", o.conserve, {"none", "momentum_energy"});
+    c.conserve = o.conserve == "momentum_energy";
     if (output_file.empty()) throw OptionError("output.file", output_file, "must not be empty");
     c.output_file = output_file;
     return c;

@@ -27,6 +27,38 @@ std::string train_section(const std::string& ini) {
     }
     return out;
 }
+
+/// sample.conserve = momentum_energy on this rank's physical rows `pos` (collective): the global
+/// mean u and centred mean square w of the rows become the source's u0 and <|v0|^2> - |u0|^2 by
+/// v -> u0 + s (v - u); returns s.
+template <class View>
+double conserve(const comm::Communicator& comm, const SourceRows& rows, int dim, const View& pos) {
+    const auto n_local = static_cast<std::size_t>(rows.dec.n_local());
+    const auto n = static_cast<double>(rows.count);
+    std::vector<double> src = rows.sums, gen(static_cast<std::size_t>(dim), 0.0);
+    comm.sum(src);
+    for (std::size_t i = 0; i < n_local; ++i)
+        for (int k = 0; k < dim; ++k) gen[k] += pos(i, k);
+    comm.sum(gen);
+    double u0sq = 0.0, centred = 0.0;
+    for (int k = 0; k < dim; ++k) {
+        src[k] /= n;
+        gen[k] /= n;
+        u0sq += src[k] * src[k];
+    }
+    for (std::size_t i = 0; i < n_local; ++i)
+        for (int k = 0; k < dim; ++k) centred += (pos(i, k) - gen[k]) * (pos(i, k) - gen[k]);
+    centred = comm.sum(centred) / n;
+    const double target = src[dim] / n - u0sq;
+    if (!(centred > 0.0) || !(target > 0.0) || !std::isfinite(centred)) {
+        throw ModelError("sample.conserve", "the generated or the source rows have no spread about their mean (mean square " +
+                                                std::to_string(centred) + ", source " + std::to_string(target) + ")");
+    }
+    const double s = std::sqrt(target / centred);
+    for (std::size_t i = 0; i < n_local; ++i)
+        for (int k = 0; k < dim; ++k) pos(i, k) = src[k] + s * (pos(i, k) - gen[k]);
+    return s;
+}
 } // namespace
 
 Plan plan(const SampleConfig& cfg, const learn::ModelInfo& info) {
@@ -67,6 +99,10 @@ Plan plan(const SampleConfig& cfg, const learn::ModelInfo& info) {
     } else if (cfg.has_time) {
         throw ModelError("sample.time", "only tfm models take a time (this model is " + std::string(learn::to_string(info.objective)) +
                                             "; a model conditioned on `time` takes it in sample.condition)");
+    }
+    if (cfg.conserve && info.source.rfind("snapshot:", 0) != 0) {
+        throw ModelError("sample.conserve", "momentum_energy keeps the source snapshot's momentum and energy; this model's source is " +
+                                                info.source + " (needs a model trained with source = snapshot:<index>)");
     }
     const bool map = info.objective == learn::Objective::W2Map;
     p.steps = map ? 1 : cfg.nfe / evaluations_per_step(cfg.method);
@@ -122,7 +158,16 @@ SourceRows source_rows(const comm::Communicator& comm, const SampleConfig& cfg, 
             const ParticleSet p = reader.read(index, r.dec.begin, r.dec.end);
             if (p.dim != dim) throw Error("'" + file + "' has dim " + std::to_string(p.dim) + ", the model dim " + std::to_string(dim));
             auto h = Kokkos::create_mirror_view_and_copy(Kokkos::HostSpace(), p.position);
-            snapshot.assign(h.data(), h.data() + h.size());
+            snapshot.resize(h.size());
+            r.sums.assign(static_cast<std::size_t>(dim) + 1, 0.0);
+            for (std::size_t i = 0; i < h.extent(0); ++i) {
+                for (int k = 0; k < dim; ++k) {
+                    const double v = h(i, k);
+                    snapshot[i * dim + k] = v;
+                    r.sums[k] += v;
+                    r.sums[dim] += v * v;
+                }
+            }
         } catch (const Error& e) {
             throw ModelError(key, std::string("source snapshot: ") + e.what());
         }
@@ -163,6 +208,8 @@ void write_samples(const comm::Communicator& comm, const SampleConfig& cfg, cons
         ids(i) = rows.dec.begin + i;
         for (int k = 0; k < dim; ++k) pos(i, k) = static_cast<double>(x[i * dim + k]) * info.norm.std[k] + info.norm.mean[k];
     }
+    Diagnostics diag{{"nfe", static_cast<double>(nfe)}};
+    if (cfg.conserve) diag.emplace_back("conserve_scale", conserve(comm, rows, dim, pos));
     Kokkos::deep_copy(particles.position, pos);
     Kokkos::deep_copy(particles.id, ids);
     io::FileInfo finfo{"sampler", deck + "\n" + train_section(info.deck), static_cast<std::int64_t>(cfg.seed), dim};
@@ -174,7 +221,7 @@ void write_samples(const comm::Communicator& comm, const SampleConfig& cfg, cons
     }
     auto& writer = *out;
     writer.write_root_attr("nfe", nfe); // network evaluations per sample
-    writer.write(particles, plan.time, plan.steps, {{"nfe", static_cast<double>(nfe)}});
+    writer.write(particles, plan.time, plan.steps, diag);
     writer.finish();
 }
 

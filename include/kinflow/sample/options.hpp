@@ -19,6 +19,7 @@ struct SampleOptions {
     std::int64_t batch = 2048;
     int threads = 1;
     std::string device = "cpu";
+    std::string conserve = "none";
 };
 
 enum class Method { Euler, Heun, RK4, EulerMaruyama };
@@ -40,6 +41,7 @@ struct SampleConfig {
     int threads = 1;
     std::uint64_t seed = 42;
     std::string output_file;
+    bool conserve = false; ///< sample.conserve = momentum_energy
 };
 
 void describe(boost::program_options::options_description& sample, SampleOptions& o);

@@ -36,6 +36,9 @@ struct SourceRows {
     std::int64_t count = 0; ///< samples over all ranks
     comm::BlockDecomposition dec;
     std::vector<float> x;
+    /// This rank's sums over its source snapshot rows in physical units: sum v_k (k < dim), then
+    /// sum |v|^2 (empty for a noise source); sample.conserve's invariants.
+    std::vector<double> sums;
 };
 SourceRows source_rows(const comm::Communicator& comm, const SampleConfig& cfg, const learn::ModelInfo& info);
 
@@ -49,7 +52,8 @@ void fill_noise(const CounterRng& rng, std::uint64_t step, std::int64_t first, s
 
 /// Write the samples (rows x in model coordinates; mean + std x in the file) to cfg.output_file
 /// (collective): producer sampler, one snapshot at plan.time, root attribute nfe, the sampling
-/// deck followed by the model's [train] section.
+/// deck followed by the model's [train] section. sample.conserve = momentum_energy first projects
+/// the physical rows onto the source's mean and mean square (snapshot attribute conserve_scale).
 void write_samples(const comm::Communicator& comm, const SampleConfig& cfg, const std::string& deck,
                    const learn::ModelInfo& info, const Plan& plan, const SourceRows& rows, const float* x,
                    std::int64_t nfe);
