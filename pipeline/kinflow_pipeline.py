@@ -96,7 +96,7 @@ class Deck:
                 raise PipelineError(f"--set {item}: expected section.key=value")
             self.sections.setdefault(section, {})[name] = value.strip()
 
-    KNOWN = {"pipeline": {"kind", "out", "ranks", "seed"}, "generate": {"count", "times", "ranks", "ensemble"},
+    KNOWN = {"pipeline": {"kind", "out", "ranks", "seed"}, "generate": {"count", "times", "ranks", "ensemble", "t_max"},
              "compare": {"max_points", "density_bins", "bootstrap", "floor_runs", "window", "profile_bins", "mid_width",
                          "replicates"},
              "nfe": {"objectives", "counts", "times"},
@@ -125,7 +125,7 @@ class Deck:
             for key in keys:
                 if kind != "shock" and key in self.sections.get(section, {}):
                     raise PipelineError(f"{section}.{key}: only the shock pipeline takes it")
-        for section, key in (("generate", "ensemble"), ("compare", "floor_runs")):
+        for section, key in (("generate", "ensemble"), ("generate", "t_max"), ("compare", "floor_runs")):
             if kind != "boltzmann" and key in self.sections.get(section, {}):
                 raise PipelineError(f"{section}.{key}: only the boltzmann pipeline takes it")
         if kind != "boltzmann" and "objective" in self.sections.get("train", {}):
@@ -336,6 +336,12 @@ def read_snapshot(path, index=-1):
             raise PipelineError(f"{path} has no snapshots")
         s = snaps[index]
         return kh.read_positions(f, s), s["time"]
+
+
+def conserve_scale(path):
+    """The last snapshot's sample.conserve projection factor (kinflow-sample's diagnostic), or None."""
+    with h5py.File(path, "r") as f:
+        return float(f["diagnostics/conserve_scale"][-1]) if "diagnostics/conserve_scale" in f else None
 
 
 def snapshot_times(path):
@@ -925,6 +931,17 @@ def run_boltzmann(deck, run, out):
         return simulate_run(run, base, extra, out, s, name)[0]
 
     train_file = simulate(seed + 1, "train")
+    times = snapshot_times(train_file)
+    # generate.t_max: the end of the reported range (default the last snapshot time). The model
+    # trains on every snapshot; with t_max before the last one it is never asked for the edge of its
+    # time condition, where every fm model of this problem was measured low in m4 (docs/pipelines.md,
+    # "Pipeline 3 routes"). Every reported figure (generated, DSMC, floor, time-blind, the
+    # last-time speed law and W2) uses the times t <= t_max only.
+    t_max = deck.number("generate", "t_max", times[-1], float, times[0])
+    last = next((i for i, x in enumerate(times) if abs(x - t_max) <= 1e-9 * max(1.0, abs(x))), None)
+    if last is None or last == 0:
+        raise PipelineError(f"generate.t_max = {t_max:g}: must be a snapshot time after the first of the simulation "
+                            f"({', '.join(f'{x:g}' for x in times[1:])})")
     ref_file = simulate(seed + 1000, "reference")
     # The floor: DSMC's own mean |m4 - exact| at the same particle count, estimated over the
     # reference run and floor_runs - 1 more independent runs (one run's figure has a relative
@@ -937,7 +954,6 @@ def run_boltzmann(deck, run, out):
         raise PipelineError("boltzmann pipeline: simulate.deck must be a BKW problem (dsmc.init = bkw, kernel = maxwell)")
     t0 = float(kh.deck_get(parsed, "dsmc", "bkw_t0", 6 * math.log(2.5)))
     nu = float(kh.deck_get(parsed, "dsmc", "collision_rate", 1.0))
-    times = snapshot_times(train_file)
     objective = deck.section("train").get("objective", "fm")
     if objective not in ("fm", "otfm", "tfm"):
         raise PipelineError(f"train.objective = {objective}: the boltzmann pipeline takes fm, otfm or tfm")
@@ -979,14 +995,15 @@ def run_boltzmann(deck, run, out):
     gen_keys = {"count": count} if source == "gaussian" else {"count": 0, "source_file": ref_file}
 
     nfe_keys = {"snapshot": ",".join(str(i) for i in range(len(times))), "source": source, "condition": "time"}
-    nfe = bkw_nfe_table(deck, run, out, objective, model, nfe_keys, train_file, gen_keys, times, t0, nu, seed, gen_ranks) \
+    nfe = bkw_nfe_table(deck, run, out, objective, model, nfe_keys, train_file, gen_keys, times[:last + 1], t0, nu,
+                        seed, gen_ranks) \
         if nfe_objectives(deck, "boltzmann") else None
-    grid = np.linspace(times[0], times[-1], n_times)
+    grid = np.linspace(times[0], times[last], n_times)
     curve = []
     pick = None  # ensemble: the member that maps each source particle
     for i, tg in enumerate(grid):
         when = {"time": f"{tg:.17g}"} if objective == "tfm" else {"condition": f"{tg:.17g}"}
-        sets = []
+        sets, scales = [], []
         for k in range(members):
             name = f"t{i:03d}" + (f"_m{k}" if k else "")
             gen = out / "gen" / f"{objective}_{name}.h5"
@@ -996,7 +1013,13 @@ def run_boltzmann(deck, run, out):
             if k:
                 run.timings.pop(f"sample_{name}")
             sets.append((gen, read_snapshot(gen, -1)[0]))
+            scales.append(conserve_scale(gen))
         row = {"t": fmt(tg)}
+        if scales[0] is not None:
+            # sample.conserve = momentum_energy: each set's energy projection factor s (s^2 - 1: the
+            # model's relative error in the thermal energy before the projection)
+            row["conserve_scale" if members == 1 else "conserve_scale_members"] = \
+                fmt(scales[0]) if members == 1 else [fmt(x) for x in scales]
         if members > 1:
             n = min(len(v) for _, v in sets)
             if pick is None:
@@ -1020,7 +1043,7 @@ def run_boltzmann(deck, run, out):
     def dsmc_rows(path):
         rows = []
         with h5py.File(path, "r") as f:
-            snaps = kh.list_snapshots(f)
+            snaps = kh.list_snapshots(f)[:last + 1]
             for s in snaps:
                 v = kh.read_positions(f, s)
                 m4, se = fourth_moment(v)
@@ -1032,7 +1055,7 @@ def run_boltzmann(deck, run, out):
             return rows, kh.read_positions(f, snaps[-1])
     dsmc, v_end_dsmc = dsmc_rows(ref_file)
     with h5py.File(train_file, "r") as f:
-        pooled = np.concatenate([kh.read_positions(f, s) for s in kh.list_snapshots(f)])
+        pooled = np.concatenate([kh.read_positions(f, s) for s in kh.list_snapshots(f)[:last + 1]])
     m4_pool, _ = fourth_moment(pooled)
     m6_pool, _ = sixth_moment(pooled)
 
@@ -1081,12 +1104,12 @@ def run_boltzmann(deck, run, out):
     # The speed law at the last time against the exact BKW density: chi^2 per dof of generated and
     # of DSMC (the DSMC's own distance is the yardstick).
     v_end_gen, _ = read_snapshot(Path(curve[-1]["file"]), -1)
-    tau_end = t0 + nu * times[-1]
+    tau_end = t0 + nu * times[last]
     chi2_gen, chi2_dsmc = bkw_speed_chi2(v_end_gen, tau_end), bkw_speed_chi2(v_end_dsmc, tau_end)
     # W2 at the last time: generated vs the reference run's last snapshot, with the floor (two DSMC runs).
-    w2 = run.compare_many({"compare_end": (ref_file, Path(curve[-1]["file"]), -1, -1),
-                           "compare_initial": (ref_file, ref_file, -1, 0),
-                           "compare_independent_run": (ref_file, train_file, -1, -1)}, points, boot)
+    w2 = run.compare_many({"compare_end": (ref_file, Path(curve[-1]["file"]), last, -1),
+                           "compare_initial": (ref_file, ref_file, last, 0),
+                           "compare_independent_run": (ref_file, train_file, last, last)}, points, boot)
     se = lambda k: fmt(w2[k].get("w2_exact_se", float("nan")))
     t = run.timings
     if nfe:
@@ -1094,10 +1117,11 @@ def run_boltzmann(deck, run, out):
         for r in nfe["rows"]:
             r["ratio_to_dsmc"] = fmt(r["m4_mean_abs_error"] / err_dsmc)
     return ({"nfe": nfe} if nfe else {}) | {
-        "problem": {"times": [fmt(x) for x in times], "bkw_t0": t0, "collision_rate": nu, "source": source,
+        "problem": {"times": [fmt(x) for x in times], "t_max": fmt(times[last]),
+                    "conserve": deck.section("sample.fm").get("conserve", "none"), "bkw_t0": t0, "collision_rate": nu, "source": source,
                     "objective": objective,
-                    "generated": count if source == "gaussian" else int(len(pooled) // len(times)),
-                    "particles": int(len(pooled) // len(times)), "compare_points": points, "bootstrap": boot,
+                    "generated": count if source == "gaussian" else int(len(pooled) // (last + 1)),
+                    "particles": int(len(pooled) // (last + 1)), "compare_points": points, "bootstrap": boot,
                     "speed_bins": 40},
         "files": {"train": str(train_file), "reference": str(ref_file), "floor_runs": [str(p) for p in floor_files],
                   "models": {objective: {"model": str(model), "loss_file": str(model) + ".loss.csv"}},
@@ -1126,7 +1150,7 @@ def run_boltzmann(deck, run, out):
 def bkw_nfe_table(deck, run, out, objective, model, keys, train_file, gen_keys, times, t0, nu, seed, gen_ranks):
     """The NFE-accuracy table of BKW: every [nfe] objective (trained with the pipeline's data keys;
     the pipeline's own model for its objective) sampled at every count of nfe.counts at nfe.times
-    times equally spaced over the snapshot times; mean |m4 - exact| with its SE per entry."""
+    times equally spaced over `times` (the reported snapshot times); mean |m4 - exact| with its SE per entry."""
     counts = nfe_counts(deck)
     grid = np.linspace(times[0], times[-1], deck.number("nfe", "times", 4, int, 1, 1000))
     rows, trained = [], {}
@@ -1136,13 +1160,17 @@ def bkw_nfe_table(deck, run, out, objective, model, keys, train_file, gen_keys, 
         else:
             trained[k] = str(out / "models" / f"{k}.pt")
             run(f"train_{k}", "kinflow-train", [run.deck(f"train_{k}", train_sections(deck, k, train_file, trained[k], keys))])
+        # the generator's sample.conserve (sample.fm's) for every objective of the table, so its
+        # rows compare the networks under the same projection ([sample.OBJECTIVE] may override)
+        conserve = {} if "conserve" in deck.section(f"sample.{k}") or "conserve" not in deck.section("sample.fm") \
+            else {"conserve": deck.section("sample.fm")["conserve"]}
         for n in counts:
             errs, ses = [], []
             for i, tg in enumerate(grid):
                 name = f"nfe_{k}_{n}_t{i:03d}"
                 gen = out / "gen" / f"{name}.h5"
                 sdeck = run.deck(f"sample_{name}", sample_sections(deck, k, trained[k], gen, {
-                    **gen_keys, "condition": f"{tg:.17g}", **nfe_sample_keys(k, n)}, seed + 3000 + i))
+                    **conserve, **gen_keys, "condition": f"{tg:.17g}", **nfe_sample_keys(k, n)}, seed + 3000 + i))
                 run(f"sample_{name}", "kinflow-sample", [sdeck], ranks=gen_ranks)
                 run.timings.pop(f"sample_{name}")
                 m4, se = fourth_moment(read_snapshot(gen, -1)[0])
@@ -1488,7 +1516,9 @@ DECK_KEYS = """pipeline deck keys (INI; every key can be overridden with --set s
               (euler-maruyama, nfe 500), sample.fm_ode (rk4, nfe 40); boltzmann, shock sample.fm
   [generate]  count = samples per generated set (fokker_planck 10000; boltzmann 50000 with a
               gaussian source, else one per reference particle; shock 200000, >= 100); times =
-              generation times of boltzmann (13), equally spaced over the snapshot times;
+              generation times of boltzmann (13), equally spaced over the snapshot times up to
+              t_max; t_max = the end of boltzmann's reported range (the last snapshot time; must
+              be a snapshot time): the model trains on every snapshot, every figure uses t <= t_max;
               ranks = MPI ranks of every kinflow-sample call (ks_aggregation 1, the others [pipeline] ranks; 1 starts
               the driver directly, without mpiexec: at pipeline-1 size start-up is most of its
               wall time); ensemble = models of boltzmann's generator (1): K > 1 trains K models

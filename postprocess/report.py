@@ -323,7 +323,8 @@ def density_panels(fig, spec, s):
         ax.legend(fontsize=8)
         ax.set_title("fourth moment", fontsize=9)
         ax = fig.add_subplot(sub[0, 1])
-        ref = last_positions(f["reference"])[0]
+        # the reference run's snapshot at the last reported time (generate.t_max; runs may go on)
+        ref = last_positions(f["reference"], len(dsmc) - 1)[0]
         gen = last_positions(curve[-1]["file"])[0]
         edges = np.linspace(0, 5, 60)
         ax.hist(np.linalg.norm(ref, axis=1), bins=edges, density=True, color="0.75", label="DSMC")

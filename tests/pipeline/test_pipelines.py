@@ -178,6 +178,12 @@ def test_boltzmann_generated_m4_follows_time(runs):
     # run's initial velocities, so its m4 is that run's at t = 0 (summary figures: 6 digits)
     assert curve[0]["t"] == 0 and s["m4_dsmc"][0]["t"] == 0
     assert curve[0]["m4_generated"] == pytest.approx(s["m4_dsmc"][0]["m4_dsmc"], rel=1e-5), (curve[0], s["m4_dsmc"][0])
+    # generate.t_max (the deck's 12 of a run to t = 15): the model trains on every snapshot, every
+    # reported figure stops at t_max
+    times = s["problem"]["times"]
+    assert times[-1] == pytest.approx(15) and s["problem"]["t_max"] == pytest.approx(12)
+    assert curve[-1]["t"] == pytest.approx(12) and s["m4_dsmc"][-1]["t"] == pytest.approx(12)
+    assert len(s["m4_dsmc"]) == sum(t <= 12 + 1e-9 for t in times) < len(times)
 
 
 def check_ensemble_and_floor(s, members, floor_runs):
@@ -213,6 +219,17 @@ def check_ensemble_and_floor(s, members, floor_runs):
     assert np.all(np.abs(share - 1 / members) < 0.02), share
     assert np.mean(np.sum(pooled ** 2, axis=1) ** 2) == pytest.approx(last["m4_generated"], rel=1e-5)
     assert last["m4_members"] == pytest.approx([np.mean(np.sum(x ** 2, axis=1) ** 2) for x in sets], rel=1e-5)
+    # sample.fm.conserve = momentum_energy (the deck's): every member's set has the momentum and
+    # energy of the source, the reference run's initial velocities; the projection factors are reported
+    assert s["problem"]["conserve"] == "momentum_energy"
+    with h5py.File(s["files"]["reference"], "r") as f:
+        v0 = kh.read_positions(f, kh.list_snapshots(f)[0])
+    for x in sets:
+        assert np.abs(x.mean(axis=0) - v0.mean(axis=0)).max() < 1e-10
+        assert np.mean(np.sum(x ** 2, axis=1)) == pytest.approx(np.mean(np.sum(v0 ** 2, axis=1)), rel=1e-10)
+    scales = np.array([r["conserve_scale_members"] for r in s["m4_curve"]])
+    assert scales.shape == (len(s["m4_curve"]), members) and np.all(np.abs(scales - 1) < 0.05), scales
+    assert np.all(np.abs(scales[0] - 1) < 1e-5)  # t = 0: the gated set is the source itself
 
 
 def test_boltzmann_ensemble_and_floor_runs(runs):
@@ -255,7 +272,8 @@ def test_report_on_a_directory_without_summary_is_one_line(tmp_path):
 
 @pytest.mark.parametrize("case", ["unknown_kind", "chi_test_in_training", "one_chi", "bad_number", "bad_set",
                                   "missing_deck", "missing_base_deck", "unknown_key", "wrong_model_section",
-                                  "unknown_section", "nfe_reflow", "nfe_counts", "ensemble_in_ks"])
+                                  "unknown_section", "nfe_reflow", "nfe_counts", "ensemble_in_ks", "t_max_in_ks",
+                                  "t_max_not_a_snapshot"])
 def test_pipeline_bad_input_is_one_line(tmp_path, case):
     deck = SRC / "inputs" / "pipeline_ks_aggregation.ini"
     extra = {"unknown_kind": ["--set", "pipeline.kind=nbody"],
@@ -270,9 +288,14 @@ def test_pipeline_bad_input_is_one_line(tmp_path, case):
              "missing_base_deck": ["--set", "simulate.deck=inputs/nope.ini"],
              "nfe_reflow": ["--set", "nfe.objectives=fm,reflow"],
              "nfe_counts": ["--set", "nfe.counts=1,2.5"],
-             "ensemble_in_ks": ["--set", "generate.ensemble=2"]}[case]
+             "ensemble_in_ks": ["--set", "generate.ensemble=2"],
+             "t_max_in_ks": ["--set", "generate.t_max=0.1"],
+             # checked against the training run's snapshot times (1.5 apart), before any training
+             "t_max_not_a_snapshot": ["--set", "generate.t_max=11", "--set", "simulate.dsmc.particles=2000"]}[case]
     if case == "missing_deck":
         deck = tmp_path / "nope.ini"
+    if case == "t_max_not_a_snapshot":
+        deck = SRC / "inputs" / "pipeline_boltzmann.ini"
     r = pipeline(deck, "--out", tmp_path / "run", "--quiet", *extra)
     assert r.returncode == 1, r.stdout
     lines = r.stderr.strip().splitlines()
@@ -282,7 +305,8 @@ def test_pipeline_bad_input_is_one_line(tmp_path, case):
               "missing_base_deck": "nope.ini", "unknown_key": "max_point",
               "wrong_model_section": "train.dsm", "unknown_section": "[simulation]",
               "nfe_reflow": "nfe.objectives: reflow", "nfe_counts": "nfe.counts",
-              "ensemble_in_ks": "generate.ensemble"}[case]
+              "ensemble_in_ks": "generate.ensemble", "t_max_in_ks": "generate.t_max",
+              "t_max_not_a_snapshot": "generate.t_max = 11: must be a snapshot time"}[case]
     assert expect in lines[0]
     assert not (tmp_path / "run" / "summary.json").exists()
 
