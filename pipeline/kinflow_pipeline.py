@@ -467,14 +467,14 @@ def moments_with_se(x, mass, box, bins, rng, resamples=50):
             "peak_density": fmt(peak_density(x, mass, box, bins)), "peak_density_se": fmt(float(np.std(peaks, ddof=1)))}
 
 
-def snapshot_index(path, t):
-    """Index of the snapshot of `path` at time t (within 1e-6 relative), or a PipelineError."""
+def snapshot_index(path, t, key):
+    """Index of the snapshot of `path` at time t (within 1e-6 relative), or a PipelineError naming
+    the deck key that asked for t."""
     times = snapshot_times(path)
     for i, ti in enumerate(times):
         if abs(ti - t) <= 1e-6 * max(1.0, abs(t)):
             return i
-    raise PipelineError(f"{path} has no snapshot at t = {t:g} (its times: {', '.join(f'{x:g}' for x in times)}); "
-                        "choose simulate.time_extrapolate among the snapshot times")
+    raise PipelineError(f"{key} = {t:g}: must be a snapshot time of {path} (its times: {', '.join(f'{x:g}' for x in times)})")
 
 
 def deck_float(base, extra, section, key):
@@ -531,7 +531,7 @@ def run_ks_aggregation(deck, run, out):
     cases = [{"name": "interior", "chi": chi_test, "time": t_end, "test": test_file, "floor": floor_file}]
     if chi_x is not None:
         t_x = deck.number("simulate", "time_extrapolate", t_end, float, 0.0)
-        snapshot_index(train_files[0], t_x)
+        snapshot_index(train_files[0], t_x, "simulate.time_extrapolate")
         steps = int(round(t_x / deck_float(base, extra, "run", "dt")))
         cases.append({"name": "extrapolation", "chi": chi_x, "time": t_x,
                       "test": simulate(chi_x, seed + 1001, f"test_chi{tag(chi_x)}", f"--run.steps={steps}"),
@@ -571,7 +571,7 @@ def run_ks_aggregation(deck, run, out):
     def evaluate(case, model_files, train_chis, train_paths):
         chi, t, test = case["chi"], case["time"], case["test"]
         name = case["name"]
-        idx = snapshot_index(train_paths[0], t)
+        idx = snapshot_index(train_paths[0], t, "simulate.time_extrapolate")
         gens, torchfree = {}, {}
         for k in objectives:
             gen = out / "gen" / f"{k}_{name}_chi{tag(chi)}.h5"
@@ -938,10 +938,9 @@ def run_boltzmann(deck, run, out):
     # "Pipeline 3 routes"). Every reported figure (generated, DSMC, floor, time-blind, the
     # last-time speed law and W2) uses the times t <= t_max only.
     t_max = deck.number("generate", "t_max", times[-1], float, times[0])
-    last = next((i for i, x in enumerate(times) if abs(x - t_max) <= 1e-9 * max(1.0, abs(x))), None)
-    if last is None or last == 0:
-        raise PipelineError(f"generate.t_max = {t_max:g}: must be a snapshot time after the first of the simulation "
-                            f"({', '.join(f'{x:g}' for x in times[1:])})")
+    last = snapshot_index(train_file, t_max, "generate.t_max")
+    if last == 0:
+        raise PipelineError(f"generate.t_max = {t_max:g}: must be a snapshot time after the first")
     ref_file = simulate(seed + 1000, "reference")
     # The floor: DSMC's own mean |m4 - exact| at the same particle count, estimated over the
     # reference run and floor_runs - 1 more independent runs (one run's figure has a relative

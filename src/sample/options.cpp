@@ -63,8 +63,8 @@ void describe(po::options_description& d, SampleOptions& o) {
         "generated set onto the source rows' mean and mean square, v -> u0 + s (v - u), u the generated mean, u0 the "
         "source's, s = sqrt((<|v0|^2> - |u0|^2) / <|v - u|^2>) over all ranks: the momentum and energy per particle of "
         "equal-mass particles, which a spatially homogeneous collision process (the Boltzmann equation, DSMC) "
-        "conserves exactly and a learned flow only approximately. The factor s is the output snapshot's attribute "
-        "conserve_scale");
+        "conserves exactly and a learned flow only approximately. The factor s is written to the output's "
+        "/diagnostics/conserve_scale");
 }
 
 void describe_output(po::options_description& d, std::string& file) {

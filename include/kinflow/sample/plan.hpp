@@ -53,7 +53,7 @@ void fill_noise(const CounterRng& rng, std::uint64_t step, std::int64_t first, s
 /// Write the samples (rows x in model coordinates; mean + std x in the file) to cfg.output_file
 /// (collective): producer sampler, one snapshot at plan.time, root attribute nfe, the sampling
 /// deck followed by the model's [train] section. sample.conserve = momentum_energy first projects
-/// the physical rows onto the source's mean and mean square (snapshot attribute conserve_scale).
+/// the physical rows onto the source's mean and mean square (factor in /diagnostics/conserve_scale).
 void write_samples(const comm::Communicator& comm, const SampleConfig& cfg, const std::string& deck,
                    const learn::ModelInfo& info, const Plan& plan, const SourceRows& rows, const float* x,
                    std::int64_t nfe);
