@@ -1,6 +1,6 @@
 #!/usr/bin/env bash
 # The main job on a fresh machine: install, build, and run pipeline 1 (Keller–Segel aggregation:
-# simulate 2D KS for several chi -> train w2map and fm conditioned on (chi, t) -> generate at an
+# simulate 2D KS for several chi -> train w2map and fm conditioned on (chi, t), tfm on chi -> generate at an
 # unseen and an extrapolated chi -> compare with fresh simulations, their floors and baselines),
 # on 2 MPI ranks. Writes out/pipeline_ks/ (HDF5 files,
 # summary.json, report.png/html) and prints where; tracked files are left alone. Maintainers:

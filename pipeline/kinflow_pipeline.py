@@ -13,7 +13,8 @@ Kinds (see inputs/pipeline_*.ini for every key):
 
 * ``ks_aggregation`` -- 2D Keller-Segel runs for several chi; ``w2map`` and ``fm`` models
   conditioned on (chi, time) map each run's initial particles to its particles at every later
-  snapshot; generation at an unseen chi (and optionally an extrapolated one, and leave-one-out),
+  snapshot, and ``tfm`` (conditioned on chi) learns the velocity field that carries them through
+  the snapshots in physical time; generation at an unseen chi (and optionally an extrapolated one, and leave-one-out),
   compared with a fresh simulation there (W2, m2, peak density, each with a standard error) beside
   the sampling floor (a second fresh simulation), the nearest training run and the displacement
   interpolation of the neighbouring runs, and timed against it (DeepParticle: Wang, Xin & Zhang,
@@ -131,7 +132,7 @@ class Deck:
         if kind != "boltzmann" and "objective" in self.sections.get("train", {}):
             raise PipelineError(f"train.objective: the {kind} pipeline trains fixed objectives; "
                                 "set per-model keys in [train.OBJECTIVE]")
-        allowed = {"ks_aggregation": {"w2map", "fm"}, "fokker_planck": {"dsm", "fm"}, "boltzmann": {"fm", "otfm", "tfm"},
+        allowed = {"ks_aggregation": set(KS_OBJECTIVES), "fokker_planck": {"dsm", "fm"}, "boltzmann": {"fm", "otfm", "tfm"},
                    "shock": {"fm"}}[kind]
         if self.sections.get("nfe") and kind in ("fokker_planck", "shock"):
             raise PipelineError("[nfe]: the NFE table is made by the ks_aggregation and boltzmann pipelines")
@@ -486,6 +487,14 @@ def deck_float(base, extra, section, key):
     return float(cp[section][key])
 
 
+# Pipeline 1's generators and what each is conditioned on: w2map and fm map the initial particles
+# to (chi, t) in one map / one ODE in a pseudo-time; tfm's velocity field v(x, t; chi) is
+# integrated in physical time from t = 0 to t (the time is its integration variable, not an input
+# condition).
+KS_OBJECTIVES = ("w2map", "fm", "tfm")
+KS_CONDITION = {"w2map": "ks.chi,time", "fm": "ks.chi,time", "tfm": "ks.chi"}  # and the NFE table's models: ks.chi,time
+
+
 def run_ks_aggregation(deck, run, out):
     chis = deck.numbers("simulate", "chi_train", lo=0.0)
     chi_test = deck.numbers("simulate", "chi_test", lo=0.0)[0]
@@ -533,9 +542,14 @@ def run_ks_aggregation(deck, run, out):
         t_x = deck.number("simulate", "time_extrapolate", t_end, float, 0.0)
         snapshot_index(train_files[0], t_x, "simulate.time_extrapolate")
         steps = int(round(t_x / deck_float(base, extra, "run", "dt")))
-        cases.append({"name": "extrapolation", "chi": chi_x, "time": t_x,
-                      "test": simulate(chi_x, seed + 1001, f"test_chi{tag(chi_x)}", f"--run.steps={steps}"),
-                      "floor": simulate(chi_x, seed + 1101, f"floor_chi{tag(chi_x)}", f"--run.steps={steps}")})
+        case = {"name": "extrapolation", "chi": chi_x, "time": t_x,
+                "test": simulate(chi_x, seed + 1001, f"test_chi{tag(chi_x)}", f"--run.steps={steps}"),
+                "floor": simulate(chi_x, seed + 1101, f"floor_chi{tag(chi_x)}", f"--run.steps={steps}")}
+        for f in (case["test"], case["floor"]):
+            if abs(snapshot_times(f)[-1] - t_x) > 1e-6 * max(1.0, t_x):
+                raise PipelineError(f"{f} stopped at t = {snapshot_times(f)[-1]:g}, before simulate.time_extrapolate = "
+                                    f"{t_x:g} (chi = {chi_x:g} collapsed): lower chi_extrapolate or time_extrapolate")
+        cases.append(case)
     if loo is not None:
         # The training run at the left-out chi is the fresh test run of the models trained without it.
         cases.append({"name": "leave_one_out", "chi": loo, "time": t_end, "test": train_files[chis.index(loo)],
@@ -545,14 +559,16 @@ def run_ks_aggregation(deck, run, out):
     # particle by particle with its own initial snapshot, conditioned on (chi, time).
     snapshots = ",".join(str(i) for i in range(1, len(times)))
 
+    # tfm conditions on chi alone: its velocity field is integrated in physical time from the
+    # initial particles to t (docs/pipelines.md "Pipeline 1: where an extrapolation can be judged").
     def train(objective, files, suffix=""):
         model = out / "models" / f"{objective}{suffix}.pt"
         tdeck = run.deck(f"train_{objective}{suffix}", train_sections(deck, objective, ",".join(map(str, files)), model, {
-            "snapshot": snapshots, "source": "snapshot:0", "condition": "ks.chi,time"}))
+            "snapshot": snapshots, "source": "snapshot:0", "condition": KS_CONDITION.get(objective, "ks.chi,time")}))
         run(f"train_{objective}{suffix}", "kinflow-train", [tdeck])
         return model
 
-    objectives = ("w2map", "fm")
+    objectives = KS_OBJECTIVES
     models = {k: {"model": str(train(k, train_files))} for k in objectives}
     loo_models = {}
     if loo is not None:
@@ -575,8 +591,10 @@ def run_ks_aggregation(deck, run, out):
         gens, torchfree = {}, {}
         for k in objectives:
             gen = out / "gen" / f"{k}_{name}_chi{tag(chi)}.h5"
+            when = {"condition": f"{chi:.17g}", "time": f"{t:.17g}"} if k == "tfm" else \
+                {"condition": f"{chi:.17g},{t:.17g}"}
             sdeck = run.deck(f"sample_{k}_{name}", sample_sections(deck, k, model_files[k], gen, {
-                "count": 0, "condition": f"{chi:.17g},{t:.17g}", "source_file": test}, seed + 2000))
+                "count": 0, **when, "source_file": test}, seed + 2000))
             _, stdout = run(f"sample_{k}_{name}", "kinflow-sample", [sdeck], ranks=gen_ranks)
             gens[k] = (gen, sample_seconds(stdout))
             torchfree[k] = generate_torchfree(run, f"{k}_{name}", k, sdeck, gen, gen_ranks)
@@ -650,9 +668,9 @@ def run_ks_aggregation(deck, run, out):
     sim_s = t[f"simulate_test_chi{tag(chi_test)}"]
     timing = {"simulate_test_s": fmt(sim_s),
               "simulate_all_s": fmt(sum(v for k, v in t.items() if k.startswith("simulate_"))),
-              "train_w2map_s": fmt(t["train_w2map"]), "train_fm_s": fmt(t["train_fm"]),
-              "sample_w2map_s": fmt(t["sample_w2map_interior"]), "sample_fm_s": fmt(t["sample_fm_interior"]),
-              "speedup_w2map": fmt(sim_s / t["sample_w2map_interior"]), "speedup_fm": fmt(sim_s / t["sample_fm_interior"]),
+              **{f"train_{k}_s": fmt(t[f"train_{k}"]) for k in objectives},
+              **{f"sample_{k}_s": fmt(t[f"sample_{k}_interior"]) for k in objectives},
+              **{f"speedup_{k}": fmt(sim_s / t[f"sample_{k}_interior"]) for k in objectives},
               "sample_ranks": gen_ranks}
     # The same ratio without process start-up (MPI, LibTorch loading): the simulation's time loop
     # against kinflow-sample's network time.
@@ -680,7 +698,8 @@ def run_ks_aggregation(deck, run, out):
         "problem": {"chi_train": chis, "chi_test": chi_test, "time": fmt(t_end), "particles": int(len(x_test)),
                     "mass": mass, "density_box": [list(map(fmt, b)) for b in box], "density_bins": bins,
                     "compare_points": min(points, len(x_test)), "bootstrap": boot, "snapshots": snapshots,
-                    "condition": "ks.chi,time"},
+                    "condition": "ks.chi,time", "objectives": list(objectives),
+                    "conditions": {k: KS_CONDITION[k] for k in objectives}},
         "files": {"train": [str(p) for p in train_files], "test": str(test_file), "floor": str(floor_file),
                   "generated": main["generated"], "interpolation": main["interpolation_file"], "models": models},
         "timings": timing, "metrics": main["metrics"], "baselines": main["baselines"], "acceptance": main["acceptance"],
@@ -1506,12 +1525,13 @@ DECK_KEYS = """pipeline deck keys (INI; every key can be overridden with --set s
               (hidden, layers, steps, lr, batch_size, condition_embedding, ...; see kinflow-train
               --help); boltzmann also takes objective = fm | otfm | tfm and source = gaussian |
               snapshot:0 here. ks_aggregation trains on every snapshot after the first with
-              condition = ks.chi,time; fokker_planck with condition = time; shock trains fm on
+              condition = ks.chi,time (w2map, fm) or ks.chi with the time integrated (tfm,
+              its coupling in [train.tfm]); fokker_planck with condition = time; shock trains fm on
               the aligned rows (xi, v_x, v_perp) of every training run with condition = shock.mach
-  [train.OBJECTIVE]  per-model kinflow-train keys: ks_aggregation w2map, fm; fokker_planck
+  [train.OBJECTIVE]  per-model kinflow-train keys: ks_aggregation w2map, fm, tfm; fokker_planck
               dsm, fm; boltzmann fm | otfm | tfm; and the [nfe] objectives
   [sample.NAME]  kinflow-sample keys (method, nfe, ...): ks_aggregation sample.w2map,
-              sample.fm; fokker_planck sample.dsm_ode (default rk4, nfe 100), sample.dsm_sde
+              sample.fm, sample.tfm; fokker_planck sample.dsm_ode (default rk4, nfe 100), sample.dsm_sde
               (euler-maruyama, nfe 500), sample.fm_ode (rk4, nfe 40); boltzmann, shock sample.fm
   [generate]  count = samples per generated set (fokker_planck 10000; boltzmann 50000 with a
               gaussian source, else one per reference particle; shock 200000, >= 100); times =

@@ -96,11 +96,16 @@ def ks_cases(s):
     return cases
 
 
+def ks_objectives(s):
+    """The pipeline-1 generators of the run (w2map and fm before tfm joined them)."""
+    return s["problem"].get("objectives", ["w2map", "fm"])
+
+
 def w2_floor_panel(ax, s):
     """W2 of every set to the simulated one, each case a column group, with the sampling floor as a
     band (floor ± its SE) and 1-SE error bars."""
     cases = ks_cases(s)
-    names = [("w2map", "w2map"), ("fm", "fm"), ("nearest_training_chi", "nearest run"),
+    names = [(k, k) for k in ks_objectives(s)] + [("nearest_training_chi", "nearest run"),
              ("displacement_interpolation", "interpolation"), ("initial", "initial")]
     width = 0.8 / len(names)
     for j, (key, label) in enumerate(names):
@@ -143,7 +148,7 @@ def tables(s):
                 return [label, w, ratio, f"{g(d['m2'])} ± {g(d.get('m2_se'))}",
                         f"{g(d['peak_density'])} ± {g(d.get('peak_density_se'))}"]
             rows = [row("simulated (fresh run)", m["simulated"], False)]
-            rows += [row(f"{k} generated", m[k]) for k in ("w2map", "fm") if k in m]
+            rows += [row(f"{k} generated", m[k]) for k in ks_objectives(s) if k in m]
             if "floor" in b:
                 rows.append(row("floor: 2nd simulation, same chi", b["floor"]))
             nb = b["nearest_training_chi"]
@@ -158,14 +163,14 @@ def tables(s):
                         f"{', '.join(map(g, case['chi_train']))}), N = {p['particles']}, W2 on "
                         f"{p['compare_points']} points ± bootstrap SE{verdict}",
                         ["set", "W2 to simulated", "W2/floor", "m2", "peak density"], rows))
+        objs = ks_objectives(s)
         out.append(("Timings (wall seconds, 2 cores)", ["stage", "seconds"],
                     [["simulation at chi_test", g(t["simulate_test_s"])],
                      ["all simulations", g(t["simulate_all_s"])],
-                     ["train w2map", g(t["train_w2map_s"])], ["train fm", g(t["train_fm_s"])],
-                     ["generate w2map (same N)", g(t["sample_w2map_s"])], ["generate fm (same N)", g(t["sample_fm_s"])],
-                     ["speed-up w2map / fm (wall)", f"{g(t['speedup_w2map'])} / {g(t['speedup_fm'])}"]]
-                    + ([["speed-up w2map / fm (compute)",
-                         f"{g(t['speedup_w2map_compute'])} / {g(t['speedup_fm_compute'])}"]]
+                     *[[f"train {k}", g(t[f"train_{k}_s"])] for k in objs],
+                     *[[f"generate {k} (same N)", g(t[f"sample_{k}_s"])] for k in objs],
+                     [f"speed-up {' / '.join(objs)} (wall)", " / ".join(g(t[f"speedup_{k}"]) for k in objs)]]
+                    + ([[f"speed-up {' / '.join(objs)} (compute)", " / ".join(g(t.get(f"speedup_{k}_compute")) for k in objs)]]
                        if "speedup_w2map_compute" in t else [])))
     elif kind == "fokker_planck":
         p, m, b = s["problem"], s["metrics"], s["baselines"]

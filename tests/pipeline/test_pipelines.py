@@ -31,7 +31,11 @@ TINY = {  # KS at a quarter of the deck's particles and short training; FP and B
     # with fewer sampler steps / generation times
     "ks_aggregation": [f"simulate.ks.particles={2048}", "train.hidden=64", "train.w2map.steps=1200",
                        "train.w2map.batch_size=256", "train.fm.steps=1500", "train.fm.batch_size=512",
-                       "sample.fm.nfe=20", "compare.max_points=2048",
+                       "sample.fm.nfe=20", "compare.max_points=2048", "train.tfm.steps=1500",
+                       "train.tfm.batch_size=512", "sample.tfm.nfe=20",
+                       # the deck's chi = 3 collapses near t = 0.15 in some runs of 2048 particles
+                       # (2 of 16 measured); 2.75 does not
+                       "simulate.chi_extrapolate=2.75",
                        # NFE table: fm and meanflow at 1 and 100 evaluations, w2map's one
                        "nfe.objectives=fm,meanflow,w2map", "nfe.counts=1,100", "train.meanflow.steps=1500",
                        "train.meanflow.batch_size=512"],
@@ -71,19 +75,21 @@ def test_ks_aggregation_learned_generator_beats_the_nearest_training_run(runs):
     assert s["problem"]["particles"] == TINY_KS_PARTICLES  # --set simulate.ks.particles reached the engine
     assert s["problem"]["condition"] == "ks.chi,time"
     # every W2 has its standard error, and the floor (two independent simulations) is there
+    assert s["problem"]["objectives"] == ["w2map", "fm", "tfm"]
+    assert s["problem"]["conditions"] == {"w2map": "ks.chi,time", "fm": "ks.chi,time", "tfm": "ks.chi"}
     for case in (s, s["extrapolation"]):
-        sets = [case["metrics"][k] for k in ("w2map", "fm")] + [case["baselines"][k] for k in
+        sets = [case["metrics"][k] for k in ("w2map", "fm", "tfm")] + [case["baselines"][k] for k in
                 ("floor", "nearest_training_chi", "displacement_interpolation", "initial")]
         for x in sets:
             assert x["w2"] > 0 and x["w2_se"] > 0 and x["m2_se"] > 0 and x["peak_density_se"] > 0, x
     # the best learned generator beats "reuse the nearest training run" by more than 3 standard errors
-    best = min(("w2map", "fm"), key=lambda k: m[k]["w2"])
+    best = min(("w2map", "fm", "tfm"), key=lambda k: m[k]["w2"])
     gap = b["nearest_training_chi"]["w2"] - m[best]["w2"]
     se = float(np.hypot(b["nearest_training_chi"]["w2_se"], m[best]["w2_se"]))
     print(f"KS CI size: {best} W2 {m[best]['w2']:.4f} ± {m[best]['w2_se']:.4f}; floor {b['floor']['w2']:.4f}; "
           f"nearest {b['nearest_training_chi']['w2']:.4f}; interpolation {b['displacement_interpolation']['w2']:.4f}")
     assert gap > 3 * se, (m[best], b["nearest_training_chi"])
-    for k in ("w2map", "fm"):
+    for k in ("w2map", "fm", "tfm"):
         assert m[k]["w2"] < 0.6 * b["initial"]["w2"], (k, m[k], b)
         assert abs(m[k]["m2"] - m["simulated"]["m2"]) < abs(b["initial"]["m2"] - m["simulated"]["m2"]), (k, m[k])
     # aggregation happened: the simulated peak density is well above the initial one
@@ -273,7 +279,7 @@ def test_report_on_a_directory_without_summary_is_one_line(tmp_path):
 @pytest.mark.parametrize("case", ["unknown_kind", "chi_test_in_training", "one_chi", "bad_number", "bad_set",
                                   "missing_deck", "missing_base_deck", "unknown_key", "wrong_model_section",
                                   "unknown_section", "nfe_reflow", "nfe_counts", "ensemble_in_ks", "t_max_in_ks",
-                                  "t_max_not_a_snapshot"])
+                                  "t_max_not_a_snapshot", "extrapolation_collapses"])
 def test_pipeline_bad_input_is_one_line(tmp_path, case):
     deck = SRC / "inputs" / "pipeline_ks_aggregation.ini"
     extra = {"unknown_kind": ["--set", "pipeline.kind=nbody"],
@@ -291,7 +297,12 @@ def test_pipeline_bad_input_is_one_line(tmp_path, case):
              "ensemble_in_ks": ["--set", "generate.ensemble=2"],
              "t_max_in_ks": ["--set", "generate.t_max=0.1"],
              # checked against the training run's snapshot times (1.5 apart), before any training
-             "t_max_not_a_snapshot": ["--set", "generate.t_max=11", "--set", "simulate.dsmc.particles=2000"]}[case]
+             "t_max_not_a_snapshot": ["--set", "generate.t_max=11", "--set", "simulate.dsmc.particles=2000"],
+             # a low collapse threshold at 256 particles: chi <= 1.5 reach t = 0.2, chi = 3 stops near
+             # t = 0.11, before time_extrapolate = 0.15 (checked before any training)
+             "extrapolation_collapses": ["--set", "simulate.ks.particles=256", "--set", "simulate.ks.blowup_fraction=0.03",
+                                         "--set", "simulate.chi_train=0.5,1,1.5", "--set", "simulate.chi_test=1.25",
+                                         "--set", "simulate.chi_extrapolate=3", "--set", "simulate.time_extrapolate=0.15"]}[case]
     if case == "missing_deck":
         deck = tmp_path / "nope.ini"
     if case == "t_max_not_a_snapshot":
@@ -306,7 +317,8 @@ def test_pipeline_bad_input_is_one_line(tmp_path, case):
               "wrong_model_section": "train.dsm", "unknown_section": "[simulation]",
               "nfe_reflow": "nfe.objectives: reflow", "nfe_counts": "nfe.counts",
               "ensemble_in_ks": "generate.ensemble", "t_max_in_ks": "generate.t_max",
-              "t_max_not_a_snapshot": "generate.t_max = 11: must be a snapshot time"}[case]
+              "t_max_not_a_snapshot": "generate.t_max = 11: must be a snapshot time",
+              "extrapolation_collapses": "before simulate.time_extrapolate = 0.15 (chi = 3 collapsed)"}[case]
     assert expect in lines[0]
     assert not (tmp_path / "run" / "summary.json").exists()
 
