@@ -126,9 +126,11 @@ class Deck:
             for key in keys:
                 if kind != "shock" and key in self.sections.get(section, {}):
                     raise PipelineError(f"{section}.{key}: only the shock pipeline takes it")
-        for section, key in (("generate", "ensemble"), ("generate", "t_max"), ("compare", "floor_runs")):
+        for section, key in (("generate", "ensemble"), ("generate", "t_max")):
             if kind != "boltzmann" and key in self.sections.get(section, {}):
                 raise PipelineError(f"{section}.{key}: only the boltzmann pipeline takes it")
+        if kind not in ("boltzmann", "ks_aggregation") and "floor_runs" in self.sections.get("compare", {}):
+            raise PipelineError("compare.floor_runs: only the boltzmann and ks_aggregation pipelines take it")
         if kind != "boltzmann" and "objective" in self.sections.get("train", {}):
             raise PipelineError(f"train.objective: the {kind} pipeline trains fixed objectives; "
                                 "set per-model keys in [train.OBJECTIVE]")
@@ -517,6 +519,7 @@ def run_ks_aggregation(deck, run, out):
     boot = deck.number("compare", "bootstrap", 5, int, 0, 1000)
     if boot == 1:
         raise PipelineError("compare.bootstrap = 1: use 0 (no standard errors) or at least 2 resamples")
+    floor_runs = deck.number("compare", "floor_runs", 1, int, 1, 50)
     base, extra, seed = simulation_setup(deck, out)
     gen_ranks = generate_ranks(deck, 1)
     loop_seconds = {}
@@ -526,26 +529,34 @@ def run_ks_aggregation(deck, run, out):
         loop_seconds[name] = simulate_seconds(log)
         return path
 
+    def floors(chi, offset, *args):
+        """The floor runs at chi: the first (seed + 1100 + offset) and floor_runs - 1 more
+        (seed + 1200 + 10 r + offset), all independent of the test run."""
+        first = simulate(chi, seed + 1100 + offset, f"floor_chi{tag(chi)}", *args)
+        return [first] + [simulate(chi, seed + 1200 + 10 * r + offset, f"floor_chi{tag(chi)}_r{r}", *args)
+                          for r in range(1, floor_runs)]
+
     train_files = [simulate(c, seed + 1 + i, f"train_chi{tag(c)}") for i, c in enumerate(chis)]
     test_file = simulate(chi_test, seed + 1000, f"test_chi{tag(chi_test)}")
-    floor_file = simulate(chi_test, seed + 1100, f"floor_chi{tag(chi_test)}")
+    floor_files = floors(chi_test, 0)
+    floor_file = floor_files[0]
     times = snapshot_times(train_files[0])
     t_end = times[-1]
-    for f in train_files + [test_file, floor_file]:
+    for f in train_files + [test_file] + floor_files:
         if len(snapshot_times(f)) != len(times) or abs(snapshot_times(f)[-1] - t_end) > 1e-9 * max(1.0, t_end):
             raise PipelineError(f"{f} stopped early (collapse before t = {t_end:g}?): lower chi or the deck's run.steps")
     with h5py.File(test_file, "r") as f:
         parsed = kh.load_deck(f)
     mass = float(kh.deck_get(parsed, "ks", "mass", 1.0))
-    cases = [{"name": "interior", "chi": chi_test, "time": t_end, "test": test_file, "floor": floor_file}]
+    cases = [{"name": "interior", "chi": chi_test, "time": t_end, "test": test_file, "floors": floor_files}]
     if chi_x is not None:
         t_x = deck.number("simulate", "time_extrapolate", t_end, float, 0.0)
         snapshot_index(train_files[0], t_x, "simulate.time_extrapolate")
         steps = int(round(t_x / deck_float(base, extra, "run", "dt")))
         case = {"name": "extrapolation", "chi": chi_x, "time": t_x,
                 "test": simulate(chi_x, seed + 1001, f"test_chi{tag(chi_x)}", f"--run.steps={steps}"),
-                "floor": simulate(chi_x, seed + 1101, f"floor_chi{tag(chi_x)}", f"--run.steps={steps}")}
-        for f in (case["test"], case["floor"]):
+                "floors": floors(chi_x, 1, f"--run.steps={steps}")}
+        for f in [case["test"]] + case["floors"]:
             if abs(snapshot_times(f)[-1] - t_x) > 1e-6 * max(1.0, t_x):
                 raise PipelineError(f"{f} stopped at t = {snapshot_times(f)[-1]:g}, before simulate.time_extrapolate = "
                                     f"{t_x:g} (chi = {chi_x:g} collapsed): lower chi_extrapolate or time_extrapolate")
@@ -553,7 +564,7 @@ def run_ks_aggregation(deck, run, out):
     if loo is not None:
         # The training run at the left-out chi is the fresh test run of the models trained without it.
         cases.append({"name": "leave_one_out", "chi": loo, "time": t_end, "test": train_files[chis.index(loo)],
-                      "floor": simulate(loo, seed + 1102, f"floor_chi{tag(loo)}")})
+                      "floors": floors(loo, 2)})
 
     # One model per objective for any (chi, t): every training run's snapshots 1..K, each paired
     # particle by particle with its own initial snapshot, conditioned on (chi, time).
@@ -614,11 +625,12 @@ def run_ks_aggregation(deck, run, out):
         run.compare(f"interpolate_{name}", train_paths[a], train_paths[b], snapshot_a=idx, snapshot_b=idx,
                     max_points=points, interpolate=(frac, interp))
         jobs = {k: (test, gens[k][0], -1, -1) for k in objectives}
-        jobs.update({"floor": (test, case["floor"], -1, -1), "nearest": (test, train_paths[near], -1, idx),
+        jobs.update({f"floor_r{r}": (test, f, -1, -1) for r, f in enumerate(case["floors"][1:], 1)})
+        jobs.update({"floor": (test, case["floors"][0], -1, -1), "nearest": (test, train_paths[near], -1, idx),
                      "interpolation": (test, interp, -1, -1), "initial": (test, test, -1, 0)})
         m = run.compare_many({f"compare_{name}_{k}": v for k, v in jobs.items()}, points, boot)
         res = lambda k: w2_fields(m[f"compare_{name}_{k}"])
-        xs = {"simulated": read_snapshot(test, -1)[0], "floor": read_snapshot(case["floor"], -1)[0],
+        xs = {"simulated": read_snapshot(test, -1)[0], "floor": read_snapshot(case["floors"][0], -1)[0],
               "nearest": read_snapshot(train_paths[near], idx)[0], "interpolation": read_snapshot(interp, -1)[0],
               "initial": read_snapshot(test, 0)[0]}
         xs.update({k: read_snapshot(gens[k][0], -1)[0] for k in objectives})
@@ -626,7 +638,23 @@ def run_ks_aggregation(deck, run, out):
         metrics = {"simulated": mom["simulated"]}
         for k in objectives:
             metrics[k] = {**res(k), **mom[k]}
-        baselines = {"floor": {"chi": chi, **res("floor"), **mom["floor"]},
+        floor = {"chi": chi, "runs": len(case["floors"]), **res("floor"), **mom["floor"]}
+        if len(case["floors"]) > 1:
+            # The floor over R independent runs: the mean W2 of the test run to each, its SE the
+            # larger of the pairs' spread / sqrt(R) and the pairs' bootstrap SE / sqrt(R).
+            pairs = [res("floor")] + [res(f"floor_r{r}") for r in range(1, len(case["floors"]))]
+            w, e = np.array([q["w2"] for q in pairs]), np.array([q["w2_se"] for q in pairs])
+            floor.update({"w2_first": floor["w2"], "w2_first_se": floor["w2_se"], "w2_runs": [fmt(x) for x in w],
+                          "w2": fmt(float(np.mean(w))),
+                          "w2_se": fmt(max(float(np.std(w, ddof=1)), float(np.sqrt(np.mean(e * e)))) / math.sqrt(len(w)))})
+            # One run's bootstrap SE of m2 and peak density resamples its particles only; the runs'
+            # spread (test + floors) is the variability of a fresh simulation's value itself.
+            runs = [xs["simulated"], xs["floor"]] + [read_snapshot(f, -1)[0] for f in case["floors"][1:]]
+            for key, vals in (("m2", [mass * float(np.mean(np.sum(x * x, axis=1))) for x in runs]),
+                              ("peak_density", [peak_density(x, mass, box, bins) for x in runs])):
+                mom["simulated"].update({f"{key}_runs": [fmt(v) for v in vals], f"{key}_runs_mean": fmt(float(np.mean(vals))),
+                                         f"{key}_runs_sd": fmt(float(np.std(vals, ddof=1)))})
+        baselines = {"floor": floor,
                      "nearest_training_chi": {"chi": train_chis[near], **res("nearest"), **mom["nearest"]},
                      "displacement_interpolation": {"chi_a": train_chis[a], "chi_b": train_chis[b], "fraction": fmt(frac),
                                                     **res("interpolation"), **mom["interpolation"]},
@@ -644,7 +672,15 @@ def run_ks_aggregation(deck, run, out):
                       "m2_within_3se": within("m2"), "peak_density_within_3se": within("peak_density"),
                       "passed": bool(bm["w2"] <= 1.3 * fl["w2"] and bm["w2"] <= 0.6 * nb["w2"] and bm["w2"] < ip["w2"]
                                      and within("m2") and within("peak_density"))}
-        return {"chi": chi, "time": fmt(t), "test": str(test), "floor_file": str(case["floor"]),
+        if "peak_density_runs" in sim:
+            n_runs = len(sim["peak_density_runs"])
+            for key in ("m2", "peak_density"):
+                acceptance[f"{key}_within_3sd_runs"] = bool(
+                    abs(bm[key] - sim[key]) <= 3 * math.hypot(bm[f"{key}_se"], sim[f"{key}_runs_sd"]))
+                acceptance[f"{key}_vs_runs_mean_in_se"] = fmt(
+                    (bm[key] - sim[f"{key}_runs_mean"]) / math.hypot(bm[f"{key}_se"], sim[f"{key}_runs_sd"] / math.sqrt(n_runs)))
+        return {"chi": chi, "time": fmt(t), "test": str(test), "floor_file": str(case["floors"][0]),
+                "floor_files": [str(f) for f in case["floors"]],
                 "generated": {k: str(v[0]) for k, v in gens.items()}, "interpolation_file": str(interp),
                 "metrics": metrics, "baselines": baselines, "acceptance": acceptance,
                 "sample_seconds_internal": {k: v[1] for k, v in gens.items()}, "torchfree": torchfree}
@@ -697,10 +733,12 @@ def run_ks_aggregation(deck, run, out):
     summary = {
         "problem": {"chi_train": chis, "chi_test": chi_test, "time": fmt(t_end), "particles": int(len(x_test)),
                     "mass": mass, "density_box": [list(map(fmt, b)) for b in box], "density_bins": bins,
-                    "compare_points": min(points, len(x_test)), "bootstrap": boot, "snapshots": snapshots,
+                    "compare_points": min(points, len(x_test)), "bootstrap": boot, "floor_runs": floor_runs,
+                    "snapshots": snapshots,
                     "condition": "ks.chi,time", "objectives": list(objectives),
                     "conditions": {k: KS_CONDITION[k] for k in objectives}},
         "files": {"train": [str(p) for p in train_files], "test": str(test_file), "floor": str(floor_file),
+                  "floor_runs": [str(p) for p in floor_files],
                   "generated": main["generated"], "interpolation": main["interpolation_file"], "models": models},
         "timings": timing, "metrics": main["metrics"], "baselines": main["baselines"], "acceptance": main["acceptance"],
     }
@@ -1548,7 +1586,11 @@ DECK_KEYS = """pipeline deck keys (INI; every key can be overridden with --set s
               bootstrap = resamples for the standard errors (5; 0 = none); density_bins =
               histogram cells per axis for the ks_aggregation peak density (40); floor_runs =
               boltzmann's independent DSMC runs for the floor (1: the reference run alone;
-              R > 1: the mean of R runs' mean |m4 - exact|, SE their spread / sqrt(R)); shock only:
+              R > 1: the mean of R runs' mean |m4 - exact|, SE their spread / sqrt(R));
+              ks_aggregation's independent floor runs at each tested chi (1..50, default 1;
+              R > 1: baselines.floor.w2 is the mean W2 of the test run to each, and m2 and peak
+              density get the spread of the R + 1 runs, *_runs_sd, and the acceptance entries
+              *_within_3sd_runs and *_vs_runs_mean_in_se beside the bootstrap ones); shock only:
               window = half-width of the compared xi range in upstream mean free paths lambda_1
               (8, 1..1000; rows outside are not used), profile_bins = bins of the n/n1 and T/T1
               profiles in [-window, window] (32, 4..10000), mid_width = width of the mid-shock

@@ -149,8 +149,15 @@ def tables(s):
                         f"{g(d['peak_density'])} ± {g(d.get('peak_density_se'))}"]
             rows = [row("simulated (fresh run)", m["simulated"], False)]
             rows += [row(f"{k} generated", m[k]) for k in ks_objectives(s) if k in m]
+            if "peak_density_runs" in m["simulated"]:
+                sim = m["simulated"]
+                rows.append([f"simulated, {len(sim['peak_density_runs'])} runs: mean ± SD", "-", "-",
+                             f"{g(sim['m2_runs_mean'])} ± {g(sim['m2_runs_sd'])}",
+                             f"{g(sim['peak_density_runs_mean'])} ± {g(sim['peak_density_runs_sd'])}"])
             if "floor" in b:
-                rows.append(row("floor: 2nd simulation, same chi", b["floor"]))
+                runs = b["floor"].get("runs", 1)
+                rows.append(row("floor: 2nd simulation, same chi" if runs == 1 else
+                                f"floor: mean W2 to {runs} simulations (m2, peak: the 1st)", b["floor"]))
             nb = b["nearest_training_chi"]
             rows.append(row(f"nearest training run chi = {g(nb['chi'])}", nb))
             if "displacement_interpolation" in b:

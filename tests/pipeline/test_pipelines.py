@@ -36,6 +36,8 @@ TINY = {  # KS at a quarter of the deck's particles and short training; FP and B
                        # the deck's chi = 3 collapses near t = 0.15 in some runs of 2048 particles
                        # (2 of 16 measured); 2.75 does not
                        "simulate.chi_extrapolate=2.75",
+                       # two floor runs per tested chi: the floor's mean and the runs' spread
+                       "compare.floor_runs=2",
                        # NFE table: fm and meanflow at 1 and 100 evaluations, w2map's one
                        "nfe.objectives=fm,meanflow,w2map", "nfe.counts=1,100", "train.meanflow.steps=1500",
                        "train.meanflow.batch_size=512"],
@@ -99,7 +101,24 @@ def test_ks_aggregation_learned_generator_beats_the_nearest_training_run(runs):
     for name in ("test", "floor", "interpolation"):
         assert Path(s["files"][name]).is_file()
     # every driver call is recorded, re-runnable: training runs, test + floor, extrapolation test + floor
-    assert (d / "commands.sh").read_text().count("kinflow-simulate") == len(s["problem"]["chi_train"]) + 4
+    assert (d / "commands.sh").read_text().count("kinflow-simulate") == len(s["problem"]["chi_train"]) + 6
+    # compare.floor_runs = 2: the floor is the mean W2 of the test run to both floor runs, and a
+    # fresh simulation's m2 and peak density carry the spread of the three runs
+    for case in (s, s["extrapolation"]):
+        fl, sim, acc = case["baselines"]["floor"], case["metrics"]["simulated"], case["acceptance"]
+        assert fl["runs"] == 2 and len(fl["w2_runs"]) == 2 and fl["w2_first"] == fl["w2_runs"][0]
+        assert fl["w2"] == pytest.approx(np.mean(fl["w2_runs"]), rel=1e-4) and fl["w2_se"] > 0
+        assert len(set(fl["w2_runs"])) == 2  # two different runs
+        bm = case["metrics"][acc["best"]]
+        for key in ("m2", "peak_density"):
+            vals = sim[f"{key}_runs"]
+            assert len(vals) == 3 and vals[0] == pytest.approx(sim[key], rel=1e-4)
+            assert sim[f"{key}_runs_mean"] == pytest.approx(np.mean(vals), rel=1e-4)
+            assert sim[f"{key}_runs_sd"] == pytest.approx(np.std(vals, ddof=1), rel=1e-3) and sim[f"{key}_runs_sd"] > 0
+            assert acc[f"{key}_within_3sd_runs"] == bool(
+                abs(bm[key] - sim[key]) <= 3 * np.hypot(bm[f"{key}_se"], sim[f"{key}_runs_sd"]))
+            assert acc[f"{key}_vs_runs_mean_in_se"] == pytest.approx(
+                (bm[key] - np.mean(vals)) / np.hypot(bm[f"{key}_se"], np.std(vals, ddof=1) / np.sqrt(3)), rel=1e-3)
 
 
 def test_ks_aggregation_nfe_table(runs):
