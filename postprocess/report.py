@@ -128,7 +128,7 @@ def w2_floor_panel(ax, s):
     ax.set_xticklabels([f"{c['label']}\nchi = {g(c['chi'])}, t = {g(c['time'])}" for c in cases], fontsize=8)
     ax.set_ylabel("W2 to the fresh simulation")
     ax.set_yscale("log")
-    ax.set_title("W2 against the sampling floor (band: two independent simulations)", fontsize=9)
+    ax.set_title("W2 against the sampling floor (band: floor ± SE, from independent simulations)", fontsize=9)
     ax.legend(fontsize=7, ncol=2)
 
 
