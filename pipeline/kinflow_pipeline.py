@@ -14,11 +14,11 @@ Kinds (see inputs/pipeline_*.ini for every key):
 * ``ks_aggregation`` -- 2D Keller-Segel runs for several chi; ``w2map`` and ``fm`` models
   conditioned on (chi, time) map each run's initial particles to its particles at every later
   snapshot, and ``tfm`` (conditioned on chi) learns the velocity field that carries them through
-  the snapshots in physical time; generation at an unseen chi (and optionally an extrapolated one, and leave-one-out),
-  compared with a fresh simulation there (W2, m2, peak density, each with a standard error) beside
-  the sampling floor (a second fresh simulation), the nearest training run and the displacement
-  interpolation of the neighbouring runs, and timed against it (DeepParticle: Wang, Xin & Zhang,
-  arXiv 2209.00109).
+  the snapshots in physical time; generation at an unseen chi (and optionally an extrapolated
+  one, and leave-one-out), compared with a fresh simulation there (W2, m2, peak density, each
+  with a standard error) beside the sampling floor (independent fresh simulations), the nearest
+  training run and the displacement interpolation of the neighbouring runs, and timed against
+  it (DeepParticle: Wang, Xin & Zhang, arXiv 2209.00109).
 * ``fokker_planck`` -- a Langevin run's marginals at every snapshot time learned with ``dsm`` and
   ``fm`` conditioned on time; samples of the probability-flow ODE and of the reverse SDE (Song et
   al., ICLR 2021) and their gap, with the floor of two independent runs.
