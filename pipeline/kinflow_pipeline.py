@@ -650,7 +650,7 @@ def run_ks_aggregation(deck, run, out):
             # One run's bootstrap SE of m2 and peak density resamples its particles only; the runs'
             # spread (test + floors) is the variability of a fresh simulation's value itself.
             runs = [xs["simulated"], xs["floor"]] + [read_snapshot(f, -1)[0] for f in case["floors"][1:]]
-            for key, vals in (("m2", [mass * float(np.mean(np.sum(x * x, axis=1))) for x in runs]),
+            for key, vals in (("m2", [second_moment(x, mass) for x in runs]),
                               ("peak_density", [peak_density(x, mass, box, bins) for x in runs])):
                 mom["simulated"].update({f"{key}_runs": [fmt(v) for v in vals], f"{key}_runs_mean": fmt(float(np.mean(vals))),
                                          f"{key}_runs_sd": fmt(float(np.std(vals, ddof=1)))})
